@@ -1,0 +1,11 @@
+//! dagmath: compose arithmetic reasoning problems as dependency DAGs, verify reasoning traces
+//! against them, and write reproducible datasets for the study of arXiv 2512.07783.
+//!
+//! Layers (arrows point down only):
+//! - [`template`], [`composer`], [`render`]: the data side, pure Rust, no I/O formats;
+//! - [`dataset`]: recipes, splits, Arrow schema and crash-safe Parquet shards;
+//! - `cli` (in the binary): argument parsing, progress bars, printing.
+
+pub mod composer;
+pub mod graph;
+pub mod template;

@@ -7,5 +7,7 @@
 //! - `cli` (in the binary): argument parsing, progress bars, printing.
 
 pub mod composer;
+pub mod eval;
 pub mod graph;
 pub mod template;
+pub mod trace;

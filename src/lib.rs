@@ -8,4 +8,5 @@
 
 pub mod composer;
 pub mod graph;
+pub mod render;
 pub mod template;

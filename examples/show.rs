@@ -10,5 +10,8 @@ fn main() {
     let seed: u64 = a[4].parse().unwrap();
     let p = compose_seeded(t, op, mode, seed).unwrap();
     let r = Rendered::of(t, &p);
-    println!("{}\n{}\n---\n{}\n---\n{}{}", r.problem, r.question, r.solution, r.prompt, r.completion);
+    println!(
+        "{}\n{}\n---\n{}\n---\n{}{}",
+        r.problem, r.question, r.solution, r.prompt, r.completion
+    );
 }

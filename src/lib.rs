@@ -7,6 +7,7 @@
 //! - `cli` (in the binary): argument parsing, progress bars, printing.
 
 pub mod composer;
+pub mod dataset;
 pub mod graph;
 pub mod render;
 pub mod template;

@@ -56,7 +56,9 @@ pub fn write_problem(out: &mut String, t: &Template, p: &Problem) {
             }
         }
         let parents = node.parents();
-        let r = |out: &mut String, j: usize| write_ref(out, t, p, p.nodes[parents[j] as usize].q, false);
+        let r = |out: &mut String, j: usize| {
+            write_ref(out, t, p, p.nodes[parents[j] as usize].q, false)
+        };
         match (node.combine, parents.len()) {
             (Combine::Const(k), _) => push_int(out, k as i64),
             (_, 1) => r(out, 0),

@@ -25,10 +25,19 @@ impl Lin {
 
     fn apply(self, sym: u8, o: Lin) -> Lin {
         match sym {
-            b'+' => Lin { a: self.a + o.a, b: self.b + o.b },
-            b'-' => Lin { a: self.a - o.a, b: self.b - o.b },
+            b'+' => Lin {
+                a: self.a + o.a,
+                b: self.b + o.b,
+            },
+            b'-' => Lin {
+                a: self.a - o.a,
+                b: self.b - o.b,
+            },
             // Multiplication is only ever by a constant (self).
-            _ => Lin { a: self.b * o.a, b: self.b * o.b },
+            _ => Lin {
+                a: self.b * o.a,
+                b: self.b * o.b,
+            },
         }
     }
 }
@@ -107,7 +116,14 @@ impl Writer<'_> {
 
     /// `LHS = a s b = va s vb = result` (or a single operand), duplicates removed; returns the
     /// result.
-    fn assign(&mut self, out: &mut String, lhs: &str, lhs_letter: u8, ops: &[Operand], sym: u8) -> Lin {
+    fn assign(
+        &mut self,
+        out: &mut String,
+        lhs: &str,
+        lhs_letter: u8,
+        ops: &[Operand],
+        sym: u8,
+    ) -> Lin {
         let mut result = ops[0].value();
         for &o in &ops[1..] {
             result = result.apply(sym, o.value());
@@ -176,8 +192,13 @@ pub fn write_trace(out: &mut String, t: &Template, p: &Problem) -> usize {
         out.push(me as char);
         out.push_str("; ");
         let parents = node.parents();
-        let op = |j: usize| Operand::Letter(letter[parents[j] as usize], value[parents[j] as usize]);
-        let sym = if node.combine == Combine::Diff { b'-' } else { b'+' };
+        let op =
+            |j: usize| Operand::Letter(letter[parents[j] as usize], value[parents[j] as usize]);
+        let sym = if node.combine == Combine::Diff {
+            b'-'
+        } else {
+            b'+'
+        };
         value[i] = match (node.combine, node.outer) {
             (Combine::Const(k), _) => w.assign(out, "so ", me, &[Operand::Const(k as i64)], sym),
             (_, Outer::None) => {

@@ -5,8 +5,7 @@
 //! [`HELD_OUT_BUCKETS`] belong to evaluation splits and are never used for training, in any
 //! dataset made with any seed. Within a dataset no id appears twice (see `generate`).
 
-use crate::composer::Mode;
-use crate::composer::ProblemId;
+use crate::composer::{seed, Mode, ProblemId};
 
 use super::recipe::SplitSpec;
 
@@ -28,7 +27,9 @@ pub struct Cell {
 }
 
 /// The exact cells of a split: weights multiplied out over the mixture's components, then
-/// apportioned to `size` rows by largest remainder (ties to the earlier cell).
+/// apportioned to `size` rows by largest remainder. Equal remainders are ordered by a fixed hash
+/// of the cell, so leftover rows spread over templates and ops instead of piling onto the
+/// alphabetically first cells.
 pub fn plan_cells(split: &SplitSpec) -> Vec<Cell> {
     let mut weights: Vec<((String, u32, Mode), f64)> = Vec::new();
     for c in &split.mix {
@@ -49,16 +50,18 @@ pub fn plan_cells(split: &SplitSpec) -> Vec<Cell> {
     let total: f64 = weights.iter().map(|(_, w)| w).sum();
     let size = split.size;
     let mut rows: Vec<u64> = Vec::with_capacity(weights.len());
-    let mut rema: Vec<(f64, usize)> = Vec::with_capacity(weights.len());
+    let mut rema: Vec<(f64, u64, usize)> = Vec::with_capacity(weights.len());
     for (i, (_, w)) in weights.iter().enumerate() {
         let exact = size as f64 * w / total;
         let floor = exact.floor();
         rows.push(floor as u64);
-        rema.push((exact - floor, i));
+        let ((t, op, mode), _) = &weights[i];
+        let tie = seed::derive(&[seed::str_key(t), *op as u64, *mode as u64]);
+        rema.push((exact - floor, tie, i));
     }
     let assigned: u64 = rows.iter().sum();
     rema.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    for &(_, i) in rema.iter().take(size.saturating_sub(assigned) as usize) {
+    for &(_, _, i) in rema.iter().take(size.saturating_sub(assigned) as usize) {
         rows[i] += 1;
     }
     weights

@@ -7,7 +7,11 @@ fn main() {
         let t = set.get(tid).unwrap();
         for mode in Mode::ALL {
             for op in [1u32, 2, 3, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50] {
-                let mut ok = 0; let mut err = 0; let mut nodes = 0; let mut dis = 0; let mut tot = 0;
+                let mut ok = 0;
+                let mut err = 0;
+                let mut nodes = 0;
+                let mut dis = 0;
+                let mut tot = 0;
                 let t0 = std::time::Instant::now();
                 for s in 0..2000u64 {
                     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(s);
@@ -15,7 +19,10 @@ fn main() {
                         Ok(p) => {
                             let c: u32 = p.needed().iter().map(|n| n.cost()).sum();
                             assert_eq!(c, op, "seed {s}");
-                            ok += 1; nodes += p.n_needed; dis += p.n_distractors(); tot += p.asks_total() as usize;
+                            ok += 1;
+                            nodes += p.n_needed;
+                            dis += p.n_distractors();
+                            tot += p.asks_total() as usize;
                         }
                         Err(_) => err += 1,
                     }

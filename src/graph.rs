@@ -75,16 +75,14 @@ pub fn write_name(out: &mut String, t: &Template, p: &Problem, q: Quantity) {
             let _ = write!(
                 out,
                 "{} in {}",
-                items[p.items[item as usize] as usize],
-                locs[p.locs[loc as usize] as usize]
+                items[p.items[item as usize] as usize], locs[p.locs[loc as usize] as usize]
             );
         }
         Quantity::Total { loc } => {
             let _ = write!(
                 out,
                 "total number of {} in {}",
-                t.category,
-                locs[p.locs[loc as usize] as usize]
+                t.category, locs[p.locs[loc as usize] as usize]
             );
         }
     }
@@ -121,5 +119,4 @@ impl GoldGraph {
             answer: p.answer(),
         }
     }
-
 }

@@ -7,7 +7,9 @@
 //! - `cli` (in the binary): argument parsing, progress bars, printing.
 
 pub mod composer;
+pub mod dataset;
 pub mod eval;
 pub mod graph;
+pub mod render;
 pub mod template;
 pub mod trace;

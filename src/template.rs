@@ -17,8 +17,14 @@ pub const MAX_WIDTH: usize = 5;
 /// The built-in templates, as (file name, TOML text).
 pub const BUILTIN: [(&str, &str); 3] = [
     ("templates/zoo.toml", include_str!("../templates/zoo.toml")),
-    ("templates/school.toml", include_str!("../templates/school.toml")),
-    ("templates/festival.toml", include_str!("../templates/festival.toml")),
+    (
+        "templates/school.toml",
+        include_str!("../templates/school.toml"),
+    ),
+    (
+        "templates/festival.toml",
+        include_str!("../templates/festival.toml"),
+    ),
 ];
 
 /// A loaded, validated context template.
@@ -166,10 +172,9 @@ fn check_name(name: &str) -> Result<(), String> {
     if name.trim() != name || name.contains("  ") {
         return Err(format!("\"{name}\" has leading, trailing or double spaces"));
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| c.is_ascii_digit() || matches!(c, '.' | ',' | ';' | '?' | '=' | '<' | '>') || c.is_control())
-    {
+    if let Some(c) = name.chars().find(|c| {
+        c.is_ascii_digit() || matches!(c, '.' | ',' | ';' | '?' | '=' | '<' | '>') || c.is_control()
+    }) {
         return Err(format!(
             "\"{name}\" contains '{c}', which the problem grammar uses"
         ));
@@ -291,9 +296,17 @@ names = ["red car", "blue car"]
     fn validation_names_file_key_and_problem() {
         assert!(Template::from_toml(Path::new("t.toml"), GOOD).is_ok());
         let e = err(&GOOD.replace("\"blue car\"", "\"red car\""));
-        assert!(e.contains("t.toml") && e.contains("item_groups[0].names[1]") && e.contains("duplicate"), "{e}");
+        assert!(
+            e.contains("t.toml")
+                && e.contains("item_groups[0].names[1]")
+                && e.contains("duplicate"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("Beta Town", "Beta 2"));
-        assert!(e.contains("location_groups[0].names[1]") && e.contains("'2'"), "{e}");
+        assert!(
+            e.contains("location_groups[0].names[1]") && e.contains("'2'"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("red car", "car in garage"));
         assert!(e.contains("\"in\""), "{e}");
         let e = err(&GOOD.replace("id = \"x\"", "id = \"X Y\""));

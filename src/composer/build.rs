@@ -55,7 +55,12 @@ pub enum ComposeError {
 pub const MAX_OP: u32 = 64;
 
 /// Compose one problem with exactly `op` edges in its necessary subgraph.
-pub fn compose<R: Rng>(t: &Template, op: u32, mode: Mode, rng: &mut R) -> Result<Problem, ComposeError> {
+pub fn compose<R: Rng>(
+    t: &Template,
+    op: u32,
+    mode: Mode,
+    rng: &mut R,
+) -> Result<Problem, ComposeError> {
     if op == 0 || op > MAX_OP {
         return Err(ComposeError::OpOutOfRange { op, max: MAX_OP });
     }
@@ -240,7 +245,9 @@ impl<R: Rng> Builder<'_, R> {
     fn random_free_item(&mut self, loc: u8) -> u8 {
         let free: u32 = !(self.occupied >> (loc as usize * MAX_WIDTH)) & ((1 << self.ni) - 1);
         let k = self.rng.random_range(0..free.count_ones());
-        bits(free as u64).nth(k as usize).expect("a free slot exists")
+        bits(free as u64)
+            .nth(k as usize)
+            .expect("a free slot exists")
     }
 
     /// Smallest budget that can still close `open` (see the module comment); `None` if the
@@ -321,7 +328,13 @@ impl<R: Rng> Builder<'_, R> {
         if self.letters + letters_of(parents.len(), Outer::None) > self.max_letters {
             return false;
         }
-        let node = Node::new(Quantity::Total { loc }, Combine::Sum, Outer::None, &parents, self.star_sum);
+        let node = Node::new(
+            Quantity::Total { loc },
+            Combine::Sum,
+            Outer::None,
+            &parents,
+            self.star_sum,
+        );
         self.spent += node.cost();
         self.star_count = 0;
         self.nodes.push(node);
@@ -410,8 +423,13 @@ impl<R: Rng> Builder<'_, R> {
                 return false;
             }
             self.letters += letters_of(parents.len(), Outer::None);
-            self.nodes
-                .push(Node::new(Quantity::Total { loc }, Combine::Sum, Outer::None, &parents, value));
+            self.nodes.push(Node::new(
+                Quantity::Total { loc },
+                Combine::Sum,
+                Outer::None,
+                &parents,
+                value,
+            ));
             self.spent += k;
             self.open = open;
             self.closed |= 1 << loc;
@@ -419,7 +437,11 @@ impl<R: Rng> Builder<'_, R> {
         }
         // A new instance: at the goal's location (a star instance) or elsewhere.
         let star = matches!(self.goal, Goal::Total { .. }) && roll < 50;
-        let loc = if star { goal_loc } else { self.rng.random_range(0..self.nl) as u8 };
+        let loc = if star {
+            goal_loc
+        } else {
+            self.rng.random_range(0..self.nl) as u8
+        };
         if (!star && loc == goal_loc && matches!(self.goal, Goal::Total { .. }))
             || self.closed & (1 << loc) != 0
             // Keep one slot at the goal's location for the closing step.
@@ -464,17 +486,26 @@ impl<R: Rng> Builder<'_, R> {
         if used > r || !self.feasible(r - used, open, star_count) {
             return false;
         }
-        self.push_instance(loc, &mut parents[..np], outer, if star { Role::Star } else { Role::Open })
+        self.push_instance(
+            loc,
+            &mut parents[..np],
+            outer,
+            if star { Role::Star } else { Role::Open },
+        )
     }
 
     /// Create an instance at `loc` from `parents` (reordered for a difference), choosing its
     /// constants so the value stays in range; false if no choice works.
     fn push_instance(&mut self, loc: u8, parents: &mut [u8], outer: bool, role: Role) -> bool {
-        let letters = letters_of(parents.len(), if outer { Outer::Plus(1) } else { Outer::None });
+        let letters = letters_of(
+            parents.len(),
+            if outer { Outer::Plus(1) } else { Outer::None },
+        );
         if self.letters + letters > self.max_letters {
             return false;
         }
-        let Some((combine, outer, value)) = choose_values(self.rng, &self.nodes, parents, outer) else {
+        let Some((combine, outer, value)) = choose_values(self.rng, &self.nodes, parents, outer)
+        else {
             return false;
         };
         if role == Role::Star && self.star_sum + value > MAX_VALUE {
@@ -482,7 +513,13 @@ impl<R: Rng> Builder<'_, R> {
         }
         let item = self.random_free_item(loc);
         let idx = self.nodes.len();
-        let node = Node::new(Quantity::Instance { loc, item }, combine, outer, parents, value);
+        let node = Node::new(
+            Quantity::Instance { loc, item },
+            combine,
+            outer,
+            parents,
+            value,
+        );
         self.spent += node.cost();
         self.letters += letters;
         for &p in parents.iter() {
@@ -542,13 +579,23 @@ impl<R: Rng> Builder<'_, R> {
                 }
             }
             let outer = self.rng.random_bool(P_OUTER);
-            if let Some((combine, outer, value)) = choose_values(self.rng, &self.nodes, &mut parents[..m], outer) {
+            if let Some((combine, outer, value)) =
+                choose_values(self.rng, &self.nodes, &mut parents[..m], outer)
+            {
                 return Node::new(q, combine, outer, &parents[..m], value);
             }
         }
         // A copy of the smallest quantity always fits (every value is in 1..=MAX_VALUE).
-        let p = (0..n).min_by_key(|&i| self.nodes[i].value).expect("needed nodes exist") as u8;
-        Node::new(q, Combine::Sum, Outer::None, &[p], self.nodes[p as usize].value)
+        let p = (0..n)
+            .min_by_key(|&i| self.nodes[i].value)
+            .expect("needed nodes exist") as u8;
+        Node::new(
+            q,
+            Combine::Sum,
+            Outer::None,
+            &[p],
+            self.nodes[p as usize].value,
+        )
     }
 }
 

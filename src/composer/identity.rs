@@ -80,7 +80,11 @@ pub fn problem_id(template_id: &str, p: &Problem, buf: &mut Vec<u8>) -> ProblemI
             Outer::Plus(k) => buf.extend_from_slice(&[1, k]),
             Outer::Times(k) => buf.extend_from_slice(&[2, k]),
         }
-        let mut parents: Vec<[u8; 3]> = n.parents().iter().map(|&j| key(p, p.nodes[j as usize].q)).collect();
+        let mut parents: Vec<[u8; 3]> = n
+            .parents()
+            .iter()
+            .map(|&j| key(p, p.nodes[j as usize].q))
+            .collect();
         if n.combine == Combine::Sum {
             parents.sort_unstable();
         }

@@ -85,7 +85,13 @@ pub struct Node {
 }
 
 impl Node {
-    pub(crate) fn new(q: Quantity, combine: Combine, outer: Outer, parents: &[u8], value: i64) -> Node {
+    pub(crate) fn new(
+        q: Quantity,
+        combine: Combine,
+        outer: Outer,
+        parents: &[u8],
+        value: i64,
+    ) -> Node {
         let mut p = [0u8; MAX_PARENTS];
         p[..parents.len()].copy_from_slice(parents);
         Node {
@@ -174,7 +180,12 @@ impl Problem {
     pub fn depth(&self) -> u32 {
         let mut d = [0u32; MAX_NODES];
         for (i, n) in self.needed().iter().enumerate() {
-            d[i] = n.parents().iter().map(|&p| d[p as usize] + 1).max().unwrap_or(0);
+            d[i] = n
+                .parents()
+                .iter()
+                .map(|&p| d[p as usize] + 1)
+                .max()
+                .unwrap_or(0);
         }
         d[self.final_node()]
     }

@@ -37,7 +37,9 @@ mod tests {
     #[test]
     fn stable_values() {
         // Pinned: changing these changes every dataset.
-        assert_eq!(str_key("zoo"), 0x5d4b_3d58_e8b1_3d6b_u64.wrapping_add(0) ^ 0 | str_key("zoo"));
+        // Values computed independently (Python) from the definitions above.
+        assert_eq!(str_key("zoo"), 0xce46_f119_8769_524b);
+        assert_eq!(derive(&[1, 2]), 0x277e_b217_ce00_0268);
         assert_ne!(derive(&[1, 2]), derive(&[2, 1]));
         assert_ne!(derive(&[0]), derive(&[0, 0]));
     }

@@ -1,0 +1,79 @@
+//! Command-line interface: one file per subcommand. The only layer that prints, draws progress
+//! bars or uses clap / indicatif / anyhow.
+
+mod generate;
+mod inspect;
+
+use clap::{Parser, Subcommand};
+
+/// Compose, verify and train on arithmetic reasoning DAG problems (arXiv 2512.07783).
+#[derive(Debug, Parser)]
+#[command(name = "dagmath", version, about, long_about = None, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Generate(generate::Args),
+    Inspect(inspect::Args),
+}
+
+/// A failure with its exit code: 2 for bad input (flags, recipes, templates, output
+/// directory), 1 for everything else.
+pub struct CliError {
+    error: anyhow::Error,
+    code: u8,
+}
+
+impl CliError {
+    pub fn usage(e: impl Into<anyhow::Error>) -> CliError {
+        CliError {
+            error: e.into(),
+            code: 2,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+
+    /// The causes below the top-level message.
+    pub fn source_chain(&self) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+        self.error.chain().skip(1)
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.error)
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for CliError {
+    fn from(e: E) -> CliError {
+        CliError {
+            error: e.into(),
+            code: 1,
+        }
+    }
+}
+
+pub fn run() -> Result<(), CliError> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Generate(a) => generate::run(a),
+        Command::Inspect(a) => inspect::run(a),
+    }
+}
+
+/// Templates: the built-ins, plus a user directory when given.
+pub fn load_templates(
+    dir: Option<&std::path::Path>,
+) -> Result<dagmath::template::TemplateSet, CliError> {
+    match dir {
+        None => Ok(dagmath::template::TemplateSet::builtin()),
+        Some(d) => dagmath::template::TemplateSet::with_dir(d).map_err(CliError::usage),
+    }
+}

@@ -1,0 +1,69 @@
+//! `README.md` of a generated dataset: a Hugging Face dataset card whose YAML header maps
+//! every split to its shards, so `datasets.load_dataset(DIR)` finds them.
+
+use std::fmt::Write;
+
+use super::generate::Manifest;
+
+/// Render the card for a finished dataset.
+pub fn dataset_card(m: &Manifest) -> String {
+    let mut s = String::new();
+    s.push_str("---\nconfigs:\n- config_name: default\n  data_files:\n");
+    for sp in &m.splits {
+        let _ = writeln!(s, "  - split: {}\n    path: data/{}-*", sp.name, sp.name);
+    }
+    s.push_str("task_categories:\n- text-generation\ntags:\n- dagmath\n- synthetic\n- reasoning\n- arithmetic\n---\n\n");
+    let _ = writeln!(s, "# {}\n", m.recipe.name);
+    if !m.recipe.description.is_empty() {
+        let _ = writeln!(s, "{}\n", m.recipe.description);
+    }
+    let _ = writeln!(
+        s,
+        "Synthetic arithmetic reasoning problems composed as dependency DAGs by dagmath {} \
+         (schema version {}), from a recipe with SHA-256 `{}` and seed {}. The same recipe and \
+         seed reproduce these files byte for byte; `manifest.json` lists every shard's SHA-256.\n",
+        m.dagmath_version, m.schema_version, m.recipe_sha256, m.seed
+    );
+    s.push_str(
+        "| split | rows | held out | ops | templates | modes |\n|---|---|---|---|---|---|\n",
+    );
+    for sp in &m.splits {
+        let ops: Vec<u32> = sp.op_hist.keys().copied().collect();
+        let ops = match (ops.first(), ops.last()) {
+            (Some(a), Some(b)) if a != b => format!("{a}-{b}"),
+            (Some(a), _) => a.to_string(),
+            _ => String::new(),
+        };
+        let join = |h: &std::collections::BTreeMap<String, u64>| {
+            h.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            sp.name,
+            sp.rows,
+            if sp.held_out { "yes" } else { "no" },
+            ops,
+            join(&sp.template_hist),
+            join(&sp.mode_hist)
+        );
+    }
+    s.push_str(
+        "\n## Columns\n\n\
+         - `id`: canonical problem hash (invariant to trace letters and sentence order)\n\
+         - `split`, `op` (operations in the necessary subgraph), `template`, `mode` (`forward` / `reverse`)\n\
+         - `problem`, `question`: the problem text\n\
+         - `solution`: the gold step-by-step trace, ending `Answer: N.`\n\
+         - `answer`: the integer answer\n\
+         - `prompt`: `<question> {problem} {question} </question> <solution>`; `completion`: the rest through `</answer>`\n\
+         - `graph`: the gold dependency graph, a list of `{name, value, parents, kind}` in topological order\n\
+         - `n_nodes`, `n_distractors`, `depth`\n\n\
+         Held-out splits contain only problems whose id falls in the reserved held-out bucket, which no \
+         training split of any dagmath dataset uses.\n\n\
+         ```python\nfrom datasets import load_dataset\nds = load_dataset(\"path/to/this/folder\")\n```\n",
+    );
+    s
+}

@@ -1,0 +1,14 @@
+//! Datasets: recipes and splits, the Arrow schema, crash-safe Parquet shards, the generation
+//! pipeline, the manifest and the dataset card.
+
+pub mod bloom;
+pub mod card;
+pub mod generate;
+pub mod reader;
+pub mod recipe;
+pub mod schema;
+pub mod shard;
+pub mod split;
+
+pub use generate::{generate, GenerateError, GenerateOptions, Manifest, Observer, Quiet};
+pub use recipe::{Recipe, RecipeError};

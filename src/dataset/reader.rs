@@ -1,0 +1,242 @@
+//! Reading a generated dataset back: the manifest, the shards of each split, and rows with
+//! their gold graphs.
+
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Int32Type, Int64Type};
+use serde::Deserialize;
+
+use super::shard::{read_batches, ShardError};
+use crate::composer::Mode;
+use crate::graph::{GoldGraph, GoldNode, NodeKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: not a complete dagmath dataset (no readable manifest.json: {problem})")]
+    NoManifest { path: PathBuf, problem: String },
+    #[error("{path}: column `{column}`: {problem}")]
+    Column {
+        path: PathBuf,
+        column: String,
+        problem: String,
+    },
+    #[error(transparent)]
+    Shard(#[from] ShardError),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestShard {
+    pub file: String,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestSplit {
+    pub name: String,
+    pub rows: u64,
+    pub held_out: bool,
+    pub shards: Vec<ManifestShard>,
+    pub op_hist: std::collections::BTreeMap<u32, u64>,
+    pub template_hist: std::collections::BTreeMap<String, u64>,
+    pub mode_hist: std::collections::BTreeMap<String, u64>,
+}
+
+/// The parts of `manifest.json` a reader needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestView {
+    pub dagmath_version: String,
+    pub recipe_sha256: String,
+    pub seed: u64,
+    pub splits: Vec<ManifestSplit>,
+}
+
+/// An opened dataset directory.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub root: PathBuf,
+    pub manifest: ManifestView,
+}
+
+/// One row of a shard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub id: String,
+    pub split: String,
+    pub op: u32,
+    pub template: String,
+    pub mode: Mode,
+    pub problem: String,
+    pub question: String,
+    pub solution: String,
+    pub answer: i64,
+    pub prompt: String,
+    pub completion: String,
+    pub graph: GoldGraph,
+    pub n_distractors: u32,
+    pub depth: u32,
+}
+
+impl Dataset {
+    pub fn open(root: &Path) -> Result<Dataset, ReadError> {
+        let path = root.join("manifest.json");
+        let no = |problem: String| ReadError::NoManifest {
+            path: root.to_path_buf(),
+            problem,
+        };
+        let bytes = std::fs::read(&path).map_err(|e| no(e.to_string()))?;
+        let manifest: ManifestView =
+            serde_json::from_slice(&bytes).map_err(|e| no(e.to_string()))?;
+        Ok(Dataset {
+            root: root.to_path_buf(),
+            manifest,
+        })
+    }
+
+    /// Paths of a split's shards, in order.
+    pub fn shard_paths(&self, split: &str) -> Vec<PathBuf> {
+        self.manifest
+            .splits
+            .iter()
+            .filter(|s| s.name == split)
+            .flat_map(|s| s.shards.iter().map(|sh| self.root.join(&sh.file)))
+            .collect()
+    }
+
+    /// Every row of a split (loads the whole split; use [`read_rows`] per shard for streaming).
+    pub fn read_split(&self, split: &str) -> Result<Vec<Row>, ReadError> {
+        let mut out = Vec::new();
+        for p in self.shard_paths(split) {
+            out.extend(read_rows(&p)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Read and decode every row of one shard.
+pub fn read_rows(path: &Path) -> Result<Vec<Row>, ReadError> {
+    let mut out = Vec::new();
+    for b in read_batches(path)? {
+        decode_batch(path, &b, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn decode_batch(path: &Path, b: &RecordBatch, out: &mut Vec<Row>) -> Result<(), ReadError> {
+    let err = |column: &str, problem: &str| ReadError::Column {
+        path: path.to_path_buf(),
+        column: column.into(),
+        problem: problem.into(),
+    };
+    let col = |name: &str| b.column_by_name(name).ok_or_else(|| err(name, "missing"));
+    let text = |name: &str| {
+        col(name)?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| err(name, "not a string column"))
+    };
+    let int32 = |name: &str| {
+        col(name)?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| err(name, "not an int32 column"))
+    };
+    let (id, split, template, mode) = (
+        text("id")?,
+        text("split")?,
+        text("template")?,
+        text("mode")?,
+    );
+    let (problem, question, solution) = (text("problem")?, text("question")?, text("solution")?);
+    let (prompt, completion) = (text("prompt")?, text("completion")?);
+    let answer = col("answer")?
+        .as_primitive_opt::<Int64Type>()
+        .ok_or_else(|| err("answer", "not an int64 column"))?;
+    let (op, n_distractors, depth) = (int32("op")?, int32("n_distractors")?, int32("depth")?);
+    let graph = col("graph")?
+        .as_list_opt::<i32>()
+        .ok_or_else(|| err("graph", "not a list column"))?;
+    for r in 0..b.num_rows() {
+        let mode_s = mode.value(r);
+        let mode =
+            Mode::parse(mode_s).ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
+        let g =
+            decode_graph(&graph.value(r), mode, answer.value(r)).map_err(|p| err("graph", &p))?;
+        out.push(Row {
+            id: id.value(r).to_string(),
+            split: split.value(r).to_string(),
+            op: op.value(r) as u32,
+            template: template.value(r).to_string(),
+            mode,
+            problem: problem.value(r).to_string(),
+            question: question.value(r).to_string(),
+            solution: solution.value(r).to_string(),
+            answer: answer.value(r),
+            prompt: prompt.value(r).to_string(),
+            completion: completion.value(r).to_string(),
+            graph: g,
+            n_distractors: n_distractors.value(r) as u32,
+            depth: depth.value(r) as u32,
+        });
+    }
+    Ok(())
+}
+
+/// Decode one `graph` cell (a struct array of nodes) into a [`GoldGraph`].
+fn decode_graph(nodes: &dyn Array, mode: Mode, answer: i64) -> Result<GoldGraph, String> {
+    let s = nodes.as_struct_opt().ok_or("graph items are not structs")?;
+    let field = |n: &str| {
+        s.column_by_name(n)
+            .ok_or(format!("node field `{n}` missing"))
+    };
+    let names = field("name")?
+        .as_string_opt::<i32>()
+        .ok_or("node name is not a string")?;
+    let values = field("value")?
+        .as_primitive_opt::<Int64Type>()
+        .ok_or("node value is not int64")?;
+    let parents = field("parents")?
+        .as_list_opt::<i32>()
+        .ok_or("node parents is not a list")?;
+    let kinds = field("kind")?
+        .as_string_opt::<i32>()
+        .ok_or("node kind is not a string")?;
+    let mut g = GoldGraph {
+        mode,
+        nodes: Vec::with_capacity(s.len()),
+        asked: s.len().saturating_sub(1),
+        answer,
+    };
+    for i in 0..s.len() {
+        let kind = NodeKind::parse(kinds.value(i))
+            .ok_or(format!("unknown node kind `{}`", kinds.value(i)))?;
+        let ps = parents.value(i);
+        let ps = ps
+            .as_string_opt::<i32>()
+            .ok_or("parent names are not strings")?;
+        let mut idx = Vec::with_capacity(ps.len());
+        for k in 0..ps.len() {
+            let name = ps.value(k);
+            let j = g
+                .nodes
+                .iter()
+                .position(|n: &GoldNode| n.name == name)
+                .ok_or(format!(
+                    "node `{}` has parent `{name}` that is not an earlier node",
+                    names.value(i)
+                ))?;
+            idx.push(j);
+        }
+        if kind == NodeKind::Unknown {
+            g.asked = i;
+        }
+        g.nodes.push(GoldNode {
+            name: names.value(i).to_string(),
+            value: values.value(i),
+            parents: idx,
+            kind,
+        });
+    }
+    if g.nodes.is_empty() {
+        return Err("empty graph".into());
+    }
+    Ok(g)
+}

@@ -1,0 +1,474 @@
+//! Recipes: TOML files that describe a dataset (seed, splits, mixtures, shard size).
+//!
+//! ```toml
+//! name = "quickstart"
+//! seed = 1234
+//! shard_size = 1000
+//!
+//! [[splits]]
+//! name = "train"
+//! size = 2000
+//! ops = "2-10"                                     # uniform over a range, or one op
+//! # op_weights = { "2-4" = 0.2, "5-7" = 0.3, "8-10" = 0.5 }   # tier shares, spread evenly
+//! templates = { zoo = 1.0 }
+//! modes = { forward = 0.5, reverse = 0.5 }
+//!
+//! [[splits]]
+//! name = "test_id"
+//! held_out = true                                  # drawn only from the held-out id bucket
+//! size = 200
+//! ops = "2-10"
+//! ```
+//!
+//! A split may instead list `[[splits.mix]]` components (each with `share`, `ops` or
+//! `op_weights`, `templates`, `modes`) for mixtures that are not a product, such as "zoo over
+//! op 2–20 plus school only at op 2". Parsing resolves everything into a [`Recipe`] whose JSON
+//! form (and its SHA-256) is recorded in every artifact.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::composer::{Mode, MAX_OP};
+use crate::template::TemplateSet;
+
+/// Default rows per shard.
+pub const DEFAULT_SHARD_SIZE: u64 = 100_000;
+/// Default rows per Parquet row group.
+pub const DEFAULT_ROW_GROUP_SIZE: usize = 5_000;
+
+/// A validated, fully resolved recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub shard_size: u64,
+    pub row_group_size: usize,
+    pub splits: Vec<SplitSpec>,
+}
+
+/// One split: a size and a mixture over (template, op, mode) cells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitSpec {
+    pub name: String,
+    pub size: u64,
+    /// Evaluation splits draw only from the held-out id bucket, training splits never do.
+    pub held_out: bool,
+    pub mix: Vec<Component>,
+}
+
+/// One component of a split's mixture; weights are normalised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Component {
+    pub share: f64,
+    pub ops: BTreeMap<u32, f64>,
+    pub templates: BTreeMap<String, f64>,
+    pub modes: BTreeMap<Mode, f64>,
+}
+
+impl Serialize for Mode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Mode, D::Error> {
+        let s = String::deserialize(d)?;
+        Mode::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown mode `{s}`")))
+    }
+}
+
+/// Why a recipe is unusable; every variant names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    #[error("{path}: cannot read recipe: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid recipe TOML: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: key `{key}`: {problem}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        problem: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecipe {
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    seed: u64,
+    shard_size: Option<u64>,
+    row_group_size: Option<usize>,
+    splits: Vec<RawSplit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSplit {
+    name: String,
+    size: u64,
+    #[serde(default)]
+    held_out: bool,
+    share: Option<f64>,
+    ops: Option<OpsValue>,
+    op_weights: Option<BTreeMap<String, f64>>,
+    templates: Option<BTreeMap<String, f64>>,
+    modes: Option<BTreeMap<String, f64>>,
+    #[serde(default)]
+    mix: Vec<RawComponent>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    share: Option<f64>,
+    ops: Option<OpsValue>,
+    op_weights: Option<BTreeMap<String, f64>>,
+    templates: Option<BTreeMap<String, f64>>,
+    modes: Option<BTreeMap<String, f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OpsValue {
+    One(u32),
+    Range(String),
+}
+
+/// Parse "7" or "2-10" into an inclusive range.
+pub fn parse_op_range(s: &str) -> Result<(u32, u32), String> {
+    let s = s.trim();
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (a.trim(), b.trim()),
+        None => (s, s),
+    };
+    let lo: u32 = a
+        .parse()
+        .map_err(|_| format!("`{s}` is not an op or an op range like `2-10`"))?;
+    let hi: u32 = b
+        .parse()
+        .map_err(|_| format!("`{s}` is not an op or an op range like `2-10`"))?;
+    if lo == 0 || hi > MAX_OP || lo > hi {
+        return Err(format!(
+            "op range `{s}` must lie within 1-{MAX_OP} with low <= high"
+        ));
+    }
+    Ok((lo, hi))
+}
+
+impl Recipe {
+    /// Read and validate a recipe file against the available templates.
+    pub fn load(path: &Path, templates: &TemplateSet) -> Result<Recipe, RecipeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Recipe::from_toml(path, &text, templates)
+    }
+
+    /// Parse and validate recipe text; `path` is used in messages and as the default name.
+    pub fn from_toml(
+        path: &Path,
+        text: &str,
+        templates: &TemplateSet,
+    ) -> Result<Recipe, RecipeError> {
+        let raw: RawRecipe = toml::from_str(text).map_err(|e| RecipeError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let invalid = |key: String, problem: String| RecipeError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            problem,
+        };
+        let shard_size = raw.shard_size.unwrap_or(DEFAULT_SHARD_SIZE);
+        if shard_size == 0 {
+            return Err(invalid("shard_size".into(), "must be at least 1".into()));
+        }
+        let row_group_size = raw.row_group_size.unwrap_or(DEFAULT_ROW_GROUP_SIZE);
+        if row_group_size == 0 {
+            return Err(invalid(
+                "row_group_size".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        if raw.splits.is_empty() {
+            return Err(invalid(
+                "splits".into(),
+                "a recipe needs at least one split".into(),
+            ));
+        }
+        let mut splits = Vec::new();
+        for (si, mut s) in raw.splits.into_iter().enumerate() {
+            let top = RawComponent {
+                share: s.share,
+                ops: s.ops.take(),
+                op_weights: s.op_weights.take(),
+                templates: s.templates.take(),
+                modes: s.modes.take(),
+            };
+            let key = |k: &str| format!("splits[{si}]{k}");
+            let name_ok = !s.name.is_empty()
+                && s.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !name_ok {
+                return Err(invalid(
+                    key(".name"),
+                    format!(
+                        "`{}` must be lowercase ASCII letters, digits or '_' (a Hugging Face split name)",
+                        s.name
+                    ),
+                ));
+            }
+            if splits.iter().any(|x: &SplitSpec| x.name == s.name) {
+                return Err(invalid(
+                    key(".name"),
+                    format!("duplicate split name `{}`", s.name),
+                ));
+            }
+            if s.size == 0 {
+                return Err(invalid(key(".size"), "must be at least 1".into()));
+            }
+            let has_top = top.ops.is_some() || top.op_weights.is_some() || top.share.is_some();
+            let mix = if s.mix.is_empty() {
+                if top.share.is_some() {
+                    return Err(invalid(
+                        key(".share"),
+                        "`share` belongs inside [[splits.mix]]".into(),
+                    ));
+                }
+                vec![resolve_component(&top, None, &key(""), templates)
+                    .map_err(|(k, p)| invalid(k, p))?]
+            } else {
+                if has_top {
+                    return Err(invalid(
+                        key(""),
+                        "give either top-level ops/op_weights or [[splits.mix]] components, not both".into(),
+                    ));
+                }
+                let mut out = Vec::new();
+                for (ci, c) in s.mix.iter().enumerate() {
+                    out.push(
+                        resolve_component(c, Some(&top), &key(&format!(".mix[{ci}]")), templates)
+                            .map_err(|(k, p)| invalid(k, p))?,
+                    );
+                }
+                let total: f64 = out.iter().map(|c| c.share).sum();
+                for c in &mut out {
+                    c.share /= total;
+                }
+                out
+            };
+            splits.push(SplitSpec {
+                name: s.name,
+                size: s.size,
+                held_out: s.held_out,
+                mix,
+            });
+        }
+        let name = raw.name.unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "dataset".into())
+        });
+        Ok(Recipe {
+            name,
+            description: raw.description,
+            seed: raw.seed,
+            shard_size,
+            row_group_size,
+            splits,
+        })
+    }
+
+    /// SHA-256 (hex) of the resolved recipe's JSON form: what every artifact records.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_vec(self).expect("a recipe serialises");
+        let d = Sha256::digest(&json);
+        d.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn total_rows(&self) -> u64 {
+        self.splits.iter().map(|s| s.size).sum()
+    }
+}
+
+/// Normalise a weight map, rejecting negative, non-finite or all-zero weights.
+fn normalise<K: Ord + Clone>(
+    m: &BTreeMap<K, f64>,
+    key: &str,
+) -> Result<BTreeMap<K, f64>, (String, String)> {
+    if let Some((_, w)) = m.iter().find(|(_, w)| !w.is_finite() || **w < 0.0) {
+        return Err((
+            key.into(),
+            format!("weight {w} must be a finite number >= 0"),
+        ));
+    }
+    let total: f64 = m.values().sum();
+    if total <= 0.0 {
+        return Err((key.into(), "weights must not all be zero".into()));
+    }
+    Ok(m.iter()
+        .filter(|(_, w)| **w > 0.0)
+        .map(|(k, w)| (k.clone(), w / total))
+        .collect())
+}
+
+/// Resolve one mixture component; fields missing in a `[[splits.mix]]` entry fall back to the
+/// split's top-level `templates` / `modes`, then to zoo and forward.
+fn resolve_component(
+    c: &RawComponent,
+    parent: Option<&RawComponent>,
+    key: &str,
+    templates: &TemplateSet,
+) -> Result<Component, (String, String)> {
+    let share = match (parent, c.share) {
+        (None, _) => 1.0,
+        (Some(_), Some(s)) if s.is_finite() && s > 0.0 => s,
+        (Some(_), s) => {
+            return Err((
+                format!("{key}.share"),
+                format!("a mix component needs a share > 0 (got {s:?})"),
+            ))
+        }
+    };
+    let mut ops = BTreeMap::new();
+    match (&c.ops, &c.op_weights) {
+        (Some(_), Some(_)) => {
+            return Err((
+                format!("{key}.ops"),
+                "give `ops` or `op_weights`, not both".into(),
+            ))
+        }
+        (None, None) => {
+            return Err((
+                format!("{key}.ops"),
+                "missing: give `ops` or `op_weights`".into(),
+            ))
+        }
+        (Some(OpsValue::One(op)), None) => {
+            let (lo, hi) =
+                parse_op_range(&op.to_string()).map_err(|p| (format!("{key}.ops"), p))?;
+            ops.insert(lo, 1.0);
+            debug_assert_eq!(lo, hi);
+        }
+        (Some(OpsValue::Range(r)), None) => {
+            let (lo, hi) = parse_op_range(r).map_err(|p| (format!("{key}.ops"), p))?;
+            for op in lo..=hi {
+                ops.insert(op, 1.0);
+            }
+        }
+        (None, Some(tiers)) => {
+            for (range, &w) in tiers {
+                let k = format!("{key}.op_weights.\"{range}\"");
+                let (lo, hi) = parse_op_range(range).map_err(|p| (k.clone(), p))?;
+                if !w.is_finite() || w < 0.0 {
+                    return Err((k, format!("weight {w} must be a finite number >= 0")));
+                }
+                for op in lo..=hi {
+                    if ops.contains_key(&op) {
+                        return Err((k, format!("op {op} appears in two op_weights ranges")));
+                    }
+                    ops.insert(op, w / (hi - lo + 1) as f64);
+                }
+            }
+        }
+    }
+    let ops = normalise(&ops, &format!("{key}.op_weights"))?;
+
+    let default_t = BTreeMap::from([("zoo".to_string(), 1.0)]);
+    let t = c
+        .templates
+        .as_ref()
+        .or(parent.and_then(|p| p.templates.as_ref()))
+        .unwrap_or(&default_t);
+    for id in t.keys() {
+        if templates.get(id).is_none() {
+            let known: Vec<&str> = templates.ids().collect();
+            return Err((
+                format!("{key}.templates"),
+                format!("unknown template `{id}` (known: {})", known.join(", ")),
+            ));
+        }
+    }
+    let templates_n = normalise(t, &format!("{key}.templates"))?;
+
+    let default_m = BTreeMap::from([("forward".to_string(), 1.0)]);
+    let m = c
+        .modes
+        .as_ref()
+        .or(parent.and_then(|p| p.modes.as_ref()))
+        .unwrap_or(&default_m);
+    let mut modes = BTreeMap::new();
+    for (name, &w) in m {
+        let mode = Mode::parse(name).ok_or_else(|| {
+            (
+                format!("{key}.modes"),
+                format!("unknown mode `{name}` (known: forward, reverse)"),
+            )
+        })?;
+        modes.insert(mode, w);
+    }
+    let modes = normalise(&modes, &format!("{key}.modes"))?;
+    Ok(Component {
+        share,
+        ops,
+        templates: templates_n,
+        modes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Recipe, String> {
+        Recipe::from_toml(Path::new("r.toml"), text, &TemplateSet::builtin())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn tiers_spread_evenly() {
+        let r = parse(
+            r#"seed = 1
+[[splits]]
+name = "train"
+size = 10
+op_weights = { "2-4" = 0.2, "5-7" = 0.3, "8-10" = 0.5 }
+"#,
+        )
+        .unwrap();
+        let ops = &r.splits[0].mix[0].ops;
+        assert!((ops[&2] - 0.2 / 3.0).abs() < 1e-12);
+        assert!((ops[&10] - 0.5 / 3.0).abs() < 1e-12);
+        assert_eq!(r.name, "r");
+    }
+
+    #[test]
+    fn errors_name_key_and_value() {
+        let base = "seed = 1\n[[splits]]\nname = \"train\"\nsize = 10\nops = \"2-10\"\n";
+        let e = parse(&base.replace("2-10", "0-3")).unwrap_err();
+        assert!(e.contains("splits[0].ops") && e.contains("0-3"), "{e}");
+        let e = parse(&format!("{base}templates = {{ zoo = 1, moon = 1 }}\n")).unwrap_err();
+        assert!(e.contains("unknown template `moon`"), "{e}");
+        let e = parse(&base.replace("name = \"train\"", "name = \"Train Set\"")).unwrap_err();
+        assert!(e.contains("splits[0].name"), "{e}");
+        let e = parse(&format!("{base}modes = {{ sideways = 1 }}\n")).unwrap_err();
+        assert!(e.contains("sideways"), "{e}");
+        let e = parse(&base.replace("seed = 1", "seed = \"x\"")).unwrap_err();
+        assert!(e.contains("r.toml") && e.contains("line 1"), "{e}");
+        let e = parse(&format!("{base}colour = 3\n")).unwrap_err();
+        assert!(e.contains("colour"), "{e}");
+    }
+}

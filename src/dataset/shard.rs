@@ -1,0 +1,248 @@
+//! Parquet shards: written to a hidden temp file, fsynced, then renamed, so a shard is visible
+//! only when complete. zstd compression, bounded row groups, and footer key-value metadata
+//! (schema version, recipe hash, seed, split, shard index) on every file.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use sha2::{Digest, Sha256};
+
+use super::schema::{schema, SCHEMA_VERSION, TEXT_COLUMNS};
+
+/// Errors of shard I/O, each naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        source: parquet::errors::ParquetError,
+    },
+    #[error("{path}: not a dagmath shard: {problem}")]
+    Foreign { path: PathBuf, problem: String },
+}
+
+/// Footer metadata of one shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardMeta {
+    pub recipe_sha256: String,
+    pub seed: u64,
+    pub split: String,
+    pub shard: usize,
+    pub n_shards: usize,
+}
+
+impl ShardMeta {
+    fn key_values(&self) -> Vec<KeyValue> {
+        let kv = |k: &str, v: String| KeyValue::new(format!("dagmath.{k}"), v);
+        vec![
+            kv("schema_version", SCHEMA_VERSION.to_string()),
+            kv("version", env!("CARGO_PKG_VERSION").to_string()),
+            kv("recipe_sha256", self.recipe_sha256.clone()),
+            kv("seed", self.seed.to_string()),
+            kv("split", self.split.clone()),
+            kv("shard", format!("{}/{}", self.shard, self.n_shards)),
+        ]
+    }
+}
+
+/// What a finished shard looks like on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardInfo {
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// `{split}-{i:05}-of-{n:05}.parquet`
+pub fn shard_file_name(split: &str, i: usize, n: usize) -> String {
+    format!("{split}-{i:05}-of-{n:05}.parquet")
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ShardError + '_ {
+    move |source| ShardError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn pq(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> ShardError + '_ {
+    move |source| ShardError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writer properties: zstd(3), dictionaries only for the short categorical columns.
+fn properties(meta: &ShardMeta, row_group_size: usize) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .set_max_row_group_row_count(Some(row_group_size))
+        .set_key_value_metadata(Some(meta.key_values()));
+    for c in TEXT_COLUMNS {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(c), false);
+    }
+    b.build()
+}
+
+/// Writes one shard; `finish` makes it visible.
+pub struct ShardWriter {
+    tmp: PathBuf,
+    path: PathBuf,
+    writer: ArrowWriter<BufWriter<File>>,
+    rows: u64,
+}
+
+impl ShardWriter {
+    pub fn create(
+        path: &Path,
+        meta: &ShardMeta,
+        row_group_size: usize,
+    ) -> Result<ShardWriter, ShardError> {
+        let name = path
+            .file_name()
+            .expect("shard path has a file name")
+            .to_string_lossy();
+        let tmp = path.with_file_name(format!(".{name}.tmp"));
+        let file = File::create(&tmp).map_err(io(&tmp))?;
+        let writer = ArrowWriter::try_new(
+            BufWriter::new(file),
+            schema(),
+            Some(properties(meta, row_group_size)),
+        )
+        .map_err(pq(&tmp))?;
+        Ok(ShardWriter {
+            tmp,
+            path: path.to_path_buf(),
+            writer,
+            rows: 0,
+        })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ShardError> {
+        self.rows += batch.num_rows() as u64;
+        self.writer.write(batch).map_err(pq(&self.tmp))
+    }
+
+    /// Close, fsync and rename into place; returns size and checksum.
+    pub fn finish(self) -> Result<ShardInfo, ShardError> {
+        let buf = self.writer.into_inner().map_err(pq(&self.tmp))?;
+        let file = buf.into_inner().map_err(|e| ShardError::Io {
+            path: self.tmp.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(io(&self.tmp))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
+        let (bytes, sha256) = file_sha256(&self.path)?;
+        Ok(ShardInfo {
+            rows: self.rows,
+            bytes,
+            sha256,
+        })
+    }
+}
+
+/// Size and SHA-256 (hex) of a file.
+pub fn file_sha256(path: &Path) -> Result<(u64, String), ShardError> {
+    let mut f = File::open(path).map_err(io(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).map_err(io(path))?;
+        if k == 0 {
+            break;
+        }
+        n += k as u64;
+        h.update(&buf[..k]);
+    }
+    Ok((n, h.finalize().iter().map(|b| format!("{b:02x}")).collect()))
+}
+
+/// Read a shard's footer metadata and row count, checking it is one of ours.
+pub fn read_meta(path: &Path) -> Result<(ShardMeta, u64), ShardError> {
+    let file = File::open(path).map_err(io(path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq(path))?;
+    let md = builder.metadata().file_metadata();
+    let foreign = |problem: &str| ShardError::Foreign {
+        path: path.to_path_buf(),
+        problem: problem.into(),
+    };
+    let kv = md
+        .key_value_metadata()
+        .ok_or_else(|| foreign("no dagmath footer metadata"))?;
+    let get = |k: &str| {
+        kv.iter()
+            .find(|e| e.key == format!("dagmath.{k}"))
+            .and_then(|e| e.value.clone())
+            .ok_or_else(|| foreign(&format!("footer key dagmath.{k} missing")))
+    };
+    let version = get("schema_version")?;
+    if version != SCHEMA_VERSION.to_string() {
+        return Err(foreign(&format!(
+            "schema version {version}, this dagmath reads {SCHEMA_VERSION}"
+        )));
+    }
+    let shard = get("shard")?;
+    let (i, n) = shard
+        .split_once('/')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .ok_or_else(|| foreign(&format!("bad dagmath.shard `{shard}`")))?;
+    let meta = ShardMeta {
+        recipe_sha256: get("recipe_sha256")?,
+        seed: get("seed")?
+            .parse()
+            .map_err(|_| foreign("bad dagmath.seed"))?,
+        split: get("split")?,
+        shard: i,
+        n_shards: n,
+    };
+    Ok((meta, md.num_rows() as u64))
+}
+
+/// Read every batch of a shard.
+pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, ShardError> {
+    let file = File::open(path).map_err(io(path))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(pq(path))?
+        .with_batch_size(8192)
+        .build()
+        .map_err(pq(path))?;
+    reader
+        .map(|b| {
+            b.map_err(|e| ShardError::Parquet {
+                path: path.to_path_buf(),
+                source: e.into(),
+            })
+        })
+        .collect()
+}
+
+/// Write bytes to `path` atomically (temp file in the same directory, fsync, rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ShardError> {
+    let name = path
+        .file_name()
+        .expect("path has a file name")
+        .to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let mut f = File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io(path))
+}

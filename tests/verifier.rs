@@ -252,9 +252,7 @@ fn renamed_node_fails() {
         assert_eq!(v.nodes[0], NodeStatus::Missing);
     }
     // Names compare exactly (after trimming): case matters.
-    let t = FWD
-        .replace("as B;", "as B;")
-        .replace("Hamilton Farm as B", "hamilton farm as B");
+    let t = FWD.replace("Hamilton Farm as B", "hamilton farm as B");
     assert!(!strict(&fwd_gold(), &t).verified_correct);
     // Surrounding white space does not.
     let t = FWD.replace(
@@ -396,14 +394,16 @@ fn reverse_mode_checks() {
     }
     // The unknown introduced for another node: the wolf is hidden instead of the fox.
     let t = REV
-        .replace(
-            "wolf in Maple Creek as K; so K = 2.",
-            "wolf in Maple Creek as K; so K = 2.",
-        )
-        .replace(
-            "Define adult fox in Maple Creek as x",
-            "Define adult deer in Maple Creek as x",
-        );
+        .replace("adult wolf", "adult tmp")
+        .replace("adult fox", "adult wolf")
+        .replace("adult tmp", "adult fox");
+    assert!(!strict(&g, &t).verified_correct);
+    assert!(!interplay(&g, &t).verified_correct);
+    // Or introduced for a node that is not in the problem at all.
+    let t = REV.replace(
+        "Define adult fox in Maple Creek as x",
+        "Define adult deer in Maple Creek as x",
+    );
     assert!(!strict(&g, &t).verified_correct);
     assert!(!interplay(&g, &t).verified_correct);
 }
@@ -535,4 +535,76 @@ fn pathological_inputs_are_linear() {
         let v = strict(&g, s);
         assert!(!v.verified_correct);
     }
+}
+
+/// Every rendered gold trace verifies under both rules (all templates, both modes, op 1–30),
+/// and on each, a random digit change and a dropped step are rejected under Strict.
+#[test]
+fn rendered_gold_traces_verify() {
+    use dagmath::composer::compose_seeded;
+    use dagmath::render::Rendered;
+    use dagmath::template::TemplateSet;
+
+    let set = TemplateSet::builtin();
+    let mut ver = Verifier::new();
+    let mut r = Rendered::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut checked = 0;
+    for tid in ["zoo", "school", "festival"] {
+        let t = set.get(tid).expect("builtin template");
+        for mode in Mode::ALL {
+            for op in 1..=30u32 {
+                for seed in 0..12u64 {
+                    let Ok(p) = compose_seeded(t, op, mode, seed * 1000 + op as u64) else {
+                        continue;
+                    };
+                    let g = GoldGraph::from_problem(t, &p);
+                    r.fill(t, &p);
+                    let full = format!("{}{}", r.prompt, r.completion);
+                    for text in [&r.solution, &r.completion, &full] {
+                        for rule in [Rule::Strict, Rule::Interplay] {
+                            let v = ver.verify(&g, text, rule);
+                            assert!(
+                                v.verified_correct,
+                                "{tid} {mode} op {op} seed {seed} {rule:?}\n{text}\n{v:#?}"
+                            );
+                        }
+                    }
+                    let digits: Vec<usize> = r
+                        .completion
+                        .bytes()
+                        .enumerate()
+                        .filter(|(_, c)| c.is_ascii_digit())
+                        .map(|(i, _)| i)
+                        .collect();
+                    let i = digits[rng.random_range(0..digits.len())];
+                    let mut m = r.completion.clone().into_bytes();
+                    m[i] = if m[i] == b'9' { b'0' } else { m[i] + 1 };
+                    let m = String::from_utf8(m).unwrap();
+                    assert!(
+                        !ver.verify(&g, &m, Rule::Strict).verified_correct,
+                        "digit change accepted:\n{m}"
+                    );
+                    // Drop one whole step (from one `Define` to the next).
+                    let starts: Vec<usize> = r
+                        .completion
+                        .match_indices("Define ")
+                        .map(|(i, _)| i)
+                        .collect();
+                    let k = rng.random_range(0..starts.len());
+                    let end = starts
+                        .get(k + 1)
+                        .copied()
+                        .unwrap_or(r.completion.find(" </solution>").unwrap() + 1);
+                    let m = format!("{}{}", &r.completion[..starts[k]], &r.completion[end..]);
+                    assert!(
+                        !ver.verify(&g, &m, Rule::Strict).verified_correct,
+                        "dropped step accepted:\n{m}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 1500, "only {checked} problems composed");
 }

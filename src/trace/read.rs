@@ -148,15 +148,84 @@ fn skip_ws(b: &[u8], c: &mut usize, e: usize) {
     }
 }
 
+/// Position of byte `c` in `b[from..to]`, eight bytes at a time (SWAR).
+fn find_byte(b: &[u8], from: usize, to: usize, c: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let to = to.min(b.len());
+    let pat = LO.wrapping_mul(c as u64);
+    let mut i = from;
+    while i + 8 <= to {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        let x = u64::from_le_bytes(w) ^ pat;
+        let z = x.wrapping_sub(LO) & !x & HI;
+        if z != 0 {
+            return Some(i + (z.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    (i..to).find(|&k| b[k] == c)
+}
+
 /// Position of `pat` in `b[from..to]`.
 fn find(b: &[u8], pat: &[u8], from: usize, to: usize) -> Option<usize> {
     let first = *pat.first()?;
     let mut i = from;
-    while i + pat.len() <= to {
-        if b[i] == first && &b[i..i + pat.len()] == pat {
-            return Some(i);
+    while let Some(k) = find_byte(b, i, to, first) {
+        if k + pat.len() > to {
+            return None;
         }
-        i += 1;
+        if &b[k..k + pat.len()] == pat {
+            return Some(k);
+        }
+        i = k + 1;
+    }
+    None
+}
+
+/// The end of the clause starting at `i`: the first `;`, newline, or `.` not followed by a
+/// digit, else `end`. Skips eight ordinary bytes at a time (SWAR).
+fn clause_end(b: &[u8], mut i: usize, end: usize) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let end = end.min(b.len());
+    loop {
+        while i + 8 <= end {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i..i + 8]);
+            let x = u64::from_le_bytes(w);
+            let z = zero(x ^ (LO * b';' as u64))
+                | zero(x ^ (LO * b'\n' as u64))
+                | zero(x ^ (LO * b'.' as u64));
+            if z != 0 {
+                i += (z.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        while i < end && !matches!(b[i], b';' | b'\n' | b'.') {
+            i += 1;
+        }
+        if i >= end {
+            return end;
+        }
+        if b[i] == b'.' && i + 1 < end && b[i + 1].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        return i;
+    }
+}
+
+/// The first `Define ` at a word boundary in `b[s..e]`.
+fn find_define(b: &[u8], mut s: usize, e: usize) -> Option<usize> {
+    while let Some(d) = find(b, b"Define ", s, e) {
+        if d == 0 || !is_word(b[d - 1]) {
+            return Some(d);
+        }
+        s = d + 1;
     }
     None
 }
@@ -171,19 +240,18 @@ fn letter_at(b: &[u8], i: usize, e: usize) -> Option<u8> {
     }
 }
 
-/// Hash of a name (FxHash-style over 8-byte words).
-pub(crate) fn name_hash(s: &[u8]) -> u64 {
-    let mut h = s.len() as u64;
-    let mut chunks = s.chunks_exact(8);
-    for c in &mut chunks {
+/// A cheap key for a name: its length, first and last eight bytes. No multiply chain, so
+/// keying the gold names anew for every completion costs a few loads; equal keys are then
+/// confirmed byte for byte.
+pub(crate) fn name_key(s: &[u8]) -> u64 {
+    let word = |b: &[u8]| {
         let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    let mut w = [0u8; 8];
-    let r = chunks.remainder();
-    w[..r.len()].copy_from_slice(r);
-    (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(0x517c_c1b7_2722_0a95)
+        let n = b.len().min(8);
+        w[..n].copy_from_slice(&b[..n]);
+        u64::from_le_bytes(w)
+    };
+    let last = word(&s[s.len().saturating_sub(8)..]);
+    word(s) ^ last.rotate_left(29) ^ (s.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Parse an optionally signed decimal number filling `b[s..e]` exactly (after trimming).
@@ -266,12 +334,40 @@ impl Reader {
     pub fn read(&mut self, gold: &GoldGraph, text: &str) {
         self.reset(gold);
         let b = text.as_bytes();
-        let start = find(b, b"<solution>", 0, b.len())
-            .map(|i| i + 10)
-            .or_else(|| find(b, b"</question>", 0, b.len()).map(|i| i + 11))
-            .unwrap_or(0);
-        let tag = find(b, b"<answer>", start, b.len());
-        let end = find(b, b"</solution>", start, tag.unwrap_or(b.len()))
+        // One pass over the `<` bytes finds the tags; a second only in odd texts where an
+        // `<answer>` or `</solution>` comes before the solution region.
+        let (mut sol, mut qc, mut ans, mut sc) = (None, None, None, None);
+        let mut p = 0;
+        while let Some(k) = find_byte(b, p, b.len(), b'<') {
+            let r = &b[k..];
+            let slot = if r.starts_with(b"<solution>") {
+                &mut sol
+            } else if r.starts_with(b"</question>") {
+                &mut qc
+            } else if r.starts_with(b"<answer>") {
+                &mut ans
+            } else if r.starts_with(b"</solution>") {
+                &mut sc
+            } else {
+                p = k + 1;
+                continue;
+            };
+            if slot.is_none() {
+                *slot = Some(k);
+            }
+            p = k + 1;
+        }
+        let start = sol.map(|i| i + 10).or(qc.map(|i| i + 11)).unwrap_or(0);
+        let tag = match ans {
+            Some(a) if a < start => find(b, b"<answer>", start, b.len()),
+            a => a,
+        };
+        let sc = match sc {
+            Some(c) if c < start => find(b, b"</solution>", start, b.len()),
+            c => c,
+        };
+        let end = sc
+            .filter(|&c| tag.is_none_or(|t| c < t))
             .or(tag)
             .unwrap_or(b.len());
         self.clauses(gold, b, start, end);
@@ -298,7 +394,7 @@ impl Reader {
         self.gold_of.resize(gold.nodes.len(), NONE);
         self.names.clear();
         for (i, n) in gold.nodes.iter().enumerate() {
-            self.names.push((name_hash(n.name.as_bytes()), i));
+            self.names.push((name_key(n.name.as_bytes()), i));
         }
         self.tag = None;
         self.claim = None;
@@ -324,7 +420,7 @@ impl Reader {
     }
 
     fn lookup(&self, gold: &GoldGraph, name: &[u8]) -> Option<usize> {
-        let h = name_hash(name);
+        let h = name_key(name);
         self.names
             .iter()
             .find(|&&(gh, i)| gh == h && gold.nodes[i].name.as_bytes() == name)
@@ -335,29 +431,8 @@ impl Reader {
     fn clauses(&mut self, gold: &GoldGraph, b: &[u8], start: usize, end: usize) {
         let mut i = start;
         while i < end {
-            let cs = i;
-            let mut define_at = None;
-            let mut has_eq = false;
-            let mut j = i;
-            while j < end {
-                match b[j] {
-                    b';' | b'\n' => break,
-                    b'.' if j + 1 >= end || !b[j + 1].is_ascii_digit() => break,
-                    b'=' => has_eq = true,
-                    b'D' if define_at.is_none()
-                        && b[j..end].starts_with(b"Define ")
-                        && (j == 0 || !is_word(b[j - 1])) =>
-                    {
-                        define_at = Some(j)
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            match define_at {
-                Some(d) => self.header(gold, b, d, j),
-                None => self.clause(b, cs, j, has_eq),
-            }
+            let j = clause_end(b, i, end);
+            self.clause(gold, b, i, j);
             i = j + 1;
         }
     }
@@ -451,21 +526,28 @@ impl Reader {
         self.cur = None;
     }
 
-    /// A clause without `Define`.
-    fn clause(&mut self, b: &[u8], cs: usize, ce: usize, has_eq: bool) {
+    /// One clause: a step header, an answer claim, an equation line, an assignment, or free
+    /// text (which may still hold a `Define` after some words).
+    fn clause(&mut self, gold: &GoldGraph, b: &[u8], cs: usize, ce: usize) {
         let (s, e) = trim(b, cs, ce);
         if s == e {
             return;
         }
         self.at = s;
         let t = &b[s..e];
+        if t.starts_with(b"Define ") {
+            self.header(gold, b, s, e);
+            return;
+        }
         if t.starts_with(b"Answer:") {
             self.answer_claim(b, s + 7, e);
             return;
         }
         if self.eq_mode {
-            if has_eq {
+            if find_byte(b, s, e, b'=').is_some() {
                 self.eq_line(b, s, e);
+            } else if let Some(d) = find_define(b, s, e) {
+                self.header(gold, b, d, e);
             }
             return;
         }
@@ -486,7 +568,9 @@ impl Reader {
                 return;
             }
         }
-        if has_eq {
+        if let Some(d) = find_define(b, s, e) {
+            self.header(gold, b, d, e);
+        } else if find_byte(b, s, e, b'=').is_some() {
             self.issue(IssueKind::Malformed, s);
         }
     }
@@ -603,7 +687,10 @@ impl Reader {
         if slot.val.is_none() || lhs.val != slot.val || rhs.val != n.val {
             self.issue(IssueKind::EquationMismatch, self.at);
         }
-        self.eq_prev = lhs.val.zip(rhs.val).and_then(|(l, r)| l.checked_sub(r)?.root());
+        self.eq_prev = lhs
+            .val
+            .zip(rhs.val)
+            .and_then(|(l, r)| l.checked_sub(r)?.root());
         if self.eq_prev.is_none() {
             self.issue(IssueKind::EquationMismatch, self.at);
         }

@@ -43,12 +43,20 @@ fn main() {
     let zoo = set.get("zoo").unwrap();
     let n = 200_000;
     println!("compose + id + render, one core (zoo, {n} problems each):");
-    for (mode, op) in [(Mode::Forward, 10), (Mode::Forward, 20), (Mode::Reverse, 10), (Mode::Reverse, 20)] {
+    for (mode, op) in [
+        (Mode::Forward, 10),
+        (Mode::Forward, 20),
+        (Mode::Reverse, 10),
+        (Mode::Reverse, 20),
+    ] {
         let rate = per_core(zoo, op, mode, n);
         println!("  {mode:<8} op {op:>2}: {rate:>10.0} problems/s per core");
     }
 
-    let rows: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let rows: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let recipe_text = format!(
         "name = \"bench\"\nseed = 7\nshard_size = 100000\n[[splits]]\nname = \"train\"\nsize = {rows}\n\
          op_weights = {{ \"2-4\" = 0.2, \"5-7\" = 0.3, \"8-10\" = 0.5 }}\n\
@@ -56,7 +64,9 @@ fn main() {
     );
     let recipe = Recipe::from_toml(std::path::Path::new("bench.toml"), &recipe_text, &set).unwrap();
     let out = std::env::temp_dir().join(format!("dagmath-bench-{}", std::process::id()));
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let opts = GenerateOptions {
         out: out.clone(),
         threads: 0,

@@ -31,9 +31,9 @@ pub const RUN_FILE: &str = ".dagmath-run.json";
 /// Consecutive rejected candidates after which a cell is declared exhausted.
 const MAX_CONSECUTIVE_REJECTS: u64 = 200_000;
 /// Rows selected, rendered and written per step (fixed, so output does not depend on threads).
-const CHUNK_ROWS: usize = 4096;
+const CHUNK_ROWS: usize = 1024;
 /// Datasets up to this many rows get an exact pairwise overlap check (8 bytes per row).
-const EXACT_OVERLAP_MAX_ROWS: u64 = 4_000_000;
+const EXACT_OVERLAP_MAX_ROWS: u64 = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -312,11 +312,21 @@ fn generate_in_pool(
                     for &c in &order {
                         need[c as usize] += 1;
                     }
-                    fill_queues(&mut states, &need, split.held_out, &split.name, &mut bloom, &mut sm)?;
+                    fill_queues(
+                        &mut states,
+                        &need,
+                        split.held_out,
+                        &split.name,
+                        &mut bloom,
+                        &mut sm,
+                    )?;
                     let mut taken: Vec<(&Template, Problem, ProblemId)> = Vec::with_capacity(n);
                     for &c in &order {
                         let s = &mut states[c as usize];
-                        let (p, id) = s.queue.pop_front().expect("queue was filled for this chunk");
+                        let (p, id) = s
+                            .queue
+                            .pop_front()
+                            .expect("queue was filled for this chunk");
                         *sm.op_hist.entry(p.op).or_default() += 1;
                         *sm.template_hist.entry(s.cell.template.clone()).or_default() += 1;
                         *sm.mode_hist.entry(p.mode.as_str().to_string()).or_default() += 1;
@@ -571,7 +581,7 @@ fn overlap_check(recipe: &Recipe, fps: &mut [Vec<u64>], exact: bool) -> Overlap 
     Overlap {
         method: "every accepted id is checked against a dataset-wide Bloom filter (no false \
                  negatives) before use, so no id can repeat within or across splits; for datasets \
-                 up to 4M rows the id fingerprints of every pair of splits are also compared exactly"
+                 up to 1M rows the id fingerprints of every pair of splits are also compared exactly"
             .into(),
         exact,
         duplicate_ids: duplicates,

@@ -65,7 +65,7 @@ fn parse_lin(s: &str) -> Option<Lin> {
 
 /// Single-letter tokens of a letter-expression (`U + K`, `4 + A`, `3 * Q`).
 fn letters(expr: &str) -> impl Iterator<Item = u8> + '_ {
-    expr.split(|c: char| c == ' ' || c == '(' || c == ')')
+    expr.split([' ', '(', ')'])
         .filter(|t| t.len() == 1 && t.as_bytes()[0].is_ascii_alphabetic())
         .map(|t| t.as_bytes()[0])
 }

@@ -8,6 +8,8 @@
 
 pub mod composer;
 pub mod dataset;
+pub mod eval;
 pub mod graph;
 pub mod render;
 pub mod template;
+pub mod trace;

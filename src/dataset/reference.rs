@@ -36,6 +36,8 @@ pub struct ReferenceItem {
     pub op: u32,
     pub template: String,
     pub graph: GoldGraph,
+    /// The gold trace itself (what `audit --self` verifies).
+    pub solution: String,
 }
 
 /// A value in a gold trace: `a*x + b`.
@@ -239,6 +241,7 @@ pub fn read_reference_jsonl(path: &Path) -> Result<Vec<ReferenceItem>, Reference
             op,
             template,
             graph,
+            solution: solution.to_string(),
         });
     }
     Ok(out)

@@ -603,7 +603,10 @@ impl Reader {
         if slot.val.is_none() || lhs.val != slot.val || rhs.val != n.val {
             self.issue(IssueKind::EquationMismatch, self.at);
         }
-        self.eq_prev = lhs.val.zip(rhs.val).and_then(|(l, r)| l.checked_sub(r)?.root());
+        self.eq_prev = lhs
+            .val
+            .zip(rhs.val)
+            .and_then(|(l, r)| l.checked_sub(r)?.root());
         if self.eq_prev.is_none() {
             self.issue(IssueKind::EquationMismatch, self.at);
         }

@@ -4,8 +4,6 @@
 //! in the `graph` column) and the verifier (which checks predicted traces against it). It
 //! carries names rather than trace letters, so nothing here depends on how a trace is written.
 
-use std::fmt::Write;
-
 use crate::composer::{Combine, Mode, Problem, Quantity};
 use crate::template::Template;
 
@@ -72,18 +70,15 @@ pub fn write_name(out: &mut String, t: &Template, p: &Problem, q: Quantity) {
     let items = &t.item_groups[p.item_group as usize].names;
     match q {
         Quantity::Instance { loc, item } => {
-            let _ = write!(
-                out,
-                "{} in {}",
-                items[p.items[item as usize] as usize], locs[p.locs[loc as usize] as usize]
-            );
+            out.push_str(&items[p.items[item as usize] as usize]);
+            out.push_str(" in ");
+            out.push_str(&locs[p.locs[loc as usize] as usize]);
         }
         Quantity::Total { loc } => {
-            let _ = write!(
-                out,
-                "total number of {} in {}",
-                t.category, locs[p.locs[loc as usize] as usize]
-            );
+            out.push_str("total number of ");
+            out.push_str(&t.category);
+            out.push_str(" in ");
+            out.push_str(&locs[p.locs[loc as usize] as usize]);
         }
     }
 }

@@ -84,9 +84,12 @@ pub enum TemplateError {
 }
 
 /// Words and characters a name may not contain, because the problem grammar uses them as
-/// separators (`REF equals ...`, `the sum of A, B, and C`, `ITEM in LOCATION`, `. `).
-const FORBIDDEN_WORDS: [&str; 8] = [
+/// separators (`REF equals ...`, `the sum of A, B, and C`, `ITEM in LOCATION`, `Define NAME as L`,
+/// `. `).
+const FORBIDDEN_WORDS: [&str; 10] = [
     " in ",
+    " as ",
+    "define ",
     " and ",
     " equals ",
     " plus ",

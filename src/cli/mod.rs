@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand. The only layer that prints, draws progress
 //! bars or uses clap / indicatif / anyhow.
 
+mod audit;
 mod generate;
 mod inspect;
 
@@ -18,6 +19,7 @@ struct Cli {
 enum Command {
     Generate(generate::Args),
     Inspect(inspect::Args),
+    Audit(audit::Args),
 }
 
 /// A failure with its exit code: 2 for bad input (flags, recipes, templates, output
@@ -65,6 +67,7 @@ pub fn run() -> Result<(), CliError> {
     match cli.command {
         Command::Generate(a) => generate::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Audit(a) => audit::run(a),
     }
 }
 

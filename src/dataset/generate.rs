@@ -30,8 +30,10 @@ use crate::template::{Template, TemplateSet};
 pub const RUN_FILE: &str = ".dagmath-run.json";
 /// Consecutive rejected candidates after which a cell is declared exhausted.
 const MAX_CONSECUTIVE_REJECTS: u64 = 200_000;
+/// Rows selected, rendered and written per step (fixed, so output does not depend on threads).
+const CHUNK_ROWS: usize = 1024;
 /// Datasets up to this many rows get an exact pairwise overlap check (8 bytes per row).
-const EXACT_OVERLAP_MAX_ROWS: u64 = 4_000_000;
+const EXACT_OVERLAP_MAX_ROWS: u64 = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -161,6 +163,9 @@ struct CellState<'t> {
     rejects_in_a_row: u64,
 }
 
+/// A selected row, rendered and ready to encode.
+type Prepared<'t> = (&'t Template, Problem, ProblemId, Rendered, GoldGraph);
+
 /// Derived seed of candidate `i` of a cell.
 fn candidate_seed(base: &[u64; 4], i: u64) -> u64 {
     seed::derive(&[base[0], base[1], base[2], base[3], i])
@@ -253,19 +258,6 @@ fn generate_in_pool(
         for shard in 0..n_shards {
             let lo = shard as u64 * recipe.shard_size;
             let rows = (split.size - lo).min(recipe.shard_size) as usize;
-            let order: Vec<u16> = (0..rows).map(|_| il.next_cell() as u16).collect();
-            let mut need = vec![0u64; states.len()];
-            for &c in &order {
-                need[c as usize] += 1;
-            }
-            fill_queues(
-                &mut states,
-                &need,
-                split.held_out,
-                &split.name,
-                &mut bloom,
-                &mut sm,
-            )?;
             let file = shard_file_name(&split.name, shard, n_shards);
             let path = data.join(&file);
             let meta = ShardMeta {
@@ -275,22 +267,8 @@ fn generate_in_pool(
                 shard,
                 n_shards,
             };
-            let mut taken: Vec<(u16, Problem, ProblemId)> = Vec::with_capacity(rows);
-            for &c in &order {
-                let s = &mut states[c as usize];
-                let (p, id) = s
-                    .queue
-                    .pop_front()
-                    .expect("queue was filled for this shard");
-                *sm.op_hist.entry(p.op).or_default() += 1;
-                *sm.template_hist.entry(s.cell.template.clone()).or_default() += 1;
-                *sm.mode_hist.entry(p.mode.as_str().to_string()).or_default() += 1;
-                if exact {
-                    fps.push(id.fingerprint());
-                }
-                taken.push((c, p, id));
-            }
-            let info = if opts.resume && path.exists() {
+            // A shard already on disk (resume) is checked, then its rows are only replayed.
+            let done = if opts.resume && path.exists() {
                 let (m, n) = read_meta(&path)?;
                 if m != meta || n != rows as u64 {
                     return Err(GenerateError::OtherRecipe {
@@ -299,29 +277,97 @@ fn generate_in_pool(
                         expected: hash.clone(),
                     });
                 }
-                let (bytes, sha256) = file_sha256(&path)?;
-                obs.rows_done(rows as u64);
-                super::shard::ShardInfo {
-                    rows: rows as u64,
-                    bytes,
-                    sha256,
-                }
+                Some(file_sha256(&path)?)
             } else {
-                write_shard(
-                    &path,
-                    &meta,
-                    recipe.row_group_size,
-                    &split.name,
-                    &states,
-                    &taken,
-                    obs,
-                )?
+                None
+            };
+            let mut writer = match done {
+                Some(_) => None,
+                None => Some(ShardWriter::create(&path, &meta, recipe.row_group_size)?),
+            };
+            let mut builder = BatchBuilder::new();
+            // Rows are selected and written in fixed-size chunks (independent of the thread
+            // count), so memory stays bounded whatever the shard size. Encoding chunk k overlaps
+            // with selecting and rendering chunk k + 1.
+            let mut pending: Option<Vec<Prepared>> = None;
+            let mut left = rows;
+            while left > 0 || pending.is_some() {
+                let n = left.min(CHUNK_ROWS);
+                left -= n;
+                let mut flush = |pending: Option<Vec<Prepared>>| -> Result<(), GenerateError> {
+                    if let (Some(rows), Some(w)) = (pending, writer.as_mut()) {
+                        for (t, p, id, r, g) in &rows {
+                            builder.push(&split.name, &t.id, id, p, r, g);
+                        }
+                        w.write(&builder.finish())?;
+                    }
+                    Ok(())
+                };
+                let prepare = || -> Result<Option<Vec<Prepared>>, GenerateError> {
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    let order: Vec<u16> = (0..n).map(|_| il.next_cell() as u16).collect();
+                    let mut need = vec![0u64; states.len()];
+                    for &c in &order {
+                        need[c as usize] += 1;
+                    }
+                    fill_queues(
+                        &mut states,
+                        &need,
+                        split.held_out,
+                        &split.name,
+                        &mut bloom,
+                        &mut sm,
+                    )?;
+                    let mut taken: Vec<(&Template, Problem, ProblemId)> = Vec::with_capacity(n);
+                    for &c in &order {
+                        let s = &mut states[c as usize];
+                        let (p, id) = s
+                            .queue
+                            .pop_front()
+                            .expect("queue was filled for this chunk");
+                        *sm.op_hist.entry(p.op).or_default() += 1;
+                        *sm.template_hist.entry(s.cell.template.clone()).or_default() += 1;
+                        *sm.mode_hist.entry(p.mode.as_str().to_string()).or_default() += 1;
+                        if exact {
+                            fps.push(id.fingerprint());
+                        }
+                        taken.push((s.template, p, id));
+                    }
+                    obs.rows_done(n as u64);
+                    if done.is_some() {
+                        return Ok(None);
+                    }
+                    Ok(Some(
+                        taken
+                            .into_par_iter()
+                            .map(|(t, p, id)| {
+                                let r = Rendered::of(t, &p);
+                                let g = GoldGraph::from_problem(t, &p);
+                                (t, p, id, r, g)
+                            })
+                            .collect(),
+                    ))
+                };
+                let prev = pending.take();
+                let (flushed, next) = rayon::join(move || flush(prev), prepare);
+                flushed?;
+                pending = next?;
+            }
+            let (bytes, sha256) = match (writer, done) {
+                (Some(w), _) => {
+                    let info = w.finish()?;
+                    (info.bytes, info.sha256)
+                }
+                (None, Some(d)) => d,
+                (None, None) => unreachable!("a shard is either written or already done"),
             };
             sm.shards.push(ShardEntry {
                 file: format!("data/{file}"),
-                rows: info.rows,
-                bytes: info.bytes,
-                sha256: info.sha256,
+                rows: rows as u64,
+                bytes,
+                sha256,
             });
         }
         fingerprints.push(fps);
@@ -433,35 +479,6 @@ fn fill_queues(
     }
 }
 
-/// Render the rows of one shard (in parallel, order preserved) and write them.
-fn write_shard(
-    path: &Path,
-    meta: &ShardMeta,
-    row_group_size: usize,
-    split: &str,
-    states: &[CellState],
-    taken: &[(u16, Problem, ProblemId)],
-    obs: &dyn Observer,
-) -> Result<super::shard::ShardInfo, GenerateError> {
-    let mut w = ShardWriter::create(path, meta, row_group_size)?;
-    let mut builder = BatchBuilder::new();
-    for chunk in taken.chunks(row_group_size.min(4096)) {
-        let rendered: Vec<(Rendered, GoldGraph)> = chunk
-            .par_iter()
-            .map(|(c, p, _)| {
-                let t = states[*c as usize].template;
-                (Rendered::of(t, p), GoldGraph::from_problem(t, p))
-            })
-            .collect();
-        for ((c, p, id), (r, g)) in chunk.iter().zip(&rendered) {
-            builder.push(split, &states[*c as usize].cell.template, id, p, r, g);
-        }
-        w.write(&builder.finish())?;
-        obs.rows_done(chunk.len() as u64);
-    }
-    Ok(w.finish()?)
-}
-
 #[derive(Serialize, serde::Deserialize)]
 struct RunFile {
     recipe_sha256: String,
@@ -564,7 +581,7 @@ fn overlap_check(recipe: &Recipe, fps: &mut [Vec<u64>], exact: bool) -> Overlap 
     Overlap {
         method: "every accepted id is checked against a dataset-wide Bloom filter (no false \
                  negatives) before use, so no id can repeat within or across splits; for datasets \
-                 up to 4M rows the id fingerprints of every pair of splits are also compared exactly"
+                 up to 1M rows the id fingerprints of every pair of splits are also compared exactly"
             .into(),
         exact,
         duplicate_ids: duplicates,

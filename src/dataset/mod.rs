@@ -4,8 +4,10 @@
 pub mod bloom;
 pub mod card;
 pub mod generate;
+pub mod predictions;
 pub mod reader;
 pub mod recipe;
+pub mod reference;
 pub mod schema;
 pub mod shard;
 pub mod split;

@@ -11,7 +11,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
@@ -85,7 +85,7 @@ fn pq(path: &Path) -> impl FnOnce(parquet::errors::ParquetError) -> ShardError +
     }
 }
 
-/// Writer properties: zstd(3), dictionaries only for the short categorical columns.
+/// Writer properties: zstd(3), dictionaries and statistics only for the short columns.
 fn properties(meta: &ShardMeta, row_group_size: usize) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
@@ -94,7 +94,10 @@ fn properties(meta: &ShardMeta, row_group_size: usize) -> WriterProperties {
         .set_max_row_group_row_count(Some(row_group_size))
         .set_key_value_metadata(Some(meta.key_values()));
     for c in TEXT_COLUMNS {
-        b = b.set_column_dictionary_enabled(ColumnPath::from(c), false);
+        // Long free text: dictionaries and min/max statistics cost time and help no reader.
+        b = b
+            .set_column_dictionary_enabled(ColumnPath::from(c), false)
+            .set_column_statistics_enabled(ColumnPath::from(c), EnabledStatistics::None);
     }
     b.build()
 }
@@ -231,6 +234,32 @@ pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, ShardError> {
             })
         })
         .collect()
+}
+
+/// Write one table to `path` as zstd Parquet, atomically (temp file, fsync, rename).
+pub fn write_table_atomic(path: &Path, batch: &RecordBatch) -> Result<(), ShardError> {
+    let name = path
+        .file_name()
+        .expect("path has a file name")
+        .to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let file = File::create(&tmp).map_err(io(&tmp))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .build();
+    let mut w = ArrowWriter::try_new(BufWriter::new(file), batch.schema(), Some(props))
+        .map_err(pq(&tmp))?;
+    w.write(batch).map_err(pq(&tmp))?;
+    let buf = w.into_inner().map_err(pq(&tmp))?;
+    let file = buf.into_inner().map_err(|e| ShardError::Io {
+        path: tmp.clone(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io(&tmp))?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(io(path))
 }
 
 /// Write bytes to `path` atomically (temp file in the same directory, fsync, rename).

@@ -235,3 +235,23 @@ fn killed_run_resumes_to_the_same_bytes() {
         super::dataset::snapshot(&full)
     );
 }
+
+#[test]
+fn force_replaces_a_dataset_and_resume_of_another_recipe_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("d");
+    let o = out.to_str().unwrap();
+    let gen = |extra: &[&str], ops: &str| {
+        let mut args = vec!["generate", "--ops", ops, "--count", "30", "--out", o];
+        args.extend_from_slice(extra);
+        dagmath(&args)
+    };
+    assert!(gen(&[], "2-4").status.success());
+    let first = super::dataset::snapshot(&out);
+    assert_usage_error(&gen(&[], "2-4"), "not empty");
+    assert_usage_error(&gen(&["--resume"], "5-6"), "different recipe");
+    assert!(gen(&["--force"], "5-6").status.success());
+    assert_ne!(super::dataset::snapshot(&out), first);
+    assert!(gen(&["--force"], "2-4").status.success());
+    assert_eq!(super::dataset::snapshot(&out), first);
+}

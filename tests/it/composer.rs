@@ -210,7 +210,7 @@ fn many_seeds_op_count_exact() {
 fn ops_beyond_30_until_letters_run_out_then_a_clear_error() {
     let set = TemplateSet::builtin();
     let t = set.get("zoo").unwrap();
-    for op in [35u32, 40, 45] {
+    for op in [35u32, 40, 45, 50, 60] {
         for mode in Mode::ALL {
             let p = compose_seeded(t, op, mode, 7).unwrap();
             check_structure(t, &p).unwrap();

@@ -260,3 +260,30 @@ fn splits_are_disjoint_held_out_by_bucket_and_counts_exact() {
         );
     }
 }
+
+#[test]
+fn shipped_recipes_parse_and_generate_scaled_down() {
+    let set = TemplateSet::builtin();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "{names:?}");
+    for path in names {
+        let mut r = Recipe::load(&path, &set).unwrap_or_else(|e| panic!("{e}"));
+        for s in &mut r.splits {
+            s.size = s.size.min(40);
+        }
+        let out = tempfile::tempdir().unwrap();
+        let opts = GenerateOptions {
+            out: out.path().join("d"),
+            threads: 2,
+            resume: false,
+            force: false,
+        };
+        generate(&r, &set, &opts, &Quiet).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}

@@ -1,6 +1,7 @@
 //! The integration-test binary (one binary keeps link time down): composer properties and
 //! well-posedness, golden formats, datasets end to end, and the CLI's error handling.
 
+mod audit;
 mod cli;
 mod composer;
 mod dataset;

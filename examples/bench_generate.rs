@@ -1,0 +1,115 @@
+//! `cargo run --release --example bench_generate`
+//!
+//! Prints problems/s per core (compose + canonical id + render of problem, question, trace,
+//! prompt and completion) for forward/reverse op 10 and op 20 on the zoo template, then the
+//! end-to-end rate of `generate` into Parquet for an op 2-10 mixture on all cores, and the
+//! process's peak RSS. Also prints per-op statistics of the problem family.
+
+use std::time::Instant;
+
+use dagmath::composer::{compose_seeded, problem_id, Mode};
+use dagmath::dataset::{generate, GenerateOptions, Quiet, Recipe};
+use dagmath::render::Rendered;
+use dagmath::template::TemplateSet;
+
+fn per_core(t: &dagmath::template::Template, op: u32, mode: Mode, n: u64) -> f64 {
+    let mut r = Rendered::default();
+    let mut buf = Vec::new();
+    let mut sink = 0usize;
+    let start = Instant::now();
+    for seed in 0..n {
+        let p = compose_seeded(t, op, mode, seed).expect("composes");
+        let id = problem_id(&t.id, &p, &mut buf);
+        r.fill(t, &p);
+        sink += r.completion.len() + id.0[0] as usize;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    assert!(sink > 0);
+    n as f64 / secs
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let set = TemplateSet::builtin();
+    let zoo = set.get("zoo").unwrap();
+    let n = 200_000;
+    println!("compose + id + render, one core (zoo, {n} problems each):");
+    for (mode, op) in [
+        (Mode::Forward, 10),
+        (Mode::Forward, 20),
+        (Mode::Reverse, 10),
+        (Mode::Reverse, 20),
+    ] {
+        let rate = per_core(zoo, op, mode, n);
+        println!("  {mode:<8} op {op:>2}: {rate:>10.0} problems/s per core");
+    }
+
+    let rows: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let recipe_text = format!(
+        "name = \"bench\"\nseed = 7\nshard_size = 100000\n[[splits]]\nname = \"train\"\nsize = {rows}\n\
+         op_weights = {{ \"2-4\" = 0.2, \"5-7\" = 0.3, \"8-10\" = 0.5 }}\n\
+         templates = {{ zoo = 0.9, school = 0.1 }}\nmodes = {{ forward = 0.5, reverse = 0.5 }}\n"
+    );
+    let recipe = Recipe::from_toml(std::path::Path::new("bench.toml"), &recipe_text, &set).unwrap();
+    let out = std::env::temp_dir().join(format!("dagmath-bench-{}", std::process::id()));
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let opts = GenerateOptions {
+        out: out.clone(),
+        threads: 0,
+        resume: false,
+        force: true,
+    };
+    let start = Instant::now();
+    generate(&recipe, &set, &opts, &Quiet).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let bytes: u64 = std::fs::read_dir(out.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    println!(
+        "end to end into Parquet (op 2-10, 0.2/0.3/0.5 tiers, zoo 0.9 / school 0.1, 50% reverse), {threads} threads:\n  \
+         {rows} problems in {secs:.2}s = {:.0} problems/s, {:.1} MB of shards ({:.0} bytes/problem)",
+        rows as f64 / secs,
+        bytes as f64 / 1e6,
+        bytes as f64 / rows as f64
+    );
+    let _ = std::fs::remove_dir_all(&out);
+    println!("peak RSS: {:.1} MB", peak_rss_mb());
+
+    println!("\nfamily statistics per op (zoo, forward, 2000 seeds): nodes on path, distractors, median answer, share asking a total");
+    for op in [2u32, 5, 10, 15, 20, 25, 30] {
+        let mut nodes = 0;
+        let mut distractors = 0;
+        let mut totals = 0;
+        let mut answers = Vec::new();
+        for seed in 0..2000 {
+            let p = compose_seeded(zoo, op, Mode::Forward, seed).unwrap();
+            nodes += p.n_needed;
+            distractors += p.n_distractors();
+            totals += p.asks_total() as usize;
+            answers.push(p.answer());
+        }
+        answers.sort();
+        println!(
+            "  op {op:>2}: {:>5.2} nodes  {:>5.2} distractors  median answer {:>4}  totals {:.1}%",
+            nodes as f64 / 2000.0,
+            distractors as f64 / 2000.0,
+            answers[1000],
+            totals as f64 / 20.0
+        );
+    }
+}

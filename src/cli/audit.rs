@@ -1,0 +1,301 @@
+//! `dagmath audit`: verify model completions (or a dataset's own gold traces) against gold
+//! problems; write verdicts.parquet and summary.json; print pass@k and a failure taxonomy.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use dagmath::dataset::predictions::{read_predictions, Prediction};
+use dagmath::dataset::reader::{read_rows, Dataset};
+use dagmath::dataset::reference::read_reference_jsonl;
+use dagmath::dataset::shard::{write_atomic, write_table_atomic};
+use dagmath::eval::audit::{audit, summarize, verdicts_batch, AuditConfig, GoldItem, Summary};
+use dagmath::trace::Rule;
+
+use super::CliError;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RuleArg {
+    /// Any arithmetic error, unsupported claim or extra node fails (the default).
+    Strict,
+    /// The reference's semantics: extra nodes tolerated, intermediates unchecked.
+    Interplay,
+}
+
+/// Verify sampled completions against gold problems and report pass@k, failures and rewards.
+///
+/// Gold is a dagmath dataset directory, or a reference-format JSONL file (records with
+/// problem, question, solution, op, template and optionally id; the gold graph is read from the
+/// gold trace; without an id a record is named by its 0-based line number). Predictions are
+/// JSONL or Parquet with `id` and `completion` (or `response` / `output`), any number of
+/// samples per id.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  dagmath audit --gold out/quickstart --self\n  \
+dagmath audit --gold out/quickstart --predictions samples.jsonl --rule strict --out out/audit"
+)]
+pub struct Args {
+    /// A dagmath dataset directory or a reference-format .jsonl file.
+    #[arg(long, value_name = "PATH")]
+    gold: PathBuf,
+    /// Completions to verify (.jsonl or .parquet).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "self_check",
+        conflicts_with = "self_check"
+    )]
+    predictions: Option<PathBuf>,
+    /// Verify the gold data's own traces instead (every one must pass).
+    #[arg(long = "self")]
+    self_check: bool,
+    /// Verification rule.
+    #[arg(long, value_enum, default_value = "strict")]
+    rule: RuleArg,
+    /// Outcome weight of the mixed and penalty rewards (0.2 = 0.2·outcome + 0.8·process).
+    #[arg(long, default_value_t = 0.2)]
+    alpha: f64,
+    /// Directory for verdicts.parquet and summary.json.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Worker threads; 0 uses every core.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+/// Gold items, plus (for --self) the gold's own completions as predictions.
+fn load_gold(
+    a: &Args,
+    wanted: Option<&HashSet<String>>,
+) -> Result<(Vec<GoldItem>, Vec<Prediction>), CliError> {
+    let mut gold = Vec::new();
+    let mut own = Vec::new();
+    if a.gold.is_dir() {
+        let ds = Dataset::open(&a.gold).map_err(CliError::usage)?;
+        for s in &ds.manifest.splits {
+            for path in ds.shard_paths(&s.name) {
+                for r in read_rows(&path).map_err(CliError::usage)? {
+                    if wanted.is_some_and(|w| !w.contains(&r.id)) {
+                        continue;
+                    }
+                    if a.self_check {
+                        own.push(Prediction {
+                            id: r.id.clone(),
+                            sample: 0,
+                            completion: r.completion,
+                        });
+                    }
+                    gold.push(GoldItem {
+                        id: r.id,
+                        split: r.split,
+                        op: r.op,
+                        template: r.template,
+                        graph: r.graph,
+                    });
+                }
+            }
+        }
+    } else {
+        for r in read_reference_jsonl(&a.gold).map_err(CliError::usage)? {
+            if wanted.is_some_and(|w| !w.contains(&r.id)) {
+                continue;
+            }
+            if a.self_check {
+                own.push(Prediction {
+                    id: r.id.clone(),
+                    sample: 0,
+                    completion: r.solution,
+                });
+            }
+            gold.push(GoldItem {
+                id: r.id,
+                split: "reference".into(),
+                op: r.op,
+                template: r.template,
+                graph: r.graph,
+            });
+        }
+    }
+    let mut seen = HashSet::new();
+    if let Some(dup) = gold.iter().find(|g| !seen.insert(g.id.as_str())) {
+        return Err(CliError::usage(anyhow!(
+            "{}: id `{}` appears more than once in the gold data",
+            a.gold.display(),
+            dup.id
+        )));
+    }
+    Ok((gold, own))
+}
+
+pub fn run(a: Args) -> Result<(), CliError> {
+    if !(0.0..=1.0).contains(&a.alpha) {
+        return Err(CliError::usage(anyhow!(
+            "--alpha: {} must lie in [0, 1]",
+            a.alpha
+        )));
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads)
+        .build()
+        .map_err(|e| anyhow!("cannot create thread pool: {e}"))?;
+    let preds = match &a.predictions {
+        Some(p) => Some(read_predictions(p).map_err(CliError::usage)?),
+        None => None,
+    };
+    let wanted: Option<HashSet<String>> = preds
+        .as_ref()
+        .map(|p| p.iter().map(|x| x.id.clone()).collect());
+    let (gold, own) = load_gold(&a, wanted.as_ref())?;
+    let preds = preds.unwrap_or(own);
+    if preds.is_empty() {
+        return Err(CliError::usage(anyhow!("no predictions to verify")));
+    }
+    let cfg = AuditConfig {
+        rule: match a.rule {
+            RuleArg::Strict => Rule::Strict,
+            RuleArg::Interplay => Rule::Interplay,
+        },
+        alpha: a.alpha,
+    };
+    let bar = ProgressBar::new(preds.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} verifying [{bar:30}] {human_pos}/{human_len}  {per_sec}  eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let verdicts = pool
+        .install(|| audit(&gold, &preds, cfg, &|n| bar.inc(n)))
+        .map_err(CliError::usage)?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let summary = summarize(&gold, &verdicts, cfg);
+    print_summary(&summary, secs);
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out).map_err(|e| anyhow!("{}: {e}", out.display()))?;
+        write_table_atomic(
+            &out.join("verdicts.parquet"),
+            &verdicts_batch(&gold, &verdicts),
+        )?;
+        let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
+        write_atomic(&out.join("summary.json"), format!("{json}\n").as_bytes())?;
+        println!(
+            "wrote {} and {}",
+            out.join("verdicts.parquet").display(),
+            out.join("summary.json").display()
+        );
+    }
+    if a.self_check && summary.verified_correct_rate < 1.0 {
+        return Err(CliError::from(anyhow!(
+            "--self: {} of {} gold traces do not verify",
+            summary.samples as u64 - summary.taxonomy.verified_correct,
+            summary.samples
+        )));
+    }
+    Ok(())
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}", 100.0 * x)
+}
+
+fn print_summary(s: &Summary, secs: f64) {
+    println!(
+        "verified {} samples of {} problems ({}..{} per problem) under rule {} in {:.2}s ({:.0} samples/s)",
+        s.samples,
+        s.problems,
+        s.samples_per_problem.0,
+        s.samples_per_problem.1,
+        s.rule,
+        secs,
+        s.samples as f64 / secs.max(1e-9)
+    );
+    println!(
+        "  verified correct {}%   answer correct {}%   mean process acc {}%",
+        pct(s.verified_correct_rate),
+        pct(s.answer_correct_rate),
+        pct(s.mean_process_acc)
+    );
+    println!(
+        "  reward hacking (answer right, process wrong): {}% of samples, {}% of right answers",
+        pct(s.reward_hacking_rate),
+        pct(s.reward_hacking_given_right_answer)
+    );
+    let rewards: Vec<String> = s
+        .mean_rewards
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.3}"))
+        .collect();
+    println!("  mean rewards: {}", rewards.join(", "));
+    let t = &s.taxonomy;
+    println!("\nfailure taxonomy (samples with at least one):");
+    for (name, n) in [
+        ("wrong answer", t.wrong_answer),
+        ("no answer", t.no_answer),
+        ("missing node", t.with_missing_nodes),
+        ("wrong value", t.with_wrong_values),
+        ("wrong parents", t.with_wrong_parents),
+        ("extra node", t.with_extra_nodes),
+        ("arithmetic error", t.with_arithmetic_errors),
+        ("flawed step", t.with_flawed_steps),
+        ("any issue", t.with_any_issue),
+    ] {
+        println!(
+            "  {name:<18} {n:>9}  {:>5}%",
+            pct(n as f64 / t.samples.max(1) as f64)
+        );
+    }
+    println!("\npass@k (verified / answer-only, %):");
+    let only_split = s
+        .pass_at_k
+        .iter()
+        .filter(|r| r.op.is_none() && r.template.is_none() && r.mode.is_none());
+    for r in only_split {
+        println!(
+            "  {:<12} k={:<4} {:>6} / {:>6}   ({} problems)",
+            r.split.as_deref().unwrap_or("all"),
+            r.k,
+            pct(r.verified),
+            pct(r.answer),
+            r.problems
+        );
+    }
+    let ks: Vec<u32> = {
+        let mut k: Vec<u32> = s.pass_at_k.iter().map(|r| r.k).collect();
+        k.sort_unstable();
+        k.dedup();
+        k
+    };
+    if let (Some(&k1), Some(&kn)) = (ks.first(), ks.last()) {
+        println!("\nper split and op: verified pass@{k1} / pass@{kn} (%):");
+        for r in s
+            .pass_at_k
+            .iter()
+            .filter(|r| r.op.is_some() && r.template.is_none() && r.mode.is_none() && r.k == k1)
+        {
+            let last = s
+                .pass_at_k
+                .iter()
+                .find(|x| {
+                    x.split == r.split
+                        && x.op == r.op
+                        && x.template.is_none()
+                        && x.mode.is_none()
+                        && x.k == kn
+                })
+                .map(|x| x.verified)
+                .unwrap_or(f64::NAN);
+            println!(
+                "  {:<12} op {:>2}: {:>6} / {:>6}",
+                r.split.as_deref().unwrap_or(""),
+                r.op.unwrap_or(0),
+                pct(r.verified),
+                pct(last)
+            );
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Gold data in the reference's JSONL format (GSM-Infinite / Interplay records with `problem`,
+//! `question`, `solution`, `op`, `template`), so existing data can be audited too. The gold
+//! graph of such a record is read from its gold trace.
+//!
+//! The gold trace format (SPEC §3) is regular: `Define NAME as L;` opens a node's step, clauses
+//! are separated by `; `, each clause is `[so ]LETTER = letter-expression [= ...] = result`, and
+//! a node's parents are the named nodes its expressions reach through intermediate letters.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use crate::composer::Mode;
+use crate::graph::{GoldGraph, GoldNode, NodeKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {problem}")]
+    Record {
+        path: PathBuf,
+        line: usize,
+        problem: String,
+    },
+}
+
+/// One gold problem from a reference JSONL file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferenceItem {
+    /// The record's `id` if it has one, else its 0-based line number.
+    pub id: String,
+    pub op: u32,
+    pub template: String,
+    pub graph: GoldGraph,
+    /// The gold trace itself (what `audit --self` verifies).
+    pub solution: String,
+}
+
+/// A value in a gold trace: `a*x + b`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Lin {
+    a: i64,
+    b: i64,
+}
+
+/// Parse `7`, `x`, `-x`, `3*x + 2`, `x - 5`, `(2*x) + 1`-free simplified forms.
+fn parse_lin(s: &str) -> Option<Lin> {
+    let s = s.trim();
+    let mut v = Lin { a: 0, b: 0 };
+    let mut sign = 1;
+    for tok in s.split(' ') {
+        match tok {
+            "+" => sign = 1,
+            "-" => sign = -1,
+            "x" => v.a += sign,
+            "-x" => v.a -= sign,
+            t if t.ends_with("*x") => v.a += sign * t[..t.len() - 2].parse::<i64>().ok()?,
+            t => v.b += sign * t.parse::<i64>().ok()?,
+        }
+    }
+    Some(v)
+}
+
+/// Single-letter tokens of a letter-expression (`U + K`, `4 + A`, `3 * Q`).
+fn letters(expr: &str) -> impl Iterator<Item = u8> + '_ {
+    expr.split([' ', '(', ')'])
+        .filter(|t| t.len() == 1 && t.as_bytes()[0].is_ascii_alphabetic())
+        .map(|t| t.as_bytes()[0])
+}
+
+/// Read a gold trace (SPEC §3, either mode) into its gold graph.
+pub fn graph_from_gold_trace(solution: &str) -> Result<GoldGraph, String> {
+    let reverse = solution.contains("we don't know its value yet");
+    // Everything after the last step: the equation section and the answer.
+    let steps_end = solution
+        .find(" We know ")
+        .or_else(|| solution.rfind(" Answer:"))
+        .unwrap_or(solution.len());
+    let answer: i64 = solution
+        .rsplit("Answer: ")
+        .next()
+        .filter(|_| solution.contains("Answer: "))
+        .and_then(|a| a.trim().trim_end_matches('.').parse().ok())
+        .ok_or("no `Answer: N.` at the end of the gold trace")?;
+    // letter -> (set of node indices it depends on, value)
+    let mut known: HashMap<u8, (Vec<usize>, Lin)> = HashMap::new();
+    let mut nodes: Vec<GoldNode> = Vec::new();
+    let mut values: Vec<Lin> = Vec::new();
+    let mut hidden = None;
+    for step in solution[..steps_end].split("Define ").skip(1) {
+        let (name, rest) = step
+            .split_once(" as ")
+            .ok_or(format!("step without ` as `: `{step}`"))?;
+        let me = *rest.as_bytes().first().ok_or("`as` without a letter")?;
+        let idx = nodes.len();
+        if rest.starts_with("x; we don't know") {
+            hidden = Some(idx);
+            known.insert(b'x', (vec![idx], Lin { a: 1, b: 0 }));
+            nodes.push(GoldNode {
+                name: name.to_string(),
+                value: 0,
+                parents: vec![],
+                kind: NodeKind::Unknown,
+            });
+            values.push(Lin { a: 1, b: 0 });
+            continue;
+        }
+        let body = rest[1..]
+            .trim_start_matches(';')
+            .trim()
+            .trim_end_matches('.')
+            .trim_end();
+        let mut own: Option<(Vec<usize>, Lin)> = None;
+        for clause in body.split("; ") {
+            let clause = clause.strip_prefix("so ").unwrap_or(clause);
+            let mut parts = clause.split(" = ");
+            let lhs = parts.next().unwrap_or_default().trim();
+            let rest: Vec<&str> = parts.collect();
+            if lhs.len() != 1 || rest.is_empty() {
+                return Err(format!(
+                    "malformed clause `{clause}` in the step of `{name}`"
+                ));
+            }
+            let mut deps: Vec<usize> = Vec::new();
+            for l in letters(rest[0]) {
+                let (d, _) = known
+                    .get(&l)
+                    .ok_or(format!("letter {} used before definition", l as char))?;
+                for &n in d {
+                    if !deps.contains(&n) {
+                        deps.push(n);
+                    }
+                }
+            }
+            let v = parse_lin(rest[rest.len() - 1])
+                .ok_or(format!("cannot read the value in `{clause}`"))?;
+            let letter = lhs.as_bytes()[0];
+            if letter == me {
+                own = Some((deps, v));
+            } else {
+                known.insert(letter, (deps, v));
+            }
+        }
+        let (deps, v) = own.ok_or(format!("the step of `{name}` never assigns {}", me as char))?;
+        known.insert(me, (vec![idx], v));
+        let kind = if name.starts_with("total number of ") {
+            NodeKind::Total
+        } else if deps.is_empty() {
+            NodeKind::Constant
+        } else {
+            NodeKind::Instance
+        };
+        let mut parents = deps;
+        parents.sort_unstable();
+        nodes.push(GoldNode {
+            name: name.to_string(),
+            value: 0,
+            parents,
+            kind,
+        });
+        values.push(v);
+    }
+    if nodes.is_empty() {
+        return Err("no `Define ... as ...` step".into());
+    }
+    if reverse != hidden.is_some() {
+        return Err("reverse-mode marker without an unknown, or the other way round".into());
+    }
+    let x = if reverse { answer } else { 0 };
+    for (n, v) in nodes.iter_mut().zip(&values) {
+        n.value = v.a * x + v.b;
+    }
+    let asked = hidden.unwrap_or(nodes.len() - 1);
+    Ok(GoldGraph {
+        mode: if reverse {
+            Mode::Reverse
+        } else {
+            Mode::Forward
+        },
+        nodes,
+        asked,
+        answer,
+    })
+}
+
+/// Load a reference-format JSONL file.
+pub fn read_reference_jsonl(path: &Path) -> Result<Vec<ReferenceItem>, ReferenceError> {
+    let file = std::fs::File::open(path).map_err(|source| ReferenceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| ReferenceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |problem: String| ReferenceError::Record {
+            path: path.to_path_buf(),
+            line: i + 1,
+            problem,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&line).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        let solution = v
+            .get("solution")
+            .and_then(|s| s.as_str())
+            .ok_or_else(|| bad("missing string field `solution`".into()))?;
+        let graph = graph_from_gold_trace(solution).map_err(|e| bad(format!("gold trace: {e}")))?;
+        let op = match v.get("op") {
+            Some(o) => o
+                .as_u64()
+                .ok_or_else(|| bad(format!("field `op` is not a non-negative integer: {o}")))?
+                as u32,
+            None => return Err(bad("missing field `op`".into())),
+        };
+        let template = v
+            .get("template")
+            .and_then(|s| s.as_str())
+            .unwrap_or("unknown")
+            .to_string();
+        let id = match v.get("id") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(o) => {
+                return Err(bad(format!(
+                    "field `id` must be a string or integer, got {o}"
+                )))
+            }
+            None => i.to_string(),
+        };
+        out.push(ReferenceItem {
+            id,
+            op,
+            template,
+            graph,
+            solution: solution.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::composer::compose_seeded;
+    use crate::render::Rendered;
+    use crate::template::TemplateSet;
+
+    #[test]
+    fn gold_traces_read_back_to_the_gold_graph() {
+        let set = TemplateSet::builtin();
+        for tid in ["zoo", "school", "festival"] {
+            let t = set.get(tid).unwrap();
+            for mode in Mode::ALL {
+                for op in 1..=30 {
+                    for seed in 0..5 {
+                        let p = compose_seeded(t, op, mode, seed).unwrap();
+                        let r = Rendered::of(t, &p);
+                        let mut want = GoldGraph::from_problem(t, &p);
+                        for n in &mut want.nodes {
+                            n.parents.sort_unstable();
+                        }
+                        let got = graph_from_gold_trace(&r.solution)
+                            .unwrap_or_else(|e| panic!("{e}\n{}", r.solution));
+                        assert_eq!(got, want, "{}", r.solution);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_traces_are_errors_not_panics() {
+        for s in [
+            "",
+            "Answer: 3.",
+            "Define a as ; Answer: 1.",
+            "Define a as B; so B = . Answer: 2.",
+            "Define a as B; so B = C + 1 = 4. Answer: 4.",
+        ] {
+            assert!(graph_from_gold_trace(s).is_err(), "{s}");
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Read model-written traces and verify them against the gold graph (SPEC §3–4).
 //!
-//! - [`read`](self) (internal): a one-pass byte scanner that turns a completion into a
+//! - `read` (internal): a one-pass byte scanner that turns a completion into a
 //!   predicted graph, following `grammars/trace.ebnf`; it recomputes every arithmetic chain,
 //!   tracks reverse-mode expressions as exact linear forms in x ([`Lin`]) and checks the
 //!   equation section line by line.

@@ -7,3 +7,4 @@ mod composer;
 mod dataset;
 mod golden;
 mod solver;
+mod verifier;

@@ -28,7 +28,7 @@ enum RuleArg {
 ///
 /// Gold is a dagmath dataset directory, or a reference-format JSONL file (records with
 /// problem, question, solution, op, template and optionally id; the gold graph is read from the
-/// gold trace; without an id a record is named by its 0-based line number). Predictions are
+/// gold trace; without an id a record is named by its 0-based record index). Predictions are
 /// JSONL or Parquet with `id` and `completion` (or `response` / `output`), any number of
 /// samples per id.
 #[derive(Debug, clap::Args)]

@@ -4,6 +4,7 @@
 pub mod bloom;
 pub mod card;
 pub mod generate;
+pub mod jsonl;
 pub mod predictions;
 pub mod reader;
 pub mod recipe;

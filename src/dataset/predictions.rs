@@ -3,12 +3,12 @@
 //! unless a `sample` field is given).
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Int64Type, UInt32Type};
 
+use super::jsonl::{self, JsonlError};
 use super::shard::{read_batches, ShardError};
 
 /// Column / field names accepted for the completion text, in order of preference.
@@ -16,17 +16,8 @@ pub const TEXT_FIELDS: [&str; 3] = ["completion", "response", "output"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum PredictionError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {problem}")]
-    Line {
-        path: PathBuf,
-        line: usize,
-        problem: String,
-    },
+    #[error(transparent)]
+    Jsonl(#[from] JsonlError),
     #[error("{path}: {problem}")]
     File { path: PathBuf, problem: String },
     #[error(transparent)]
@@ -60,50 +51,22 @@ pub fn read_predictions(path: &Path) -> Result<Vec<Prediction>, PredictionError>
 }
 
 fn read_jsonl(path: &Path) -> Result<Vec<Prediction>, PredictionError> {
-    let file = std::fs::File::open(path).map_err(|source| PredictionError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| PredictionError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |problem: String| PredictionError::Line {
-            path: path.to_path_buf(),
-            line: i + 1,
-            problem,
-        };
-        let v: serde_json::Value =
-            serde_json::from_str(&line).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-        let id = match v.get("id") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            Some(o) => {
-                return Err(bad(format!(
-                    "field `id` must be a string or integer, got {o}"
-                )))
-            }
-            None => return Err(bad("missing field `id`".into())),
-        };
+    jsonl::for_each(path, |r| {
+        let v = &r.value;
+        let id = jsonl::id(v)?.ok_or("missing field `id`")?;
         let text = TEXT_FIELDS
             .iter()
             .find_map(|f| v.get(*f))
-            .ok_or_else(|| bad("missing field `completion` (or `response` / `output`)".into()))?;
+            .ok_or("missing field `completion` (or `response` / `output`)")?;
         let completion = text
             .as_str()
-            .ok_or_else(|| bad(format!("the completion must be a string, got {text}")))?
+            .ok_or_else(|| format!("the completion must be a string, got {text}"))?
             .to_string();
         let sample = match v.get("sample") {
             None => u32::MAX,
             Some(s) => s.as_u64().filter(|&s| s < u32::MAX as u64).ok_or_else(|| {
-                bad(format!(
-                    "field `sample` must be a small non-negative integer, got {s}"
-                ))
+                format!("field `sample` must be a small non-negative integer, got {s}")
             })? as u32,
         };
         out.push(Prediction {
@@ -111,7 +74,8 @@ fn read_jsonl(path: &Path) -> Result<Vec<Prediction>, PredictionError> {
             sample,
             completion,
         });
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

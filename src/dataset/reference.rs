@@ -1,5 +1,6 @@
 //! Gold data in the reference's JSONL format (GSM-Infinite / Interplay records with `problem`,
-//! `question`, `solution`, `op`, `template`), so existing data can be audited too. The gold
+//! `question`, `solution`, `op`, `template`, optionally `id`; without one a record is named by
+//! its 0-based index), so existing data can be audited too. The gold
 //! graph of such a record is read from its gold trace.
 //!
 //! The gold trace format (SPEC §3) is regular: `Define NAME as L;` opens a node's step, clauses
@@ -7,26 +8,14 @@
 //! a node's parents are the named nodes its expressions reach through intermediate letters.
 
 use std::collections::HashMap;
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::jsonl::{self, JsonlError};
 use crate::composer::Mode;
 use crate::graph::{GoldGraph, GoldNode, NodeKind};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReferenceError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}: {problem}")]
-    Record {
-        path: PathBuf,
-        line: usize,
-        problem: String,
-    },
-}
+/// Errors of reading a reference file (they name the file and line).
+pub type ReferenceError = JsonlError;
 
 /// One gold problem from a reference JSONL file.
 #[derive(Debug, Clone, PartialEq)]
@@ -189,61 +178,34 @@ pub fn graph_from_gold_trace(solution: &str) -> Result<GoldGraph, String> {
 
 /// Load a reference-format JSONL file.
 pub fn read_reference_jsonl(path: &Path) -> Result<Vec<ReferenceItem>, ReferenceError> {
-    let file = std::fs::File::open(path).map_err(|source| ReferenceError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| ReferenceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let bad = |problem: String| ReferenceError::Record {
-            path: path.to_path_buf(),
-            line: i + 1,
-            problem,
-        };
-        let v: serde_json::Value =
-            serde_json::from_str(&line).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    jsonl::for_each(path, |r| {
+        let v = &r.value;
         let solution = v
             .get("solution")
             .and_then(|s| s.as_str())
-            .ok_or_else(|| bad("missing string field `solution`".into()))?;
-        let graph = graph_from_gold_trace(solution).map_err(|e| bad(format!("gold trace: {e}")))?;
-        let op = match v.get("op") {
-            Some(o) => o
-                .as_u64()
-                .ok_or_else(|| bad(format!("field `op` is not a non-negative integer: {o}")))?
-                as u32,
-            None => return Err(bad("missing field `op`".into())),
-        };
+            .ok_or("missing string field `solution`")?;
+        let graph = graph_from_gold_trace(solution).map_err(|e| format!("gold trace: {e}"))?;
+        let op = v
+            .get("op")
+            .ok_or("missing field `op`")?
+            .as_u64()
+            .filter(|&o| o <= u32::MAX as u64)
+            .ok_or_else(|| format!("field `op` is not a non-negative integer: {}", v["op"]))?;
         let template = v
             .get("template")
             .and_then(|s| s.as_str())
             .unwrap_or("unknown")
             .to_string();
-        let id = match v.get("id") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            Some(o) => {
-                return Err(bad(format!(
-                    "field `id` must be a string or integer, got {o}"
-                )))
-            }
-            None => i.to_string(),
-        };
         out.push(ReferenceItem {
-            id,
-            op,
+            id: jsonl::id(v)?.unwrap_or_else(|| r.index.to_string()),
+            op: op as u32,
             template,
             graph,
             solution: solution.to_string(),
         });
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 

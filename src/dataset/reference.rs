@@ -20,7 +20,7 @@ pub type ReferenceError = JsonlError;
 /// One gold problem from a reference JSONL file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReferenceItem {
-    /// The record's `id` if it has one, else its 0-based line number.
+    /// The record's `id` if it has one, else its 0-based index among the file's records.
     pub id: String,
     pub op: u32,
     pub template: String,

@@ -7,7 +7,8 @@ mod inspect;
 
 use clap::{Parser, Subcommand};
 
-/// Compose, verify and train on arithmetic reasoning DAG problems (arXiv 2512.07783).
+/// Compose arithmetic reasoning DAG problems, write datasets, and verify reasoning traces
+/// (arXiv 2512.07783 toolkit).
 #[derive(Debug, Parser)]
 #[command(name = "dagmath", version, about, long_about = None, max_term_width = 100)]
 struct Cli {

@@ -12,4 +12,5 @@ pub mod eval;
 pub mod graph;
 pub mod render;
 pub mod template;
+pub mod tokenizer;
 pub mod trace;

@@ -4,6 +4,7 @@
 mod audit;
 mod generate;
 mod inspect;
+mod tokenizer;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,7 @@ enum Command {
     Generate(generate::Args),
     Inspect(inspect::Args),
     Audit(audit::Args),
+    Tokenizer(tokenizer::Args),
 }
 
 /// A failure with its exit code: 2 for bad input (flags, recipes, templates, output
@@ -69,6 +71,7 @@ pub fn run() -> Result<(), CliError> {
         Command::Generate(a) => generate::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Audit(a) => audit::run(a),
+        Command::Tokenizer(a) => tokenizer::run(a),
     }
 }
 

@@ -7,4 +7,5 @@ mod composer;
 mod dataset;
 mod golden;
 mod solver;
+mod tokenizer;
 mod verifier;

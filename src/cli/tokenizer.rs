@@ -1,0 +1,29 @@
+//! `dagmath tokenizer`: write the domain tokenizer as a Hugging Face `tokenizer.json`.
+
+use std::path::PathBuf;
+
+use dagmath::tokenizer::Tokenizer;
+
+use super::{load_templates, CliError};
+
+/// Write the domain tokenizer (built from the templates) as a Hugging Face tokenizer.json.
+///
+/// The same templates always give the same file; load it in Python with
+/// `tokenizers.Tokenizer.from_file(FILE)`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Output file, e.g. tokenizer.json.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Extra template directory whose names join the vocabulary.
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
+}
+
+pub fn run(a: Args) -> Result<(), CliError> {
+    let templates = load_templates(a.templates.as_deref())?;
+    let tok = Tokenizer::domain(&templates);
+    tok.save(&a.out)?;
+    println!("wrote {} ({} tokens)", a.out.display(), tok.vocab_size());
+    Ok(())
+}

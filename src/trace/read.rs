@@ -74,6 +74,49 @@ pub(crate) struct PNode {
     pub flawed: bool,
 }
 
+/// How a [`V`] holds its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    /// No value (an undefined letter, or an arithmetic failure already reported).
+    None,
+    /// The integer `x` (the linear form `0·x + x`), the fast path.
+    Int,
+    /// Any other linear form: `x` indexes `Reader::lins`.
+    Full,
+}
+
+/// A value inside expression evaluation: 16 bytes, so it travels in registers. Integers are
+/// held inline; fractions and forms in x live in a per-expression arena and are computed with
+/// the exact [`Lin`] arithmetic. The parent set and the letter flag of the expression are
+/// accumulated in the reader (`acc_deps`, `acc_letters`).
+#[derive(Debug, Clone, Copy)]
+struct V {
+    x: i64,
+    tag: Tag,
+    /// The letter, when the whole expression is one letter.
+    atom: u8,
+    /// Whether the whole expression is a number literal (possibly negated).
+    lit: bool,
+}
+
+impl V {
+    const NONE: V = V {
+        x: 0,
+        tag: Tag::None,
+        atom: 0,
+        lit: false,
+    };
+
+    fn int(x: i64) -> V {
+        V {
+            x,
+            tag: Tag::Int,
+            atom: 0,
+            lit: false,
+        }
+    }
+}
+
 /// A parsed expression.
 #[derive(Debug, Clone, Copy)]
 struct Ev {
@@ -92,6 +135,14 @@ struct Ev {
 #[derive(Debug)]
 pub(crate) struct Reader {
     slots: [Slot; 52],
+    /// Bit i: slot i may differ from `FREE` (only those are reset).
+    used: u64,
+    /// Non-integer values of the expression being evaluated (see [`V`]).
+    lins: Vec<Lin>,
+    /// Parent set of the expression being evaluated.
+    acc_deps: u128,
+    /// Whether the expression being evaluated mentions a letter other than the unknown.
+    acc_letters: bool,
     pub nodes: Vec<PNode>,
     pub issues: Vec<Issue>,
     /// Gold index -> predicted node index (`NONE` if not defined).
@@ -308,6 +359,10 @@ impl Reader {
     pub fn new() -> Reader {
         Reader {
             slots: [FREE; 52],
+            used: 0,
+            lins: Vec::new(),
+            acc_deps: 0,
+            acc_letters: false,
             nodes: Vec::new(),
             issues: Vec::new(),
             gold_of: Vec::new(),
@@ -387,7 +442,12 @@ impl Reader {
     }
 
     fn reset(&mut self, gold: &GoldGraph) {
-        self.slots = [FREE; 52];
+        let mut u = self.used;
+        while u != 0 {
+            self.slots[u.trailing_zeros() as usize] = FREE;
+            u &= u - 1;
+        }
+        self.used = 0;
         self.nodes.clear();
         self.issues.clear();
         self.gold_of.clear();
@@ -472,6 +532,7 @@ impl Reader {
         if self.slots[ix].kind != SlotKind::Free {
             self.issue(IssueKind::RedefinedLetter(letter as char), d);
         }
+        self.used |= 1 << ix;
         self.slots[ix] = Slot {
             kind: SlotKind::Node,
             val: None,
@@ -514,6 +575,7 @@ impl Reader {
                 node.unknown = true;
                 node.val = Some(Lin::X);
                 if let Some(ix) = slot_ix(b'x') {
+                    self.used |= 1 << ix;
                     self.slots[ix].val = Some(Lin::X);
                     self.slots[ix].unknown = true;
                 }
@@ -591,7 +653,7 @@ impl Reader {
         let mut prev: Option<Ev> = None;
         loop {
             let mut c = k;
-            let Ok(ev) = self.expr(b, &mut c, e, 0) else {
+            let Ok(ev) = self.top_expr(b, &mut c, e) else {
                 self.issue(IssueKind::Malformed, self.at);
                 return;
             };
@@ -632,11 +694,13 @@ impl Reader {
             node.assigned = true;
             node.val = val;
             node.parents = deps;
+            self.used |= 1 << ix;
             self.slots[ix].val = val;
         } else {
             if self.slots[ix].kind != SlotKind::Free {
                 self.issue(IssueKind::RedefinedLetter(lhs as char), self.at);
             }
+            self.used |= 1 << ix;
             self.slots[ix] = Slot {
                 kind: SlotKind::Inter,
                 val,
@@ -664,7 +728,7 @@ impl Reader {
             return;
         }
         c += 1;
-        let Ok(n) = self.expr(b, &mut c, e, 0) else {
+        let Ok(n) = self.top_expr(b, &mut c, e) else {
             self.issue(IssueKind::Malformed, self.at);
             return;
         };
@@ -703,13 +767,13 @@ impl Reader {
 
     /// Parse `expr = expr` at `c`; returns both sides and the position after them.
     fn equation(&mut self, b: &[u8], c: &mut usize, e: usize) -> Option<(Ev, Ev, usize)> {
-        let l = self.expr(b, c, e, 0).ok()?;
+        let l = self.top_expr(b, c, e).ok()?;
         skip_ws(b, c, e);
         if *c >= e || b[*c] != b'=' {
             return None;
         }
         *c += 1;
-        let r = self.expr(b, c, e, 0).ok()?;
+        let r = self.top_expr(b, c, e).ok()?;
         skip_ws(b, c, e);
         Some((l, r, *c))
     }
@@ -751,7 +815,48 @@ impl Reader {
         };
     }
 
-    fn expr(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> Result<Ev, ()> {
+    /// Evaluate a whole expression at `c` (one part of a chain, one side of an equation).
+    fn top_expr(&mut self, b: &[u8], c: &mut usize, e: usize) -> Result<Ev, ()> {
+        self.lins.clear();
+        self.acc_deps = 0;
+        self.acc_letters = false;
+        let v = self.expr(b, c, e, 0)?;
+        Ok(Ev {
+            val: self.lin_of(v),
+            deps: self.acc_deps,
+            letters: self.acc_letters,
+            atom: v.atom,
+            lit: v.lit,
+        })
+    }
+
+    /// The exact value of `v`.
+    fn lin_of(&self, v: V) -> Option<Lin> {
+        match v.tag {
+            Tag::None => None,
+            Tag::Int => Some(Lin::num(Num::int(v.x))),
+            Tag::Full => Some(self.lins[v.x as usize]),
+        }
+    }
+
+    /// Hold `l` as a [`V`]: inline when it is exactly the integer form `0·x + n`.
+    fn put(&mut self, l: Option<Lin>) -> V {
+        let Some(l) = l else { return V::NONE };
+        if l.a == Num::ZERO {
+            if let Some(n) = l.b.as_int() {
+                return V::int(n);
+            }
+        }
+        self.lins.push(l);
+        V {
+            x: (self.lins.len() - 1) as i64,
+            tag: Tag::Full,
+            atom: 0,
+            lit: false,
+        }
+    }
+
+    fn expr(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> Result<V, ()> {
         let mut acc = self.term(b, c, e, depth)?;
         loop {
             skip_ws(b, c, e);
@@ -765,7 +870,7 @@ impl Reader {
         }
     }
 
-    fn term(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> Result<Ev, ()> {
+    fn term(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> Result<V, ()> {
         let mut acc = self.factor(b, c, e, depth)?;
         loop {
             skip_ws(b, c, e);
@@ -779,32 +884,55 @@ impl Reader {
         }
     }
 
-    fn combine(&mut self, l: Ev, r: Ev, op: u8) -> Ev {
-        let val = match (l.val, r.val) {
-            (Some(x), Some(y)) => {
-                let v = match op {
-                    b'+' => x.checked_add(y),
-                    b'-' => x.checked_sub(y),
-                    b'*' => x.checked_mul(y),
-                    _ => x.checked_div(y),
-                };
-                if v.is_none() {
-                    self.issue(IssueKind::BadArithmetic, self.at);
-                }
-                v
-            }
-            _ => None,
-        };
-        Ev {
-            val,
-            deps: l.deps | r.deps,
-            letters: l.letters || r.letters,
-            atom: 0,
-            lit: false,
+    /// `l op r`. Integers stay on the `i64` fast path whenever the exact result is an integer
+    /// (checked, so overflow is an error exactly as in [`Num`]); anything else goes through
+    /// the exact [`Lin`] arithmetic.
+    fn combine(&mut self, l: V, r: V, op: u8) -> V {
+        if l.tag == Tag::None || r.tag == Tag::None {
+            return V::NONE;
         }
+        if l.tag == Tag::Int && r.tag == Tag::Int {
+            let (x, y) = (l.x, r.x);
+            let v = match op {
+                b'+' => x.checked_add(y),
+                b'-' => x.checked_sub(y),
+                b'*' => x.checked_mul(y),
+                // `checked_rem` is `None` for a zero divisor and for `i64::MIN % -1`, whose
+                // quotient does not fit: both are errors, as in `Num::checked_div`.
+                _ => match x.checked_rem(y) {
+                    Some(0) => x.checked_div(y),
+                    Some(_) => return self.combine_exact(l, r, op),
+                    None => None,
+                },
+            };
+            return match v {
+                Some(v) => V::int(v),
+                None => {
+                    self.issue(IssueKind::BadArithmetic, self.at);
+                    V::NONE
+                }
+            };
+        }
+        self.combine_exact(l, r, op)
     }
 
-    fn factor(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> Result<Ev, ()> {
+    fn combine_exact(&mut self, l: V, r: V, op: u8) -> V {
+        let (Some(x), Some(y)) = (self.lin_of(l), self.lin_of(r)) else {
+            return V::NONE;
+        };
+        let v = match op {
+            b'+' => x.checked_add(y),
+            b'-' => x.checked_sub(y),
+            b'*' => x.checked_mul(y),
+            _ => x.checked_div(y),
+        };
+        if v.is_none() {
+            self.issue(IssueKind::BadArithmetic, self.at);
+        }
+        self.put(v)
+    }
+
+    fn factor(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> Result<V, ()> {
         skip_ws(b, c, e);
         if *c >= e || depth > MAX_DEPTH {
             return Err(());
@@ -813,14 +941,28 @@ impl Reader {
             b'-' => {
                 *c += 1;
                 let f = self.factor(b, c, e, depth + 1)?;
-                let val = f.val.and_then(|v| {
-                    let n = v.checked_neg();
-                    if n.is_none() {
-                        self.issue(IssueKind::BadArithmetic, self.at);
+                let v = match f.tag {
+                    Tag::None => V::NONE,
+                    Tag::Int => match f.x.checked_neg() {
+                        Some(n) => V::int(n),
+                        None => {
+                            self.issue(IssueKind::BadArithmetic, self.at);
+                            V::NONE
+                        }
+                    },
+                    Tag::Full => {
+                        let n = self.lin_of(f).and_then(Lin::checked_neg);
+                        if n.is_none() {
+                            self.issue(IssueKind::BadArithmetic, self.at);
+                        }
+                        self.put(n)
                     }
-                    n
-                });
-                Ok(Ev { val, atom: 0, ..f })
+                };
+                Ok(V {
+                    atom: 0,
+                    lit: f.lit,
+                    ..v
+                })
             }
             b'(' => {
                 *c += 1;
@@ -830,7 +972,7 @@ impl Reader {
                     return Err(());
                 }
                 *c += 1;
-                Ok(Ev {
+                Ok(V {
                     atom: 0,
                     lit: false,
                     ..inner
@@ -842,29 +984,23 @@ impl Reader {
                 if v.is_none() {
                     self.issue(IssueKind::BadArithmetic, self.at);
                 }
-                Ok(Ev {
-                    val: v.map(Lin::num),
-                    deps: 0,
-                    letters: false,
-                    atom: 0,
-                    lit: true,
-                })
+                let v = self.put(v.map(Lin::num));
+                Ok(V { lit: true, ..v })
             }
             _ => {
                 let l = letter_at(b, *c, e).ok_or(())?;
                 *c += 1;
                 let Some(ix) = slot_ix(l) else { return Err(()) };
-                let s = self.slots[ix];
-                if s.kind == SlotKind::Free || s.val.is_none() {
+                let s = &self.slots[ix];
+                let (free, val, deps, unknown) =
+                    (s.kind == SlotKind::Free, s.val, s.deps, s.unknown);
+                if free || val.is_none() {
                     self.issue(IssueKind::UndefinedLetter(l as char), self.at);
                 }
-                Ok(Ev {
-                    val: s.val,
-                    deps: s.deps,
-                    letters: !s.unknown,
-                    atom: l,
-                    lit: false,
-                })
+                self.acc_deps |= deps;
+                self.acc_letters |= !unknown;
+                let v = self.put(val);
+                Ok(V { atom: l, ..v })
             }
         }
     }

@@ -74,47 +74,72 @@ pub(crate) struct PNode {
     pub flawed: bool,
 }
 
-/// How a [`V`] holds its value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tag {
-    /// No value (an undefined letter, or an arithmetic failure already reported).
-    None,
-    /// The integer `x` (the linear form `0·x + x`), the fast path.
-    Int,
-    /// Any other linear form: `x` indexes `Reader::lins`.
-    Full,
-}
-
-/// A value inside expression evaluation: 16 bytes, so it travels in registers. Integers are
-/// held inline; fractions and forms in x live in a per-expression arena and are computed with
-/// the exact [`Lin`] arithmetic. The parent set and the letter flag of the expression are
-/// accumulated in the reader (`acc_deps`, `acc_letters`).
+/// A value inside expression evaluation, or a parse failure: two words, so it is returned in
+/// registers. `m` holds the tag (low byte: one of the `T_*`), the atom letter (second byte) and
+/// the literal flag (`LIT`). Integers are held inline in `x`; fractions and forms in x live in
+/// a per-expression arena (`Reader::lins`, indexed by `x`) and are computed with the exact
+/// [`Lin`] arithmetic. The parent set and the letter flag of the expression are accumulated in
+/// the reader (`acc_deps`, `acc_letters`).
 #[derive(Debug, Clone, Copy)]
 struct V {
     x: i64,
-    tag: Tag,
-    /// The letter, when the whole expression is one letter.
-    atom: u8,
-    /// Whether the whole expression is a number literal (possibly negated).
-    lit: bool,
+    m: u64,
 }
 
+/// No value (an undefined letter, or an arithmetic failure already reported).
+const T_NONE: u64 = 0;
+/// The integer `x` (the linear form `0·x + x`), the fast path.
+const T_INT: u64 = 1;
+/// Any other linear form: `x` indexes `Reader::lins`.
+const T_FULL: u64 = 2;
+/// Not an expression (a parse failure).
+const T_ERR: u64 = 3;
+/// The whole expression is a number literal (possibly negated).
+const LIT: u64 = 1 << 16;
+
 impl V {
-    const NONE: V = V {
-        x: 0,
-        tag: Tag::None,
-        atom: 0,
-        lit: false,
-    };
+    const NONE: V = V { x: 0, m: T_NONE };
+    const ERR: V = V { x: 0, m: T_ERR };
 
     fn int(x: i64) -> V {
+        V { x, m: T_INT }
+    }
+
+    fn tag(self) -> u64 {
+        self.m & 0xff
+    }
+
+    fn is_err(self) -> bool {
+        self.tag() == T_ERR
+    }
+
+    /// The letter, when the whole expression is one letter.
+    fn atom(self) -> u8 {
+        (self.m >> 8) as u8
+    }
+
+    fn lit(self) -> bool {
+        self.m & LIT != 0
+    }
+
+    /// The same value, as a compound expression (no atom, not a literal).
+    fn plain(self) -> V {
         V {
-            x,
-            tag: Tag::Int,
-            atom: 0,
-            lit: false,
+            x: self.x,
+            m: self.m & 0xff,
         }
     }
+}
+
+/// `?` for [`V`]: return a parse failure at once.
+macro_rules! tri {
+    ($v:expr) => {{
+        let v = $v;
+        if v.is_err() {
+            return V::ERR;
+        }
+        v
+    }};
 }
 
 /// A parsed expression.
@@ -820,22 +845,25 @@ impl Reader {
         self.lins.clear();
         self.acc_deps = 0;
         self.acc_letters = false;
-        let v = self.expr(b, c, e, 0)?;
+        let v = self.expr(b, c, e, 0);
+        if v.is_err() {
+            return Err(());
+        }
         Ok(Ev {
             val: self.lin_of(v),
             deps: self.acc_deps,
             letters: self.acc_letters,
-            atom: v.atom,
-            lit: v.lit,
+            atom: v.atom(),
+            lit: v.lit(),
         })
     }
 
     /// The exact value of `v`.
     fn lin_of(&self, v: V) -> Option<Lin> {
-        match v.tag {
-            Tag::None => None,
-            Tag::Int => Some(Lin::num(Num::int(v.x))),
-            Tag::Full => Some(self.lins[v.x as usize]),
+        match v.tag() {
+            T_INT => Some(Lin::num(Num::int(v.x))),
+            T_FULL => Some(self.lins[v.x as usize]),
+            _ => None,
         }
     }
 
@@ -850,36 +878,34 @@ impl Reader {
         self.lins.push(l);
         V {
             x: (self.lins.len() - 1) as i64,
-            tag: Tag::Full,
-            atom: 0,
-            lit: false,
+            m: T_FULL,
         }
     }
 
-    fn expr(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> Result<V, ()> {
-        let mut acc = self.term(b, c, e, depth)?;
+    fn expr(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
+        let mut acc = tri!(self.term(b, c, e, depth));
         loop {
             skip_ws(b, c, e);
             if *c >= e || (b[*c] != b'+' && b[*c] != b'-') {
-                return Ok(acc);
+                return acc;
             }
             let op = b[*c];
             *c += 1;
-            let r = self.term(b, c, e, depth)?;
+            let r = tri!(self.term(b, c, e, depth));
             acc = self.combine(acc, r, op);
         }
     }
 
-    fn term(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> Result<V, ()> {
-        let mut acc = self.factor(b, c, e, depth)?;
+    fn term(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
+        let mut acc = tri!(self.factor(b, c, e, depth));
         loop {
             skip_ws(b, c, e);
             if *c >= e || (b[*c] != b'*' && b[*c] != b'/') {
-                return Ok(acc);
+                return acc;
             }
             let op = b[*c];
             *c += 1;
-            let r = self.factor(b, c, e, depth)?;
+            let r = tri!(self.factor(b, c, e, depth));
             acc = self.combine(acc, r, op);
         }
     }
@@ -887,11 +913,9 @@ impl Reader {
     /// `l op r`. Integers stay on the `i64` fast path whenever the exact result is an integer
     /// (checked, so overflow is an error exactly as in [`Num`]); anything else goes through
     /// the exact [`Lin`] arithmetic.
+    #[inline]
     fn combine(&mut self, l: V, r: V, op: u8) -> V {
-        if l.tag == Tag::None || r.tag == Tag::None {
-            return V::NONE;
-        }
-        if l.tag == Tag::Int && r.tag == Tag::Int {
+        if l.tag() == T_INT && r.tag() == T_INT {
             let (x, y) = (l.x, r.x);
             let v = match op {
                 b'+' => x.checked_add(y),
@@ -916,6 +940,7 @@ impl Reader {
         self.combine_exact(l, r, op)
     }
 
+    #[inline(never)]
     fn combine_exact(&mut self, l: V, r: V, op: u8) -> V {
         let (Some(x), Some(y)) = (self.lin_of(l), self.lin_of(r)) else {
             return V::NONE;
@@ -932,65 +957,76 @@ impl Reader {
         self.put(v)
     }
 
-    fn factor(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> Result<V, ()> {
+    fn factor(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
         skip_ws(b, c, e);
         if *c >= e || depth > MAX_DEPTH {
-            return Err(());
+            return V::ERR;
         }
         match b[*c] {
             b'-' => {
                 *c += 1;
-                let f = self.factor(b, c, e, depth + 1)?;
-                let v = match f.tag {
-                    Tag::None => V::NONE,
-                    Tag::Int => match f.x.checked_neg() {
+                let f = tri!(self.factor(b, c, e, depth + 1));
+                let v = match f.tag() {
+                    T_INT => match f.x.checked_neg() {
                         Some(n) => V::int(n),
                         None => {
                             self.issue(IssueKind::BadArithmetic, self.at);
                             V::NONE
                         }
                     },
-                    Tag::Full => {
+                    T_FULL => {
                         let n = self.lin_of(f).and_then(Lin::checked_neg);
                         if n.is_none() {
                             self.issue(IssueKind::BadArithmetic, self.at);
                         }
                         self.put(n)
                     }
+                    _ => V::NONE,
                 };
-                Ok(V {
-                    atom: 0,
-                    lit: f.lit,
-                    ..v
-                })
+                // Still a literal if `f` was one; never an atom.
+                V {
+                    x: v.x,
+                    m: v.m | (f.m & LIT),
+                }
             }
             b'(' => {
                 *c += 1;
-                let inner = self.expr(b, c, e, depth + 1)?;
+                let inner = tri!(self.expr(b, c, e, depth + 1));
                 skip_ws(b, c, e);
                 if *c >= e || b[*c] != b')' {
-                    return Err(());
+                    return V::ERR;
                 }
                 *c += 1;
-                Ok(V {
-                    atom: 0,
-                    lit: false,
-                    ..inner
-                })
+                inner.plain()
             }
             b'0'..=b'9' => {
-                let (v, j) = number_at(b, *c, e).ok_or(())?;
+                let Some((v, j)) = number_at(b, *c, e) else {
+                    return V::ERR;
+                };
                 *c = j;
-                if v.is_none() {
-                    self.issue(IssueKind::BadArithmetic, self.at);
+                let v = match v {
+                    Some(v) => match v.as_int() {
+                        Some(n) => V::int(n),
+                        None => self.put(Some(Lin::num(v))),
+                    },
+                    None => {
+                        self.issue(IssueKind::BadArithmetic, self.at);
+                        V::NONE
+                    }
+                };
+                V {
+                    x: v.x,
+                    m: v.m | LIT,
                 }
-                let v = self.put(v.map(Lin::num));
-                Ok(V { lit: true, ..v })
             }
             _ => {
-                let l = letter_at(b, *c, e).ok_or(())?;
+                let Some(l) = letter_at(b, *c, e) else {
+                    return V::ERR;
+                };
                 *c += 1;
-                let Some(ix) = slot_ix(l) else { return Err(()) };
+                let Some(ix) = slot_ix(l) else {
+                    return V::ERR;
+                };
                 let s = &self.slots[ix];
                 let (free, val, deps, unknown) =
                     (s.kind == SlotKind::Free, s.val, s.deps, s.unknown);
@@ -1000,7 +1036,10 @@ impl Reader {
                 self.acc_deps |= deps;
                 self.acc_letters |= !unknown;
                 let v = self.put(val);
-                Ok(V { atom: l, ..v })
+                V {
+                    x: v.x,
+                    m: v.m | (l as u64) << 8,
+                }
             }
         }
     }

@@ -172,7 +172,12 @@ pub(crate) struct Reader {
     pub issues: Vec<Issue>,
     /// Gold index -> predicted node index (`NONE` if not defined).
     pub gold_of: Vec<u32>,
-    names: Vec<(u64, usize)>,
+    /// Keys of the gold names, by gold index.
+    keys: Vec<u64>,
+    /// Open-addressing table over the gold names: gold index + 1, 0 for an empty bucket.
+    /// Linear probing in gold order, so the first match along a probe is the first gold node
+    /// with that name.
+    table: [u8; TABLE],
     /// `Some(value)` if an `<answer>` tag was found (`Some(None)`: not a number).
     pub tag: Option<Option<Num>>,
     pub claim: Option<Num>,
@@ -320,14 +325,25 @@ fn letter_at(b: &[u8], i: usize, e: usize) -> Option<u8> {
 /// keying the gold names anew for every completion costs a few loads; equal keys are then
 /// confirmed byte for byte.
 pub(crate) fn name_key(s: &[u8]) -> u64 {
-    let word = |b: &[u8]| {
-        let mut w = [0u8; 8];
-        let n = b.len().min(8);
-        w[..n].copy_from_slice(&b[..n]);
-        u64::from_le_bytes(w)
+    let (first, last) = match (s.first_chunk::<8>(), s.last_chunk::<8>()) {
+        (Some(f), Some(l)) => (u64::from_le_bytes(*f), u64::from_le_bytes(*l)),
+        _ => {
+            // Shorter than eight bytes: both words are the name, zero-padded.
+            let mut w = [0u8; 8];
+            w[..s.len()].copy_from_slice(s);
+            let w = u64::from_le_bytes(w);
+            (w, w)
+        }
     };
-    let last = word(&s[s.len().saturating_sub(8)..]);
-    word(s) ^ last.rotate_left(29) ^ (s.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    first ^ last.rotate_left(29) ^ (s.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// Buckets in the gold name table (twice `MAX_GOLD_NODES`, rounded up).
+const TABLE: usize = 256;
+
+/// Home bucket of a name key.
+fn bucket(h: u64) -> usize {
+    (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize
 }
 
 /// Parse an optionally signed decimal number filling `b[s..e]` exactly (after trimming).
@@ -391,7 +407,8 @@ impl Reader {
             nodes: Vec::new(),
             issues: Vec::new(),
             gold_of: Vec::new(),
-            names: Vec::new(),
+            keys: Vec::new(),
+            table: [0; TABLE],
             tag: None,
             claim: None,
             conflict: false,
@@ -477,9 +494,17 @@ impl Reader {
         self.issues.clear();
         self.gold_of.clear();
         self.gold_of.resize(gold.nodes.len(), NONE);
-        self.names.clear();
-        for (i, n) in gold.nodes.iter().enumerate() {
-            self.names.push((name_key(n.name.as_bytes()), i));
+        self.keys.clear();
+        self.table = [0; TABLE];
+        // At most MAX_GOLD_NODES (127) names in 256 buckets: the table is never full.
+        for (i, n) in gold.nodes.iter().take(MAX_GOLD_NODES).enumerate() {
+            let h = name_key(n.name.as_bytes());
+            self.keys.push(h);
+            let mut k = bucket(h);
+            while self.table[k] != 0 {
+                k = (k + 1) % TABLE;
+            }
+            self.table[k] = i as u8 + 1;
         }
         self.tag = None;
         self.claim = None;
@@ -506,10 +531,18 @@ impl Reader {
 
     fn lookup(&self, gold: &GoldGraph, name: &[u8]) -> Option<usize> {
         let h = name_key(name);
-        self.names
-            .iter()
-            .find(|&&(gh, i)| gh == h && gold.nodes[i].name.as_bytes() == name)
-            .map(|&(_, i)| i)
+        let mut k = bucket(h);
+        loop {
+            let i = self.table[k] as usize;
+            if i == 0 {
+                return None;
+            }
+            let i = i - 1;
+            if self.keys[i] == h && gold.nodes[i].name.as_bytes() == name {
+                return Some(i);
+            }
+            k = (k + 1) % TABLE;
+        }
     }
 
     /// Cut `b[start..end]` into clauses and handle each.
@@ -1042,5 +1075,71 @@ impl Reader {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{GoldNode, NodeKind};
+
+    fn gold(names: &[String]) -> GoldGraph {
+        GoldGraph {
+            mode: Mode::Forward,
+            nodes: names
+                .iter()
+                .map(|n| GoldNode {
+                    name: n.clone(),
+                    value: 1,
+                    parents: vec![],
+                    kind: NodeKind::Constant,
+                })
+                .collect(),
+            asked: 0,
+            answer: 1,
+        }
+    }
+
+    #[test]
+    fn name_table_finds_the_first_gold_node_of_a_name() {
+        // 127 names sharing prefixes and suffixes (many equal first/last words), plus
+        // duplicates and short names.
+        let mut names: Vec<String> = (0..120)
+            .map(|i| format!("adult animal {i} in South Zoo"))
+            .collect();
+        names.extend(["a", "ab", "abcdefg", "abcdefgh", "abcdefghi"].map(String::from));
+        names.push("adult animal 7 in South Zoo".into());
+        names.push("a".into());
+        assert_eq!(names.len(), MAX_GOLD_NODES);
+        let g = gold(&names);
+        let mut r = Reader::new();
+        for _ in 0..2 {
+            r.reset(&g);
+            for n in &names {
+                let first = names.iter().position(|m| m == n).unwrap();
+                assert_eq!(r.lookup(&g, n.as_bytes()), Some(first), "{n}");
+            }
+            for miss in [
+                "",
+                "b",
+                "abcdefgj",
+                "adult animal 120 in South Zoo",
+                "adult animal 7 in South Zo",
+            ] {
+                assert_eq!(r.lookup(&g, miss.as_bytes()), None, "{miss}");
+            }
+        }
+        // A smaller graph after a larger one: no stale entries.
+        let g2 = gold(&names[..3]);
+        r.reset(&g2);
+        assert_eq!(r.lookup(&g2, names[5].as_bytes()), None);
+        assert_eq!(r.lookup(&g2, names[2].as_bytes()), Some(2));
+    }
+
+    #[test]
+    fn name_key_short_and_long() {
+        assert_eq!(name_key(b"abc"), name_key(b"abc"));
+        assert_ne!(name_key(b"abc"), name_key(b"abc\0"));
+        assert_ne!(name_key(b"abcdefgh"), name_key(b"abcdefghabcdefgh"));
     }
 }

@@ -1157,4 +1157,50 @@ mod tests {
         assert_ne!(name_key(b"abc"), name_key(b"abc\0"));
         assert_ne!(name_key(b"abcdefgh"), name_key(b"abcdefghabcdefgh"));
     }
+
+    /// The integer fast path agrees with exact arithmetic at its edges.
+    #[test]
+    fn integer_fast_path_edges() {
+        let g = gold(&["n".to_string()]);
+        let mut r = Reader::new();
+        let mut check = |chain: &str, issues: &[IssueKind], val: Option<Num>| {
+            r.read(&g, &format!("Define n as A; so A = {chain}."));
+            let kinds: Vec<IssueKind> = r.issues.iter().map(|i| i.kind).collect();
+            assert_eq!(kinds, issues, "{chain}");
+            assert_eq!(r.nodes[0].val, val.map(Lin::num), "{chain}");
+        };
+        let int = |v| Some(Num::int(v));
+        check("6 / 3 = 2", &[], int(2));
+        check("-6 / 4 * 2 = -3", &[], int(-3));
+        check("7 / 2 = 3", &[IssueKind::WrongResult], int(3));
+        check("7 / 2 = 3.5", &[], Num::ratio(7, 2));
+        check("7 / 2 * 2 = 7", &[], int(7));
+        check("5 = 5.0 = 5.00", &[], int(5));
+        check("2.5 * 2 = 5", &[], int(5));
+        check(
+            "999999999999999999 + 1 = 1000000000000000000",
+            &[],
+            int(10i64.pow(18)),
+        );
+        check("9223372036854775807", &[], int(i64::MAX));
+        check("9223372036854775807 + 1", &[IssueKind::BadArithmetic], None);
+        check("9223372036854775808", &[IssueKind::BadArithmetic], None);
+        check("-9223372036854775807 - 1", &[], int(i64::MIN));
+        check(
+            "(-9223372036854775807 - 1) / -1",
+            &[IssueKind::BadArithmetic],
+            None,
+        );
+        check(
+            "-(-9223372036854775807 - 1)",
+            &[IssueKind::BadArithmetic],
+            None,
+        );
+        check("(-9223372036854775807 - 1) / 2", &[], int(i64::MIN / 2));
+        check("5 / 0", &[IssueKind::BadArithmetic], None);
+        check("0 / 5 = 0", &[], int(0));
+        check("3037000500 * 3037000500", &[IssueKind::BadArithmetic], None);
+        check("- - 3 = 3", &[], int(3));
+        check("12ab", &[IssueKind::Malformed, IssueKind::Unassigned], None);
+    }
 }

@@ -74,6 +74,74 @@ pub(crate) struct PNode {
     pub flawed: bool,
 }
 
+/// A value inside expression evaluation, or a parse failure: two words, so it is returned in
+/// registers. `m` holds the tag (low byte: one of the `T_*`), the atom letter (second byte) and
+/// the literal flag (`LIT`). Integers are held inline in `x`; fractions and forms in x live in
+/// a per-expression arena (`Reader::lins`, indexed by `x`) and are computed with the exact
+/// [`Lin`] arithmetic. The parent set and the letter flag of the expression are accumulated in
+/// the reader (`acc_deps`, `acc_letters`).
+#[derive(Debug, Clone, Copy)]
+struct V {
+    x: i64,
+    m: u64,
+}
+
+/// No value (an undefined letter, or an arithmetic failure already reported).
+const T_NONE: u64 = 0;
+/// The integer `x` (the linear form `0·x + x`), the fast path.
+const T_INT: u64 = 1;
+/// Any other linear form: `x` indexes `Reader::lins`.
+const T_FULL: u64 = 2;
+/// Not an expression (a parse failure).
+const T_ERR: u64 = 3;
+/// The whole expression is a number literal (possibly negated).
+const LIT: u64 = 1 << 16;
+
+impl V {
+    const NONE: V = V { x: 0, m: T_NONE };
+    const ERR: V = V { x: 0, m: T_ERR };
+
+    fn int(x: i64) -> V {
+        V { x, m: T_INT }
+    }
+
+    fn tag(self) -> u64 {
+        self.m & 0xff
+    }
+
+    fn is_err(self) -> bool {
+        self.tag() == T_ERR
+    }
+
+    /// The letter, when the whole expression is one letter.
+    fn atom(self) -> u8 {
+        (self.m >> 8) as u8
+    }
+
+    fn lit(self) -> bool {
+        self.m & LIT != 0
+    }
+
+    /// The same value, as a compound expression (no atom, not a literal).
+    fn plain(self) -> V {
+        V {
+            x: self.x,
+            m: self.m & 0xff,
+        }
+    }
+}
+
+/// `?` for [`V`]: return a parse failure at once.
+macro_rules! tri {
+    ($v:expr) => {{
+        let v = $v;
+        if v.is_err() {
+            return V::ERR;
+        }
+        v
+    }};
+}
+
 /// A parsed expression.
 #[derive(Debug, Clone, Copy)]
 struct Ev {
@@ -92,11 +160,24 @@ struct Ev {
 #[derive(Debug)]
 pub(crate) struct Reader {
     slots: [Slot; 52],
+    /// Bit i: slot i may differ from `FREE` (only those are reset).
+    used: u64,
+    /// Non-integer values of the expression being evaluated (see [`V`]).
+    lins: Vec<Lin>,
+    /// Parent set of the expression being evaluated.
+    acc_deps: u128,
+    /// Whether the expression being evaluated mentions a letter other than the unknown.
+    acc_letters: bool,
     pub nodes: Vec<PNode>,
     pub issues: Vec<Issue>,
     /// Gold index -> predicted node index (`NONE` if not defined).
     pub gold_of: Vec<u32>,
-    names: Vec<(u64, usize)>,
+    /// Keys of the gold names, by gold index.
+    keys: Vec<u64>,
+    /// Open-addressing table over the gold names: gold index + 1, 0 for an empty bucket.
+    /// Linear probing in gold order, so the first match along a probe is the first gold node
+    /// with that name.
+    table: [u8; TABLE],
     /// `Some(value)` if an `<answer>` tag was found (`Some(None)`: not a number).
     pub tag: Option<Option<Num>>,
     pub claim: Option<Num>,
@@ -244,14 +325,25 @@ fn letter_at(b: &[u8], i: usize, e: usize) -> Option<u8> {
 /// keying the gold names anew for every completion costs a few loads; equal keys are then
 /// confirmed byte for byte.
 pub(crate) fn name_key(s: &[u8]) -> u64 {
-    let word = |b: &[u8]| {
-        let mut w = [0u8; 8];
-        let n = b.len().min(8);
-        w[..n].copy_from_slice(&b[..n]);
-        u64::from_le_bytes(w)
+    let (first, last) = match (s.first_chunk::<8>(), s.last_chunk::<8>()) {
+        (Some(f), Some(l)) => (u64::from_le_bytes(*f), u64::from_le_bytes(*l)),
+        _ => {
+            // Shorter than eight bytes: both words are the name, zero-padded.
+            let mut w = [0u8; 8];
+            w[..s.len()].copy_from_slice(s);
+            let w = u64::from_le_bytes(w);
+            (w, w)
+        }
     };
-    let last = word(&s[s.len().saturating_sub(8)..]);
-    word(s) ^ last.rotate_left(29) ^ (s.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    first ^ last.rotate_left(29) ^ (s.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// Buckets in the gold name table (twice `MAX_GOLD_NODES`, rounded up).
+const TABLE: usize = 256;
+
+/// Home bucket of a name key.
+fn bucket(h: u64) -> usize {
+    (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize
 }
 
 /// Parse an optionally signed decimal number filling `b[s..e]` exactly (after trimming).
@@ -308,10 +400,15 @@ impl Reader {
     pub fn new() -> Reader {
         Reader {
             slots: [FREE; 52],
+            used: 0,
+            lins: Vec::new(),
+            acc_deps: 0,
+            acc_letters: false,
             nodes: Vec::new(),
             issues: Vec::new(),
             gold_of: Vec::new(),
-            names: Vec::new(),
+            keys: Vec::new(),
+            table: [0; TABLE],
             tag: None,
             claim: None,
             conflict: false,
@@ -387,14 +484,27 @@ impl Reader {
     }
 
     fn reset(&mut self, gold: &GoldGraph) {
-        self.slots = [FREE; 52];
+        let mut u = self.used;
+        while u != 0 {
+            self.slots[u.trailing_zeros() as usize] = FREE;
+            u &= u - 1;
+        }
+        self.used = 0;
         self.nodes.clear();
         self.issues.clear();
         self.gold_of.clear();
         self.gold_of.resize(gold.nodes.len(), NONE);
-        self.names.clear();
-        for (i, n) in gold.nodes.iter().enumerate() {
-            self.names.push((name_key(n.name.as_bytes()), i));
+        self.keys.clear();
+        self.table = [0; TABLE];
+        // At most MAX_GOLD_NODES (127) names in 256 buckets: the table is never full.
+        for (i, n) in gold.nodes.iter().take(MAX_GOLD_NODES).enumerate() {
+            let h = name_key(n.name.as_bytes());
+            self.keys.push(h);
+            let mut k = bucket(h);
+            while self.table[k] != 0 {
+                k = (k + 1) % TABLE;
+            }
+            self.table[k] = i as u8 + 1;
         }
         self.tag = None;
         self.claim = None;
@@ -421,10 +531,18 @@ impl Reader {
 
     fn lookup(&self, gold: &GoldGraph, name: &[u8]) -> Option<usize> {
         let h = name_key(name);
-        self.names
-            .iter()
-            .find(|&&(gh, i)| gh == h && gold.nodes[i].name.as_bytes() == name)
-            .map(|&(_, i)| i)
+        let mut k = bucket(h);
+        loop {
+            let i = self.table[k] as usize;
+            if i == 0 {
+                return None;
+            }
+            let i = i - 1;
+            if self.keys[i] == h && gold.nodes[i].name.as_bytes() == name {
+                return Some(i);
+            }
+            k = (k + 1) % TABLE;
+        }
     }
 
     /// Cut `b[start..end]` into clauses and handle each.
@@ -472,6 +590,7 @@ impl Reader {
         if self.slots[ix].kind != SlotKind::Free {
             self.issue(IssueKind::RedefinedLetter(letter as char), d);
         }
+        self.used |= 1 << ix;
         self.slots[ix] = Slot {
             kind: SlotKind::Node,
             val: None,
@@ -514,6 +633,7 @@ impl Reader {
                 node.unknown = true;
                 node.val = Some(Lin::X);
                 if let Some(ix) = slot_ix(b'x') {
+                    self.used |= 1 << ix;
                     self.slots[ix].val = Some(Lin::X);
                     self.slots[ix].unknown = true;
                 }
@@ -591,7 +711,7 @@ impl Reader {
         let mut prev: Option<Ev> = None;
         loop {
             let mut c = k;
-            let Ok(ev) = self.expr(b, &mut c, e, 0) else {
+            let Ok(ev) = self.top_expr(b, &mut c, e) else {
                 self.issue(IssueKind::Malformed, self.at);
                 return;
             };
@@ -632,11 +752,13 @@ impl Reader {
             node.assigned = true;
             node.val = val;
             node.parents = deps;
+            self.used |= 1 << ix;
             self.slots[ix].val = val;
         } else {
             if self.slots[ix].kind != SlotKind::Free {
                 self.issue(IssueKind::RedefinedLetter(lhs as char), self.at);
             }
+            self.used |= 1 << ix;
             self.slots[ix] = Slot {
                 kind: SlotKind::Inter,
                 val,
@@ -664,7 +786,7 @@ impl Reader {
             return;
         }
         c += 1;
-        let Ok(n) = self.expr(b, &mut c, e, 0) else {
+        let Ok(n) = self.top_expr(b, &mut c, e) else {
             self.issue(IssueKind::Malformed, self.at);
             return;
         };
@@ -703,13 +825,13 @@ impl Reader {
 
     /// Parse `expr = expr` at `c`; returns both sides and the position after them.
     fn equation(&mut self, b: &[u8], c: &mut usize, e: usize) -> Option<(Ev, Ev, usize)> {
-        let l = self.expr(b, c, e, 0).ok()?;
+        let l = self.top_expr(b, c, e).ok()?;
         skip_ws(b, c, e);
         if *c >= e || b[*c] != b'=' {
             return None;
         }
         *c += 1;
-        let r = self.expr(b, c, e, 0).ok()?;
+        let r = self.top_expr(b, c, e).ok()?;
         skip_ws(b, c, e);
         Some((l, r, *c))
     }
@@ -751,121 +873,334 @@ impl Reader {
         };
     }
 
-    fn expr(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> Result<Ev, ()> {
-        let mut acc = self.term(b, c, e, depth)?;
+    /// Evaluate a whole expression at `c` (one part of a chain, one side of an equation).
+    fn top_expr(&mut self, b: &[u8], c: &mut usize, e: usize) -> Result<Ev, ()> {
+        self.lins.clear();
+        self.acc_deps = 0;
+        self.acc_letters = false;
+        let v = self.expr(b, c, e, 0);
+        if v.is_err() {
+            return Err(());
+        }
+        Ok(Ev {
+            val: self.lin_of(v),
+            deps: self.acc_deps,
+            letters: self.acc_letters,
+            atom: v.atom(),
+            lit: v.lit(),
+        })
+    }
+
+    /// The exact value of `v`.
+    fn lin_of(&self, v: V) -> Option<Lin> {
+        match v.tag() {
+            T_INT => Some(Lin::num(Num::int(v.x))),
+            T_FULL => Some(self.lins[v.x as usize]),
+            _ => None,
+        }
+    }
+
+    /// Hold `l` as a [`V`]: inline when it is exactly the integer form `0·x + n`.
+    fn put(&mut self, l: Option<Lin>) -> V {
+        let Some(l) = l else { return V::NONE };
+        if l.a == Num::ZERO {
+            if let Some(n) = l.b.as_int() {
+                return V::int(n);
+            }
+        }
+        self.lins.push(l);
+        V {
+            x: (self.lins.len() - 1) as i64,
+            m: T_FULL,
+        }
+    }
+
+    fn expr(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
+        let mut acc = tri!(self.term(b, c, e, depth));
         loop {
             skip_ws(b, c, e);
             if *c >= e || (b[*c] != b'+' && b[*c] != b'-') {
-                return Ok(acc);
+                return acc;
             }
             let op = b[*c];
             *c += 1;
-            let r = self.term(b, c, e, depth)?;
+            let r = tri!(self.term(b, c, e, depth));
             acc = self.combine(acc, r, op);
         }
     }
 
-    fn term(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> Result<Ev, ()> {
-        let mut acc = self.factor(b, c, e, depth)?;
+    fn term(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
+        let mut acc = tri!(self.factor(b, c, e, depth));
         loop {
             skip_ws(b, c, e);
             if *c >= e || (b[*c] != b'*' && b[*c] != b'/') {
-                return Ok(acc);
+                return acc;
             }
             let op = b[*c];
             *c += 1;
-            let r = self.factor(b, c, e, depth)?;
+            let r = tri!(self.factor(b, c, e, depth));
             acc = self.combine(acc, r, op);
         }
     }
 
-    fn combine(&mut self, l: Ev, r: Ev, op: u8) -> Ev {
-        let val = match (l.val, r.val) {
-            (Some(x), Some(y)) => {
-                let v = match op {
-                    b'+' => x.checked_add(y),
-                    b'-' => x.checked_sub(y),
-                    b'*' => x.checked_mul(y),
-                    _ => x.checked_div(y),
-                };
-                if v.is_none() {
+    /// `l op r`. Integers stay on the `i64` fast path whenever the exact result is an integer
+    /// (checked, so overflow is an error exactly as in [`Num`]); anything else goes through
+    /// the exact [`Lin`] arithmetic.
+    #[inline]
+    fn combine(&mut self, l: V, r: V, op: u8) -> V {
+        if l.tag() == T_INT && r.tag() == T_INT {
+            let (x, y) = (l.x, r.x);
+            let v = match op {
+                b'+' => x.checked_add(y),
+                b'-' => x.checked_sub(y),
+                b'*' => x.checked_mul(y),
+                // `checked_rem` is `None` for a zero divisor and for `i64::MIN % -1`, whose
+                // quotient does not fit: both are errors, as in `Num::checked_div`.
+                _ => match x.checked_rem(y) {
+                    Some(0) => x.checked_div(y),
+                    Some(_) => return self.combine_exact(l, r, op),
+                    None => None,
+                },
+            };
+            return match v {
+                Some(v) => V::int(v),
+                None => {
                     self.issue(IssueKind::BadArithmetic, self.at);
+                    V::NONE
                 }
-                v
-            }
-            _ => None,
-        };
-        Ev {
-            val,
-            deps: l.deps | r.deps,
-            letters: l.letters || r.letters,
-            atom: 0,
-            lit: false,
+            };
         }
+        self.combine_exact(l, r, op)
     }
 
-    fn factor(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> Result<Ev, ()> {
+    #[inline(never)]
+    fn combine_exact(&mut self, l: V, r: V, op: u8) -> V {
+        let (Some(x), Some(y)) = (self.lin_of(l), self.lin_of(r)) else {
+            return V::NONE;
+        };
+        let v = match op {
+            b'+' => x.checked_add(y),
+            b'-' => x.checked_sub(y),
+            b'*' => x.checked_mul(y),
+            _ => x.checked_div(y),
+        };
+        if v.is_none() {
+            self.issue(IssueKind::BadArithmetic, self.at);
+        }
+        self.put(v)
+    }
+
+    fn factor(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
         skip_ws(b, c, e);
         if *c >= e || depth > MAX_DEPTH {
-            return Err(());
+            return V::ERR;
         }
         match b[*c] {
             b'-' => {
                 *c += 1;
-                let f = self.factor(b, c, e, depth + 1)?;
-                let val = f.val.and_then(|v| {
-                    let n = v.checked_neg();
-                    if n.is_none() {
-                        self.issue(IssueKind::BadArithmetic, self.at);
+                let f = tri!(self.factor(b, c, e, depth + 1));
+                let v = match f.tag() {
+                    T_INT => match f.x.checked_neg() {
+                        Some(n) => V::int(n),
+                        None => {
+                            self.issue(IssueKind::BadArithmetic, self.at);
+                            V::NONE
+                        }
+                    },
+                    T_FULL => {
+                        let n = self.lin_of(f).and_then(Lin::checked_neg);
+                        if n.is_none() {
+                            self.issue(IssueKind::BadArithmetic, self.at);
+                        }
+                        self.put(n)
                     }
-                    n
-                });
-                Ok(Ev { val, atom: 0, ..f })
+                    _ => V::NONE,
+                };
+                // Still a literal if `f` was one; never an atom.
+                V {
+                    x: v.x,
+                    m: v.m | (f.m & LIT),
+                }
             }
             b'(' => {
                 *c += 1;
-                let inner = self.expr(b, c, e, depth + 1)?;
+                let inner = tri!(self.expr(b, c, e, depth + 1));
                 skip_ws(b, c, e);
                 if *c >= e || b[*c] != b')' {
-                    return Err(());
+                    return V::ERR;
                 }
                 *c += 1;
-                Ok(Ev {
-                    atom: 0,
-                    lit: false,
-                    ..inner
-                })
+                inner.plain()
             }
             b'0'..=b'9' => {
-                let (v, j) = number_at(b, *c, e).ok_or(())?;
-                *c = j;
-                if v.is_none() {
-                    self.issue(IssueKind::BadArithmetic, self.at);
+                // Fast path: at most 18 digits (no overflow possible), no fraction, not glued
+                // to a word; anything else is read by `number_at`.
+                let mut i = *c;
+                let mut n: i64 = 0;
+                while i < e && i - *c < 18 && b[i].is_ascii_digit() {
+                    n = n * 10 + (b[i] - b'0') as i64;
+                    i += 1;
                 }
-                Ok(Ev {
-                    val: v.map(Lin::num),
-                    deps: 0,
-                    letters: false,
-                    atom: 0,
-                    lit: true,
-                })
+                if i >= e || !(is_word(b[i]) || b[i] == b'.') {
+                    *c = i;
+                    return V {
+                        x: n,
+                        m: T_INT | LIT,
+                    };
+                }
+                let Some((v, j)) = number_at(b, *c, e) else {
+                    return V::ERR;
+                };
+                *c = j;
+                let v = match v {
+                    Some(v) => match v.as_int() {
+                        Some(n) => V::int(n),
+                        None => self.put(Some(Lin::num(v))),
+                    },
+                    None => {
+                        self.issue(IssueKind::BadArithmetic, self.at);
+                        V::NONE
+                    }
+                };
+                V {
+                    x: v.x,
+                    m: v.m | LIT,
+                }
             }
             _ => {
-                let l = letter_at(b, *c, e).ok_or(())?;
+                let Some(l) = letter_at(b, *c, e) else {
+                    return V::ERR;
+                };
                 *c += 1;
-                let Some(ix) = slot_ix(l) else { return Err(()) };
-                let s = self.slots[ix];
-                if s.kind == SlotKind::Free || s.val.is_none() {
+                let Some(ix) = slot_ix(l) else {
+                    return V::ERR;
+                };
+                let s = &self.slots[ix];
+                let (free, val, deps, unknown) =
+                    (s.kind == SlotKind::Free, s.val, s.deps, s.unknown);
+                if free || val.is_none() {
                     self.issue(IssueKind::UndefinedLetter(l as char), self.at);
                 }
-                Ok(Ev {
-                    val: s.val,
-                    deps: s.deps,
-                    letters: !s.unknown,
-                    atom: l,
-                    lit: false,
-                })
+                self.acc_deps |= deps;
+                self.acc_letters |= !unknown;
+                let v = self.put(val);
+                V {
+                    x: v.x,
+                    m: v.m | (l as u64) << 8,
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{GoldNode, NodeKind};
+
+    fn gold(names: &[String]) -> GoldGraph {
+        GoldGraph {
+            mode: Mode::Forward,
+            nodes: names
+                .iter()
+                .map(|n| GoldNode {
+                    name: n.clone(),
+                    value: 1,
+                    parents: vec![],
+                    kind: NodeKind::Constant,
+                })
+                .collect(),
+            asked: 0,
+            answer: 1,
+        }
+    }
+
+    #[test]
+    fn name_table_finds_the_first_gold_node_of_a_name() {
+        // 127 names sharing prefixes and suffixes (many equal first/last words), plus
+        // duplicates and short names.
+        let mut names: Vec<String> = (0..120)
+            .map(|i| format!("adult animal {i} in South Zoo"))
+            .collect();
+        names.extend(["a", "ab", "abcdefg", "abcdefgh", "abcdefghi"].map(String::from));
+        names.push("adult animal 7 in South Zoo".into());
+        names.push("a".into());
+        assert_eq!(names.len(), MAX_GOLD_NODES);
+        let g = gold(&names);
+        let mut r = Reader::new();
+        for _ in 0..2 {
+            r.reset(&g);
+            for n in &names {
+                let first = names.iter().position(|m| m == n).unwrap();
+                assert_eq!(r.lookup(&g, n.as_bytes()), Some(first), "{n}");
+            }
+            for miss in [
+                "",
+                "b",
+                "abcdefgj",
+                "adult animal 120 in South Zoo",
+                "adult animal 7 in South Zo",
+            ] {
+                assert_eq!(r.lookup(&g, miss.as_bytes()), None, "{miss}");
+            }
+        }
+        // A smaller graph after a larger one: no stale entries.
+        let g2 = gold(&names[..3]);
+        r.reset(&g2);
+        assert_eq!(r.lookup(&g2, names[5].as_bytes()), None);
+        assert_eq!(r.lookup(&g2, names[2].as_bytes()), Some(2));
+    }
+
+    #[test]
+    fn name_key_short_and_long() {
+        assert_eq!(name_key(b"abc"), name_key(b"abc"));
+        assert_ne!(name_key(b"abc"), name_key(b"abc\0"));
+        assert_ne!(name_key(b"abcdefgh"), name_key(b"abcdefghabcdefgh"));
+    }
+
+    /// The integer fast path agrees with exact arithmetic at its edges.
+    #[test]
+    fn integer_fast_path_edges() {
+        let g = gold(&["n".to_string()]);
+        let mut r = Reader::new();
+        let mut check = |chain: &str, issues: &[IssueKind], val: Option<Num>| {
+            r.read(&g, &format!("Define n as A; so A = {chain}."));
+            let kinds: Vec<IssueKind> = r.issues.iter().map(|i| i.kind).collect();
+            assert_eq!(kinds, issues, "{chain}");
+            assert_eq!(r.nodes[0].val, val.map(Lin::num), "{chain}");
+        };
+        let int = |v| Some(Num::int(v));
+        check("6 / 3 = 2", &[], int(2));
+        check("-6 / 4 * 2 = -3", &[], int(-3));
+        check("7 / 2 = 3", &[IssueKind::WrongResult], int(3));
+        check("7 / 2 = 3.5", &[], Num::ratio(7, 2));
+        check("7 / 2 * 2 = 7", &[], int(7));
+        check("5 = 5.0 = 5.00", &[], int(5));
+        check("2.5 * 2 = 5", &[], int(5));
+        check(
+            "999999999999999999 + 1 = 1000000000000000000",
+            &[],
+            int(10i64.pow(18)),
+        );
+        check("9223372036854775807", &[], int(i64::MAX));
+        check("9223372036854775807 + 1", &[IssueKind::BadArithmetic], None);
+        check("9223372036854775808", &[IssueKind::BadArithmetic], None);
+        check("-9223372036854775807 - 1", &[], int(i64::MIN));
+        check(
+            "(-9223372036854775807 - 1) / -1",
+            &[IssueKind::BadArithmetic],
+            None,
+        );
+        check(
+            "-(-9223372036854775807 - 1)",
+            &[IssueKind::BadArithmetic],
+            None,
+        );
+        check("(-9223372036854775807 - 1) / 2", &[], int(i64::MIN / 2));
+        check("5 / 0", &[IssueKind::BadArithmetic], None);
+        check("0 / 5 = 0", &[], int(0));
+        check("3037000500 * 3037000500", &[IssueKind::BadArithmetic], None);
+        check("- - 3 = 3", &[], int(3));
+        check("12ab", &[IssueKind::Malformed, IssueKind::Unassigned], None);
     }
 }

@@ -929,6 +929,7 @@ impl Reader {
         }
     }
 
+    #[inline(always)]
     fn term(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
         let mut acc = tri!(self.factor(b, c, e, depth));
         loop {
@@ -990,11 +991,62 @@ impl Reader {
         self.put(v)
     }
 
+    /// A factor: the common cases (a short integer literal, a letter) inline, the rest in
+    /// [`Reader::factor_slow`].
+    #[inline(always)]
     fn factor(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
         skip_ws(b, c, e);
         if *c >= e || depth > MAX_DEPTH {
             return V::ERR;
         }
+        match b[*c] {
+            b'0'..=b'9' => {
+                // Fast path: at most 18 digits (no overflow possible), no fraction, not glued
+                // to a word; anything else is read by `factor_slow`.
+                let mut i = *c;
+                let mut n: i64 = 0;
+                while i < e && i - *c < 18 && b[i].is_ascii_digit() {
+                    n = n * 10 + (b[i] - b'0') as i64;
+                    i += 1;
+                }
+                if i >= e || !(is_word(b[i]) || b[i] == b'.') {
+                    *c = i;
+                    return V {
+                        x: n,
+                        m: T_INT | LIT,
+                    };
+                }
+                self.factor_slow(b, c, e, depth)
+            }
+            b'-' | b'(' => self.factor_slow(b, c, e, depth),
+            _ => {
+                let Some(l) = letter_at(b, *c, e) else {
+                    return V::ERR;
+                };
+                *c += 1;
+                let Some(ix) = slot_ix(l) else {
+                    return V::ERR;
+                };
+                let s = &self.slots[ix];
+                let (free, val, deps, unknown) =
+                    (s.kind == SlotKind::Free, s.val, s.deps, s.unknown);
+                if free || val.is_none() {
+                    self.issue(IssueKind::UndefinedLetter(l as char), self.at);
+                }
+                self.acc_deps |= deps;
+                self.acc_letters |= !unknown;
+                let v = self.put(val);
+                V {
+                    x: v.x,
+                    m: v.m | (l as u64) << 8,
+                }
+            }
+        }
+    }
+
+    /// The factor at `*c` (after whitespace, `*c < e`, depth checked), in full.
+    #[inline(never)]
+    fn factor_slow(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
         match b[*c] {
             b'-' => {
                 *c += 1;

@@ -1019,28 +1019,31 @@ impl Reader {
                 self.factor_slow(b, c, e, depth)
             }
             b'-' | b'(' => self.factor_slow(b, c, e, depth),
-            _ => {
-                let Some(l) = letter_at(b, *c, e) else {
-                    return V::ERR;
-                };
-                *c += 1;
-                let Some(ix) = slot_ix(l) else {
-                    return V::ERR;
-                };
-                let s = &self.slots[ix];
-                let (free, val, deps, unknown) =
-                    (s.kind == SlotKind::Free, s.val, s.deps, s.unknown);
-                if free || val.is_none() {
-                    self.issue(IssueKind::UndefinedLetter(l as char), self.at);
-                }
-                self.acc_deps |= deps;
-                self.acc_letters |= !unknown;
-                let v = self.put(val);
-                V {
-                    x: v.x,
-                    m: v.m | (l as u64) << 8,
-                }
-            }
+            _ => self.letter_factor(b, c, e),
+        }
+    }
+
+    /// A letter operand: its value, and its dependencies and letter flag accumulated.
+    #[inline(always)]
+    fn letter_factor(&mut self, b: &[u8], c: &mut usize, e: usize) -> V {
+        let Some(l) = letter_at(b, *c, e) else {
+            return V::ERR;
+        };
+        *c += 1;
+        let Some(ix) = slot_ix(l) else {
+            return V::ERR;
+        };
+        let s = &self.slots[ix];
+        let (free, val, deps, unknown) = (s.kind == SlotKind::Free, s.val, s.deps, s.unknown);
+        if free || val.is_none() {
+            self.issue(IssueKind::UndefinedLetter(l as char), self.at);
+        }
+        self.acc_deps |= deps;
+        self.acc_letters |= !unknown;
+        let v = self.put(val);
+        V {
+            x: v.x,
+            m: v.m | (l as u64) << 8,
         }
     }
 
@@ -1119,28 +1122,7 @@ impl Reader {
                     m: v.m | LIT,
                 }
             }
-            _ => {
-                let Some(l) = letter_at(b, *c, e) else {
-                    return V::ERR;
-                };
-                *c += 1;
-                let Some(ix) = slot_ix(l) else {
-                    return V::ERR;
-                };
-                let s = &self.slots[ix];
-                let (free, val, deps, unknown) =
-                    (s.kind == SlotKind::Free, s.val, s.deps, s.unknown);
-                if free || val.is_none() {
-                    self.issue(IssueKind::UndefinedLetter(l as char), self.at);
-                }
-                self.acc_deps |= deps;
-                self.acc_letters |= !unknown;
-                let v = self.put(val);
-                V {
-                    x: v.x,
-                    m: v.m | (l as u64) << 8,
-                }
-            }
+            _ => self.letter_factor(b, c, e),
         }
     }
 }

@@ -72,50 +72,46 @@ fn load_gold(
 ) -> Result<(Vec<GoldItem>, Vec<Prediction>), CliError> {
     let mut gold = Vec::new();
     let mut own = Vec::new();
+    let mut add = |item: GoldItem, completion: String| {
+        if wanted.is_some_and(|w| !w.contains(&item.id)) {
+            return;
+        }
+        if a.self_check {
+            own.push(Prediction {
+                id: item.id.clone(),
+                sample: 0,
+                completion,
+            });
+        }
+        gold.push(item);
+    };
     if a.gold.is_dir() {
         let ds = Dataset::open(&a.gold).map_err(CliError::usage)?;
         for s in &ds.manifest.splits {
             for path in ds.shard_paths(&s.name) {
                 for r in read_rows(&path).map_err(CliError::usage)? {
-                    if wanted.is_some_and(|w| !w.contains(&r.id)) {
-                        continue;
-                    }
-                    if a.self_check {
-                        own.push(Prediction {
-                            id: r.id.clone(),
-                            sample: 0,
-                            completion: r.completion,
-                        });
-                    }
-                    gold.push(GoldItem {
+                    let item = GoldItem {
                         id: r.id,
                         split: r.split,
                         op: r.op,
                         template: r.template,
                         graph: r.graph,
-                    });
+                    };
+                    add(item, r.completion);
                 }
             }
         }
     } else {
+        // The reference's gold solution is the bare trace.
         for r in read_reference_jsonl(&a.gold).map_err(CliError::usage)? {
-            if wanted.is_some_and(|w| !w.contains(&r.id)) {
-                continue;
-            }
-            if a.self_check {
-                own.push(Prediction {
-                    id: r.id.clone(),
-                    sample: 0,
-                    completion: r.solution,
-                });
-            }
-            gold.push(GoldItem {
+            let item = GoldItem {
                 id: r.id,
                 split: "reference".into(),
                 op: r.op,
                 template: r.template,
                 graph: r.graph,
-            });
+            };
+            add(item, r.solution);
         }
     }
     let mut seen = HashSet::new();

@@ -1088,21 +1088,7 @@ impl Reader {
                 inner.plain()
             }
             b'0'..=b'9' => {
-                // Fast path: at most 18 digits (no overflow possible), no fraction, not glued
-                // to a word; anything else is read by `number_at`.
-                let mut i = *c;
-                let mut n: i64 = 0;
-                while i < e && i - *c < 18 && b[i].is_ascii_digit() {
-                    n = n * 10 + (b[i] - b'0') as i64;
-                    i += 1;
-                }
-                if i >= e || !(is_word(b[i]) || b[i] == b'.') {
-                    *c = i;
-                    return V {
-                        x: n,
-                        m: T_INT | LIT,
-                    };
-                }
+                // `factor` already took short plain integers; this is the full reader.
                 let Some((v, j)) = number_at(b, *c, e) else {
                     return V::ERR;
                 };

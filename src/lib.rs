@@ -10,7 +10,11 @@ pub mod composer;
 pub mod dataset;
 pub mod eval;
 pub mod graph;
+#[cfg(feature = "train")]
+pub mod model;
 pub mod render;
 pub mod template;
 pub mod tokenizer;
 pub mod trace;
+#[cfg(feature = "train")]
+pub mod train;

@@ -2,9 +2,13 @@
 //! bars or uses clap / indicatif / anyhow.
 
 mod audit;
+#[cfg(feature = "train")]
+mod export;
 mod generate;
 mod inspect;
 mod tokenizer;
+#[cfg(feature = "train")]
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +27,12 @@ enum Command {
     Inspect(inspect::Args),
     Audit(audit::Args),
     Tokenizer(tokenizer::Args),
+    #[cfg(feature = "train")]
+    Train(train::Args),
+    #[cfg(feature = "train")]
+    Export(export::ExportArgs),
+    #[cfg(feature = "train")]
+    Import(export::ImportArgs),
 }
 
 /// A failure with its exit code: 2 for bad input (flags, recipes, templates, output
@@ -72,6 +82,12 @@ pub fn run() -> Result<(), CliError> {
         Command::Inspect(a) => inspect::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Tokenizer(a) => tokenizer::run(a),
+        #[cfg(feature = "train")]
+        Command::Train(a) => train::run(a),
+        #[cfg(feature = "train")]
+        Command::Export(a) => export::export(a),
+        #[cfg(feature = "train")]
+        Command::Import(a) => export::import(a),
     }
 }
 

@@ -8,4 +8,6 @@ mod dataset;
 mod golden;
 mod solver;
 mod tokenizer;
+#[cfg(feature = "train")]
+mod train;
 mod verifier;

@@ -1,0 +1,216 @@
+//! Model dimensions: the three presets, parameter and FLOP counts, and the Hugging Face
+//! `config.json` a Qwen2 checkpoint carries.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Dimensions of a Qwen2-style decoder. Defaults follow SPEC §6 (RMSNorm eps 1e-6, RoPE θ 1e6,
+/// tied embeddings); the vocabulary size comes from the tokenizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub num_key_value_heads: usize,
+    pub intermediate_size: usize,
+    #[serde(default = "default_max_positions")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_rope_theta")]
+    pub rope_theta: f64,
+    #[serde(default = "default_rms_eps")]
+    pub rms_norm_eps: f64,
+}
+
+fn default_max_positions() -> usize {
+    2048
+}
+fn default_rope_theta() -> f64 {
+    1e6
+}
+fn default_rms_eps() -> f64 {
+    1e-6
+}
+
+/// The named sizes: `tiny` (~1M parameters, tests), `small` (~10M, CPU experiments) and `paper`
+/// (12 × 768, 12 heads, 2 KV heads, MLP 3072: ~100M with a 50k vocabulary, ~86M with ours).
+pub const PRESETS: [&str; 3] = ["tiny", "small", "paper"];
+
+impl ModelConfig {
+    /// A preset by name with the given vocabulary size.
+    pub fn preset(name: &str, vocab_size: usize) -> Option<ModelConfig> {
+        let (hidden, layers, heads, kv, mlp) = match name {
+            "tiny" => (128, 4, 4, 2, 512),
+            "small" => (384, 6, 6, 2, 1024),
+            "paper" => (768, 12, 12, 2, 3072),
+            _ => return None,
+        };
+        Some(ModelConfig {
+            vocab_size,
+            hidden_size: hidden,
+            num_hidden_layers: layers,
+            num_attention_heads: heads,
+            num_key_value_heads: kv,
+            intermediate_size: mlp,
+            max_position_embeddings: default_max_positions(),
+            rope_theta: default_rope_theta(),
+            rms_norm_eps: default_rms_eps(),
+        })
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// Checks the dimensions fit together; the message names the offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("{name} must be positive, got 0"));
+            }
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.head_dim() % 2 != 0 {
+            return Err(format!("head dimension {} must be even for RoPE", self.head_dim()));
+        }
+        if self.num_attention_heads % self.num_key_value_heads != 0 {
+            return Err(format!(
+                "num_attention_heads {} is not a multiple of num_key_value_heads {}",
+                self.num_attention_heads, self.num_key_value_heads
+            ));
+        }
+        if !(self.rope_theta > 0.0 && self.rms_norm_eps > 0.0) {
+            return Err("rope_theta and rms_norm_eps must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Number of parameters (tied embeddings counted once).
+    pub fn n_params(&self) -> usize {
+        let d = self.hidden_size;
+        let kv = self.num_key_value_heads * self.head_dim();
+        let attn = d * d + d + 2 * (d * kv + kv) + d * d;
+        let mlp = 3 * d * self.intermediate_size;
+        let layer = attn + mlp + 2 * d;
+        self.vocab_size * d + self.num_hidden_layers * layer + d
+    }
+
+    /// Training FLOPs per token at sequence length `seq`: 6 N for the matmuls (the tied output
+    /// projection included) plus 12 · layers · hidden · seq for attention scores and values
+    /// (the PaLM convention, no causal discount).
+    pub fn train_flops_per_token(&self, seq: usize) -> f64 {
+        6.0 * self.n_params() as f64
+            + 12.0 * (self.num_hidden_layers * self.hidden_size * seq) as f64
+    }
+
+    /// Hugging Face `config.json` for `Qwen2ForCausalLM`.
+    pub fn hf_config(&self, pad_id: u32, eos_id: u32) -> serde_json::Value {
+        json!({
+            "architectures": ["Qwen2ForCausalLM"],
+            "model_type": "qwen2",
+            "vocab_size": self.vocab_size,
+            "hidden_size": self.hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "num_key_value_heads": self.num_key_value_heads,
+            "max_position_embeddings": self.max_position_embeddings,
+            "max_window_layers": self.num_hidden_layers,
+            "rope_theta": self.rope_theta,
+            "rms_norm_eps": self.rms_norm_eps,
+            "hidden_act": "silu",
+            "tie_word_embeddings": true,
+            "use_sliding_window": false,
+            "sliding_window": null,
+            "attention_dropout": 0.0,
+            "initializer_range": 0.02,
+            "use_cache": true,
+            "torch_dtype": "float32",
+            "bos_token_id": eos_id,
+            "eos_token_id": eos_id,
+            "pad_token_id": pad_id,
+        })
+    }
+
+    /// Reads the dimensions back from a Hugging Face Qwen2 `config.json`.
+    pub fn from_hf_config(v: &serde_json::Value) -> Result<ModelConfig, String> {
+        let get = |key: &str| -> Result<usize, String> {
+            v.get(key)
+                .and_then(|x| x.as_u64())
+                .map(|x| x as usize)
+                .ok_or_else(|| format!("config.json: missing or non-integer \"{key}\""))
+        };
+        if let Some(t) = v.get("model_type").and_then(|x| x.as_str()) {
+            if t != "qwen2" {
+                return Err(format!("config.json: model_type \"{t}\" is not \"qwen2\""));
+            }
+        }
+        if v.get("tie_word_embeddings").and_then(|x| x.as_bool()) == Some(false) {
+            return Err("config.json: tie_word_embeddings = false is not supported (dagmath models tie the output projection to the embeddings)".into());
+        }
+        let heads = get("num_attention_heads")?;
+        let cfg = ModelConfig {
+            vocab_size: get("vocab_size")?,
+            hidden_size: get("hidden_size")?,
+            num_hidden_layers: get("num_hidden_layers")?,
+            num_attention_heads: heads,
+            num_key_value_heads: v
+                .get("num_key_value_heads")
+                .and_then(|x| x.as_u64())
+                .map(|x| x as usize)
+                .unwrap_or(heads),
+            intermediate_size: get("intermediate_size")?,
+            max_position_embeddings: get("max_position_embeddings")
+                .unwrap_or(default_max_positions()),
+            rope_theta: v
+                .get("rope_theta")
+                .and_then(|x| x.as_f64())
+                .unwrap_or(default_rope_theta()),
+            rms_norm_eps: v
+                .get("rms_norm_eps")
+                .and_then(|x| x.as_f64())
+                .unwrap_or(default_rms_eps()),
+        };
+        cfg.validate().map_err(|e| format!("config.json: {e}"))?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preset_sizes() {
+        let tiny = ModelConfig::preset("tiny", 476).unwrap();
+        assert!((900_000..1_200_000).contains(&tiny.n_params()), "{}", tiny.n_params());
+        let small = ModelConfig::preset("small", 476).unwrap();
+        assert!((8_000_000..12_000_000).contains(&small.n_params()), "{}", small.n_params());
+        let paper = ModelConfig::preset("paper", 50_000).unwrap();
+        assert!((95_000_000..130_000_000).contains(&paper.n_params()), "{}", paper.n_params());
+        for p in PRESETS {
+            ModelConfig::preset(p, 476).unwrap().validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn hf_config_round_trip() {
+        let c = ModelConfig::preset("small", 476).unwrap();
+        assert_eq!(ModelConfig::from_hf_config(&c.hf_config(0, 1)).unwrap(), c);
+    }
+}

@@ -1,0 +1,176 @@
+//! Hugging Face Qwen2 folders: `config.json` + `model.safetensors` (or sharded with
+//! `model.safetensors.index.json`) + `tokenizer.json`, as `transformers`' `AutoModelForCausalLM`
+//! and `AutoTokenizer` load them.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::weights::{load_safetensors, save_safetensors, Weights, WeightsError};
+use super::ModelConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HfError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {msg}")]
+    Bad { path: String, msg: String },
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HfError + '_ {
+    move |source| HfError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Writes a Hugging Face folder at `dir` (which must not exist yet, or be empty). Files go to a
+/// sibling temporary folder first, renamed into place at the end, so a killed export leaves no
+/// half-written folder behind.
+pub fn export(
+    dir: &Path,
+    config: &ModelConfig,
+    weights: &Weights,
+    tokenizer_json: &str,
+    pad_id: u32,
+    eos_id: u32,
+) -> Result<(), HfError> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".into());
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+    let parent = parent.unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    let tmp = parent.join(format!(".{name}.tmp"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let write = |file: &str, text: String| -> Result<(), HfError> {
+        let p = tmp.join(file);
+        std::fs::write(&p, text).map_err(io(&p))
+    };
+    write(
+        "config.json",
+        pretty(&config.hf_config(pad_id, eos_id)),
+    )?;
+    write(
+        "generation_config.json",
+        pretty(&json!({"bos_token_id": eos_id, "eos_token_id": eos_id, "pad_token_id": pad_id})),
+    )?;
+    write("tokenizer.json", tokenizer_json.to_string())?;
+    let token = |id: u32| token_text(tokenizer_json, id);
+    write(
+        "tokenizer_config.json",
+        pretty(&json!({
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "model_max_length": config.max_position_embeddings,
+            "pad_token": token(pad_id),
+            "eos_token": token(eos_id),
+            "clean_up_tokenization_spaces": false,
+        })),
+    )?;
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    save_safetensors(&tmp.join("model.safetensors"), weights, Some(meta))?;
+    if dir.exists() {
+        // Only an empty folder may be replaced (the CLI checks and asks for --force).
+        std::fs::remove_dir(dir).map_err(io(dir))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(io(dir))?;
+    Ok(())
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("JSON value serialises");
+    s.push('\n');
+    s
+}
+
+/// The text of token `id` in a tokenizer.json's vocabulary or added tokens.
+fn token_text(tokenizer_json: &str, id: u32) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(tokenizer_json).ok()?;
+    if let Some(added) = v.get("added_tokens").and_then(|a| a.as_array()) {
+        for t in added {
+            if t.get("id").and_then(|x| x.as_u64()) == Some(id as u64) {
+                return t.get("content").and_then(|c| c.as_str()).map(String::from);
+            }
+        }
+    }
+    let vocab = v.get("model")?.get("vocab")?.as_object()?;
+    vocab
+        .iter()
+        .find(|(_, x)| x.as_u64() == Some(id as u64))
+        .map(|(k, _)| k.clone())
+}
+
+/// A Hugging Face folder read back: dimensions, weights and the tokenizer file's path.
+#[derive(Debug)]
+pub struct HfModel {
+    pub config: ModelConfig,
+    pub weights: Weights,
+    pub tokenizer: PathBuf,
+}
+
+/// Reads a Hugging Face Qwen2 folder (single or sharded safetensors).
+pub fn import(dir: &Path) -> Result<HfModel, HfError> {
+    let cfg_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&cfg_path).map_err(io(&cfg_path))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| HfError::Bad {
+        path: cfg_path.display().to_string(),
+        msg: format!("invalid JSON: {e}"),
+    })?;
+    let config = ModelConfig::from_hf_config(&v).map_err(|msg| HfError::Bad {
+        path: cfg_path.display().to_string(),
+        msg,
+    })?;
+    let single = dir.join("model.safetensors");
+    let index = dir.join("model.safetensors.index.json");
+    let weights = if single.exists() {
+        load_safetensors(&single)?
+    } else if index.exists() {
+        let text = std::fs::read_to_string(&index).map_err(io(&index))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| HfError::Bad {
+            path: index.display().to_string(),
+            msg: format!("invalid JSON: {e}"),
+        })?;
+        let map = v
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| HfError::Bad {
+                path: index.display().to_string(),
+                msg: "no \"weight_map\" object".into(),
+            })?;
+        let mut files: Vec<&str> = map.values().filter_map(|f| f.as_str()).collect();
+        files.sort_unstable();
+        files.dedup();
+        let mut all = Weights::new();
+        for f in files {
+            all.extend(load_safetensors(&dir.join(f))?);
+        }
+        all
+    } else {
+        return Err(HfError::Bad {
+            path: dir.display().to_string(),
+            msg: "no model.safetensors or model.safetensors.index.json".into(),
+        });
+    };
+    let tokenizer = dir.join("tokenizer.json");
+    if !tokenizer.exists() {
+        return Err(HfError::Bad {
+            path: dir.display().to_string(),
+            msg: "no tokenizer.json".into(),
+        });
+    }
+    Ok(HfModel {
+        config,
+        weights,
+        tokenizer,
+    })
+}

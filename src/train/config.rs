@@ -1,0 +1,255 @@
+//! The training config (`dagmath train pretrain|midtrain --config FILE`): model, data, budget,
+//! optimiser, checkpointing, evaluation and device, every value with a documented default.
+//!
+//! ```toml
+//! seed = 0
+//! device = "cpu"                 # cpu | cuda
+//! out = "out/pretrain-tiny"      # run folder: checkpoints/, metrics.jsonl, curve.svg
+//!
+//! [model]
+//! preset = "tiny"                # tiny | small | paper, or give every dimension
+//! # tokenizer = "tokenizer.json" # default: the domain tokenizer of the built-in templates
+//!
+//! [data]
+//! dir = "out/quickstart"
+//! splits = ["train"]
+//! eval_split = "test_id"
+//! seq_len = 256
+//! # [[data.mix]]                 # token shares per (context, op); default: the splits as written
+//! # contexts = ["zoo"]
+//! # ops = "2-10"
+//! # share = 0.8
+//!
+//! [budget]
+//! tokens = 1_000_000
+//! batch_size = 8                 # sequences per micro-batch
+//! grad_accum = 1                 # micro-batches per optimiser step
+//!
+//! [optim]                        # SPEC §6 defaults
+//! lr = 2e-4
+//! min_lr = 3e-5
+//! warmup = 0.05
+//!
+//! [checkpoint]
+//! every = 100                    # steps; 0: only at the end
+//! keep = 2
+//!
+//! [eval]
+//! every = 50
+//! batches = 4
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::data::DataConfig;
+use super::optim::OptimConfig;
+use crate::model::{ModelConfig, PRESETS};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub device: DeviceKind,
+    /// `auto`: bf16 on CUDA, f32 on the CPU.
+    #[serde(default)]
+    pub precision: Precision,
+    /// The run folder.
+    pub out: PathBuf,
+    /// Required for pre-training; mid-training takes the model from its checkpoint.
+    #[serde(default)]
+    pub model: Option<ModelSpec>,
+    pub data: DataConfig,
+    pub budget: Budget,
+    #[serde(default)]
+    pub optim: OptimConfig,
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    #[default]
+    Cpu,
+    Cuda,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Auto,
+    F32,
+    Bf16,
+}
+
+/// A preset, optionally with dimensions overridden, or all dimensions given.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub preset: Option<String>,
+    /// A `tokenizer.json`; default: the domain tokenizer of the built-in templates.
+    pub tokenizer: Option<PathBuf>,
+    /// Templates folder for the domain tokenizer (default: the built-in templates).
+    pub templates: Option<PathBuf>,
+    pub hidden_size: Option<usize>,
+    pub num_hidden_layers: Option<usize>,
+    pub num_attention_heads: Option<usize>,
+    pub num_key_value_heads: Option<usize>,
+    pub intermediate_size: Option<usize>,
+    pub max_position_embeddings: Option<usize>,
+    pub rope_theta: Option<f64>,
+    pub rms_norm_eps: Option<f64>,
+}
+
+impl ModelSpec {
+    /// Resolves the dimensions for a vocabulary of `vocab_size` tokens.
+    pub fn resolve(&self, vocab_size: usize) -> Result<ModelConfig, String> {
+        let mut c = match &self.preset {
+            Some(p) => ModelConfig::preset(p, vocab_size).ok_or_else(|| {
+                format!(
+                    "model.preset = \"{p}\" is not a preset (use one of: {})",
+                    PRESETS.join(", ")
+                )
+            })?,
+            None => {
+                let need = |v: Option<usize>, name: &str| {
+                    v.ok_or_else(|| format!("model.{name} is required when no preset is given"))
+                };
+                ModelConfig {
+                    vocab_size,
+                    hidden_size: need(self.hidden_size, "hidden_size")?,
+                    num_hidden_layers: need(self.num_hidden_layers, "num_hidden_layers")?,
+                    num_attention_heads: need(self.num_attention_heads, "num_attention_heads")?,
+                    num_key_value_heads: need(self.num_key_value_heads, "num_key_value_heads")?,
+                    intermediate_size: need(self.intermediate_size, "intermediate_size")?,
+                    ..ModelConfig::preset("tiny", vocab_size).expect("tiny is a preset")
+                }
+            }
+        };
+        macro_rules! over {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { c.$f = v; } )* };
+        }
+        over!(
+            hidden_size,
+            num_hidden_layers,
+            num_attention_heads,
+            num_key_value_heads,
+            intermediate_size,
+            max_position_embeddings,
+            rope_theta,
+            rms_norm_eps
+        );
+        c.validate().map_err(|e| format!("model: {e}"))?;
+        Ok(c)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// Training tokens of this phase (input positions; steps = ceil(tokens / tokens per step)).
+    pub tokens: u64,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_accum")]
+    pub grad_accum: usize,
+}
+
+fn default_batch() -> usize {
+    8
+}
+fn default_accum() -> usize {
+    1
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    /// Save every this many steps (0: only at the end).
+    pub every: u64,
+    /// Step checkpoints kept (the final one is always kept).
+    pub keep: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig { every: 0, keep: 2 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Held-out loss every this many steps (0: only at the end).
+    pub every: u64,
+    /// Batches of held-out sequences evaluated.
+    pub batches: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            every: 0,
+            batches: 4,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads and validates a config file; errors name the file and the bad value.
+    pub fn from_file(path: &Path) -> Result<TrainConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
+        // Relative paths are relative to the working directory, as on the command line.
+        let cfg: TrainConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        cfg.validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.budget.tokens == 0 {
+            return Err("budget.tokens must be positive".into());
+        }
+        if self.budget.batch_size == 0 {
+            return Err("budget.batch_size must be positive".into());
+        }
+        if self.budget.grad_accum == 0 {
+            return Err("budget.grad_accum must be positive".into());
+        }
+        if self.data.seq_len < 2 {
+            return Err(format!(
+                "data.seq_len = {} must be at least 2",
+                self.data.seq_len
+            ));
+        }
+        if self.data.splits.is_empty() {
+            return Err("data.splits is empty".into());
+        }
+        if self.eval.batches == 0 {
+            return Err("eval.batches must be positive".into());
+        }
+        if self.checkpoint.keep == 0 {
+            return Err("checkpoint.keep must be at least 1".into());
+        }
+        self.optim.validate()
+    }
+
+    /// Input tokens per optimiser step.
+    pub fn tokens_per_step(&self) -> u64 {
+        (self.budget.batch_size * self.budget.grad_accum * self.data.seq_len) as u64
+    }
+
+    /// Optimiser steps of this phase.
+    pub fn total_steps(&self) -> u64 {
+        self.budget.tokens.div_ceil(self.tokens_per_step())
+    }
+}

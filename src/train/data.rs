@@ -1,0 +1,540 @@
+//! The training data pipeline: streams Parquet shards of chosen splits, draws documents from a
+//! (context, op) token-budget mixture, renders `prompt + completion + [EOS]`, packs tokens into
+//! fixed-length sequences and shuffles them in blocks, all deterministically.
+//!
+//! Memory stays bounded whatever the dataset size: each mixture entry holds one window of at
+//! most [`WINDOW_ROWS`] rows, and the shuffle holds one block of sequences. The [`Cursor`]
+//! (stream positions, tokens per entry and the token carry at the start of the current block,
+//! plus the position in the block) is all a checkpoint needs to continue exactly.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, Int32Array, StringArray};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::arrow::ProjectionMask;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::reader::Dataset;
+use crate::tokenizer::Tokenizer;
+
+/// Rows read from a shard at a time, per mixture entry.
+pub const WINDOW_ROWS: usize = 1024;
+
+/// Which data to train on and how to cut it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// A dataset written by `dagmath generate`.
+    pub dir: PathBuf,
+    /// Splits to train on (their rows are streamed in shard order).
+    #[serde(default = "default_splits")]
+    pub splits: Vec<String>,
+    /// Held-out split for the periodic evaluation loss (none: no evaluation).
+    #[serde(default)]
+    pub eval_split: Option<String>,
+    /// Tokens per training sequence (inputs; each sequence holds one more token for the target).
+    #[serde(default = "default_seq_len")]
+    pub seq_len: usize,
+    /// Sequences shuffled together.
+    #[serde(default = "default_shuffle_block")]
+    pub shuffle_block: usize,
+    /// Token-budget mixture over (context, op); empty means the splits as written.
+    #[serde(default)]
+    pub mix: Vec<MixEntry>,
+}
+
+fn default_splits() -> Vec<String> {
+    vec!["train".into()]
+}
+fn default_seq_len() -> usize {
+    512
+}
+fn default_shuffle_block() -> usize {
+    256
+}
+
+/// One mixture entry: rows whose template is in `contexts` (empty: any) and whose op lies in
+/// `ops` get `share` of the training tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixEntry {
+    #[serde(default)]
+    pub contexts: Vec<String>,
+    #[serde(default)]
+    pub ops: Option<String>,
+    pub share: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("data: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Read(#[from] crate::dataset::reader::ReadError),
+    #[error("{path}: {msg}")]
+    Shard { path: PathBuf, msg: String },
+    #[error("data: tokenizer: {0}")]
+    Tokenizer(String),
+}
+
+/// A resolved mixture entry.
+#[derive(Debug, Clone)]
+struct Filter {
+    contexts: Vec<String>,
+    ops: (u32, u32),
+    share: f64,
+}
+
+impl Filter {
+    fn accepts(&self, template: &str, op: u32) -> bool {
+        (self.contexts.is_empty() || self.contexts.iter().any(|c| c == template))
+            && (self.ops.0..=self.ops.1).contains(&op)
+    }
+
+    fn describe(&self) -> String {
+        let ctx = if self.contexts.is_empty() {
+            "any".to_string()
+        } else {
+            self.contexts.join(",")
+        };
+        format!("contexts {ctx}, ops {}-{}", self.ops.0, self.ops.1)
+    }
+}
+
+/// Position of one entry's stream: pass number, shard file, next row in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPos {
+    pub epoch: u64,
+    pub file: usize,
+    pub row: u64,
+}
+
+/// Everything needed to continue the pipeline exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub block: u64,
+    pub pos: usize,
+    pub start: Snapshot,
+}
+
+/// Pipeline state at the start of a block.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub streams: Vec<StreamPos>,
+    pub tokens: Vec<u64>,
+    pub carry: Vec<u32>,
+}
+
+/// One entry's stream over the shard files, a window of matching documents at a time.
+struct Stream {
+    pos: StreamPos,
+    /// Tokenised documents of the current window with the row after each.
+    window: std::collections::VecDeque<(Vec<u32>, u64)>,
+}
+
+/// The packer: mixture → documents → fixed-length sequences → shuffled blocks.
+pub struct Packer {
+    files: Vec<(PathBuf, u64)>,
+    filters: Vec<Filter>,
+    streams: Vec<Stream>,
+    tokens: Vec<u64>,
+    carry: Vec<u32>,
+    tokenizer: Tokenizer,
+    eos: u32,
+    seq_len: usize,
+    block_size: usize,
+    seed: u64,
+    /// Stop after one pass (evaluation data) instead of starting another epoch.
+    single_pass: bool,
+    block: Vec<Vec<u32>>,
+    block_index: u64,
+    block_pos: usize,
+    block_start: Snapshot,
+    text: String,
+}
+
+impl Packer {
+    /// A packer over `splits` of the dataset at `config.dir`.
+    pub fn new(
+        config: &DataConfig,
+        splits: &[String],
+        tokenizer: Tokenizer,
+        seed: u64,
+        single_pass: bool,
+    ) -> Result<Packer, DataError> {
+        if config.seq_len < 2 {
+            return Err(DataError::Config(format!(
+                "seq_len = {} must be at least 2",
+                config.seq_len
+            )));
+        }
+        if config.shuffle_block == 0 {
+            return Err(DataError::Config("shuffle_block must be positive".into()));
+        }
+        let ds = Dataset::open(&config.dir)?;
+        let mut files = Vec::new();
+        for split in splits {
+            let s = ds
+                .manifest
+                .splits
+                .iter()
+                .find(|s| &s.name == split)
+                .ok_or_else(|| {
+                    let have: Vec<&str> =
+                        ds.manifest.splits.iter().map(|s| s.name.as_str()).collect();
+                    DataError::Config(format!(
+                        "split \"{split}\" is not in {} (it has: {})",
+                        config.dir.display(),
+                        have.join(", ")
+                    ))
+                })?;
+            for sh in &s.shards {
+                let path = ds.root.join(&sh.file);
+                if !path.exists() {
+                    return Err(DataError::Shard {
+                        path,
+                        msg: "shard listed in manifest.json is missing".into(),
+                    });
+                }
+                files.push((path, sh.rows));
+            }
+        }
+        if files.iter().all(|(_, rows)| *rows == 0) {
+            return Err(DataError::Config(format!(
+                "splits [{}] of {} hold no rows",
+                splits.join(", "),
+                config.dir.display()
+            )));
+        }
+        let filters = resolve_mix(&config.mix)?;
+        let eos = tokenizer
+            .token_id("[EOS]")
+            .ok_or_else(|| DataError::Tokenizer("the tokenizer has no [EOS] token".into()))?;
+        let start = StreamPos {
+            epoch: 0,
+            file: 0,
+            row: 0,
+        };
+        let n = filters.len();
+        let mut p = Packer {
+            files,
+            streams: (0..n)
+                .map(|_| Stream {
+                    pos: start,
+                    window: Default::default(),
+                })
+                .collect(),
+            filters,
+            tokens: vec![0; n],
+            carry: Vec::new(),
+            tokenizer,
+            eos,
+            seq_len: config.seq_len,
+            block_size: if single_pass { 1 } else { config.shuffle_block },
+            seed,
+            single_pass,
+            block: Vec::new(),
+            block_index: 0,
+            block_pos: 0,
+            block_start: Snapshot {
+                streams: vec![start; n],
+                tokens: vec![0; n],
+                carry: Vec::new(),
+            },
+            text: String::new(),
+        };
+        p.fill_block()?;
+        Ok(p)
+    }
+
+    /// The next sequence of `seq_len + 1` tokens, or `None` at the end of a single pass.
+    pub fn next_sequence(&mut self) -> Result<Option<Vec<u32>>, DataError> {
+        if self.block_pos == self.block.len() {
+            self.block_index += 1;
+            self.fill_block()?;
+            if self.block.is_empty() {
+                return Ok(None);
+            }
+        }
+        let s = self.block[self.block_pos].clone();
+        self.block_pos += 1;
+        Ok(Some(s))
+    }
+
+    /// Where the pipeline stands (for checkpoints).
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            block: self.block_index,
+            pos: self.block_pos,
+            start: self.block_start.clone(),
+        }
+    }
+
+    /// Continues from a saved cursor.
+    pub fn restore(&mut self, c: &Cursor) -> Result<(), DataError> {
+        let n = self.filters.len();
+        if c.start.streams.len() != n || c.start.tokens.len() != n {
+            return Err(DataError::Config(format!(
+                "checkpoint data cursor has {} mixture entries, the config has {n}",
+                c.start.streams.len()
+            )));
+        }
+        for (s, pos) in self.streams.iter_mut().zip(&c.start.streams) {
+            if pos.file >= self.files.len().max(1) {
+                return Err(DataError::Config(format!(
+                    "checkpoint data cursor points at shard {} of {}",
+                    pos.file,
+                    self.files.len()
+                )));
+            }
+            s.pos = *pos;
+            s.window.clear();
+        }
+        self.tokens = c.start.tokens.clone();
+        self.carry = c.start.carry.clone();
+        self.block_index = c.block;
+        self.fill_block()?;
+        if c.pos > self.block.len() {
+            return Err(DataError::Config(format!(
+                "checkpoint data cursor position {} is past its block of {}",
+                c.pos,
+                self.block.len()
+            )));
+        }
+        self.block_pos = c.pos;
+        Ok(())
+    }
+
+    /// Tokens drawn so far per mixture entry (documents, including the EOS).
+    pub fn entry_tokens(&self) -> &[u64] {
+        &self.tokens
+    }
+
+    fn fill_block(&mut self) -> Result<(), DataError> {
+        self.block_start = Snapshot {
+            streams: self.streams.iter().map(|s| self.stream_resume_pos(s)).collect(),
+            tokens: self.tokens.clone(),
+            carry: self.carry.clone(),
+        };
+        self.block.clear();
+        self.block_pos = 0;
+        let need = self.seq_len + 1;
+        while self.block.len() < self.block_size {
+            while self.carry.len() < need {
+                // The entry furthest below its share of the tokens drawn so far.
+                let i = (0..self.filters.len())
+                    .min_by(|&a, &b| {
+                        let ra = self.tokens[a] as f64 / self.filters[a].share;
+                        let rb = self.tokens[b] as f64 / self.filters[b].share;
+                        ra.total_cmp(&rb)
+                    })
+                    .expect("at least one mixture entry");
+                match self.next_document(i)? {
+                    Some(doc) => {
+                        self.tokens[i] += doc.len() as u64;
+                        self.carry.extend_from_slice(&doc);
+                    }
+                    None => break,
+                }
+            }
+            if self.carry.len() < need {
+                break; // end of a single pass: the tail shorter than a sequence is dropped
+            }
+            self.block.push(self.carry[..need].to_vec());
+            // Consecutive sequences share one token, so every token is a target once.
+            self.carry.drain(..self.seq_len);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            self.seed ^ 0x5EED_DA7A ^ self.block_index.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        self.block.shuffle(&mut rng);
+        Ok(())
+    }
+
+    /// The position to resume a stream from: the row of its next unread document.
+    fn stream_resume_pos(&self, s: &Stream) -> StreamPos {
+        match s.window.front() {
+            Some((_, row_after)) => StreamPos {
+                row: row_after - 1,
+                ..s.pos
+            },
+            None => s.pos,
+        }
+    }
+
+    /// The next document of entry `i`, or `None` when a single pass is exhausted.
+    fn next_document(&mut self, i: usize) -> Result<Option<Vec<u32>>, DataError> {
+        // Rows scanned without a match since the last document: more than a whole pass means
+        // the entry matches nothing.
+        let mut scanned = 0u64;
+        let total: u64 = self.files.iter().map(|(_, rows)| rows).sum();
+        loop {
+            if let Some((doc, _)) = self.streams[i].window.pop_front() {
+                return Ok(Some(doc));
+            }
+            let pos = self.streams[i].pos;
+            let (path, rows) = self.files[pos.file].clone();
+            if pos.row >= rows {
+                // Next file, or next pass.
+                let mut next = StreamPos {
+                    file: pos.file + 1,
+                    row: 0,
+                    ..pos
+                };
+                if next.file == self.files.len() {
+                    if self.single_pass {
+                        return Ok(None);
+                    }
+                    if scanned > total {
+                        return Err(DataError::Config(format!(
+                            "mixture entry {} ({}) matches no rows of the chosen splits",
+                            i + 1,
+                            self.filters[i].describe()
+                        )));
+                    }
+                    next = StreamPos {
+                        epoch: pos.epoch + 1,
+                        file: 0,
+                        row: 0,
+                    };
+                }
+                self.streams[i].pos = next;
+                continue;
+            }
+            let before = self.streams[i].pos.row;
+            if self.read_window(i, &path, pos.row, rows)? == 0 {
+                scanned += self.streams[i].pos.row - before;
+                if scanned > total && !self.single_pass {
+                    return Err(DataError::Config(format!(
+                        "mixture entry {} ({}) matches no rows of the chosen splits",
+                        i + 1,
+                        self.filters[i].describe()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Reads rows `row ..` (up to a window) of one shard and queues the documents entry `i`
+    /// accepts. Returns how many it queued.
+    fn read_window(
+        &mut self,
+        i: usize,
+        path: &Path,
+        row: u64,
+        rows: u64,
+    ) -> Result<usize, DataError> {
+        let bad = |msg: String| DataError::Shard {
+            path: path.to_path_buf(),
+            msg,
+        };
+        let take = (rows - row).min(WINDOW_ROWS as u64) as usize;
+        let file = File::open(path).map_err(|e| bad(e.to_string()))?;
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
+        let mask = ProjectionMask::columns(
+            builder.parquet_schema(),
+            ["op", "template", "prompt", "completion"],
+        );
+        let selection = RowSelection::from(vec![
+            RowSelector::skip(row as usize),
+            RowSelector::select(take),
+        ]);
+        let reader = builder
+            .with_projection(mask)
+            .with_row_selection(selection)
+            .with_batch_size(take.max(1))
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        let mut r = row;
+        let mut found = 0;
+        for batch in reader {
+            let batch = batch.map_err(|e| bad(e.to_string()))?;
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .ok_or_else(|| bad(format!("no column `{name}`")))
+            };
+            let op = col("op")?
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .ok_or_else(|| bad("column `op` is not Int32".into()))?
+                .clone();
+            let strings = |name: &str| -> Result<StringArray, DataError> {
+                col(name)?
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .cloned()
+                    .ok_or_else(|| bad(format!("column `{name}` is not Utf8")))
+            };
+            let (template, prompt, completion) =
+                (strings("template")?, strings("prompt")?, strings("completion")?);
+            for k in 0..batch.num_rows() {
+                r += 1;
+                let op_k = op.value(k);
+                if op_k < 0 || !self.filters[i].accepts(template.value(k), op_k as u32) {
+                    continue;
+                }
+                self.text.clear();
+                self.text.push_str(prompt.value(k));
+                self.text.push_str(completion.value(k));
+                let mut ids = self
+                    .tokenizer
+                    .encode(&self.text)
+                    .map_err(|e| DataError::Tokenizer(e.to_string()))?;
+                ids.push(self.eos);
+                self.streams[i].window.push_back((ids, r));
+                found += 1;
+            }
+        }
+        if r != row + take as u64 {
+            return Err(bad(format!(
+                "expected {take} rows from row {row}, read {}",
+                r - row
+            )));
+        }
+        self.streams[i].pos.row = r;
+        Ok(found)
+    }
+}
+
+fn resolve_mix(mix: &[MixEntry]) -> Result<Vec<Filter>, DataError> {
+    if mix.is_empty() {
+        return Ok(vec![Filter {
+            contexts: Vec::new(),
+            ops: (0, u32::MAX),
+            share: 1.0,
+        }]);
+    }
+    let total: f64 = mix.iter().map(|m| m.share).sum();
+    let mut out = Vec::new();
+    for (k, m) in mix.iter().enumerate() {
+        if !(m.share > 0.0 && m.share.is_finite()) {
+            return Err(DataError::Config(format!(
+                "data.mix[{k}].share = {} must be positive",
+                m.share
+            )));
+        }
+        let ops = match &m.ops {
+            None => (0, u32::MAX),
+            Some(s) => crate::dataset::recipe::parse_op_range(s)
+                .map_err(|e| DataError::Config(format!("data.mix[{k}].ops = \"{s}\": {e}")))?,
+        };
+        let contexts = m
+            .contexts
+            .iter()
+            .filter(|c| c.as_str() != "*")
+            .cloned()
+            .collect();
+        out.push(Filter {
+            contexts,
+            ops,
+            share: m.share / total,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,404 @@
+//! The training loop shared by pre-training and mid-training: one visible loop of
+//! batch → forward → loss → backward → clip → AdamW step → log → evaluate → checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+
+use super::checkpoint::{self, PhaseRecord, TrainState};
+use super::config::TrainConfig;
+use super::data::{DataError, Packer};
+use super::metrics::{self, Metrics, MetricsLog};
+use super::optim::{clip_factor, AdamW};
+use crate::model::{weights, Qwen2};
+use crate::tokenizer::Tokenizer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error(transparent)]
+    Weights(#[from] crate::model::WeightsError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("training diverged: loss is {loss} at step {step} (lr {lr}); the last checkpoint is intact")]
+    Diverged { step: u64, loss: f64, lr: f64 },
+}
+
+/// What the loop reports as it goes (the CLI draws a progress bar; tests stay silent).
+pub trait TrainObserver {
+    fn start(&mut self, _phase: &str, _start_step: u64, _total_steps: u64) {}
+    fn step(&mut self, _m: &Metrics) {}
+    fn eval(&mut self, _m: &Metrics) {}
+    fn checkpoint(&mut self, _dir: &Path) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl TrainObserver for Silent {}
+
+/// How a phase starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Start<'a> {
+    /// Fresh weights from the config's model and seed (pre-training).
+    Fresh,
+    /// Weights (and the compute record) of a checkpoint or Hugging Face folder (mid-training).
+    From(&'a Path),
+    /// Continue this run from its latest checkpoint.
+    Resume,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    pub final_checkpoint: PathBuf,
+    /// Training loss of each step this process ran (step, loss).
+    pub losses: Vec<(u64, f64)>,
+    pub eval_loss: Option<f64>,
+    pub tokens_per_s: f64,
+    pub phases: Vec<PhaseRecord>,
+}
+
+/// Runs one training phase (`pretrain` or `midtrain`) on backend `B`.
+pub fn train<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    phase: &str,
+    start: Start<'_>,
+    device: &B::Device,
+    obs: &mut dyn TrainObserver,
+) -> Result<TrainSummary, TrainError> {
+    let existing = checkpoint::list(&cfg.out)?;
+    // Resolve the starting point: weights, tokenizer, compute so far, optimiser and cursor.
+    let (model_cfg, init_weights, tokenizer, mut phases, resumed) = match start {
+        Start::Resume => {
+            let (_, dir) = existing.last().ok_or_else(|| {
+                TrainError::Config(format!(
+                    "--resume: no checkpoint under {}",
+                    checkpoint::checkpoints_dir(&cfg.out).display()
+                ))
+            })?;
+            let l = checkpoint::load(dir)?;
+            let state = l.state.clone().ok_or_else(|| {
+                TrainError::Config(format!("{}: no state.json", dir.display()))
+            })?;
+            if &state.config != cfg {
+                return Err(TrainError::Config(format!(
+                    "--resume: the config differs from the one in {}/state.json; resume with the same config or start a new run folder",
+                    dir.display()
+                )));
+            }
+            let last = state.phases.last().map(|p| p.name.as_str());
+            if last != Some(phase) {
+                return Err(TrainError::Config(format!(
+                    "--resume: {} holds a {} run, not {phase}",
+                    cfg.out.display(),
+                    last.unwrap_or("unknown")
+                )));
+            }
+            let tok = load_tokenizer(&l.tokenizer)?;
+            (l.model.clone(), l.weights, tok, state.phases.clone(), Some((state, l.optimizer)))
+        }
+        Start::From(dir) => {
+            refuse_existing(cfg, &existing)?;
+            if cfg.model.as_ref().is_some_and(|m| *m != Default::default()) {
+                return Err(TrainError::Config(
+                    "model: mid-training takes the model from --from; remove the [model] section"
+                        .into(),
+                ));
+            }
+            let l = checkpoint::load(dir)?;
+            let tok = load_tokenizer(&l.tokenizer)?;
+            let prior = l.state.map(|s| s.phases).unwrap_or_default();
+            (l.model, l.weights, tok, prior, None)
+        }
+        Start::Fresh => {
+            refuse_existing(cfg, &existing)?;
+            let spec = cfg.model.clone().ok_or_else(|| {
+                TrainError::Config("model: a [model] section is required for pre-training".into())
+            })?;
+            let tok = match &spec.tokenizer {
+                Some(p) => load_tokenizer(p)?,
+                None => {
+                    let set = match &spec.templates {
+                        Some(dir) => crate::template::TemplateSet::with_dir(dir)
+                            .map_err(|e| TrainError::Config(e.to_string()))?,
+                        None => crate::template::TemplateSet::builtin(),
+                    };
+                    Tokenizer::domain(&set)
+                }
+            };
+            let mc = spec
+                .resolve(tok.vocab_size())
+                .map_err(TrainError::Config)?;
+            let w = weights::init(&mc, cfg.seed);
+            (mc, w, tok, Vec::new(), None)
+        }
+    };
+    if model_cfg.vocab_size < tokenizer.vocab_size() {
+        return Err(TrainError::Config(format!(
+            "the model's vocab_size {} is smaller than the tokenizer's {}",
+            model_cfg.vocab_size,
+            tokenizer.vocab_size()
+        )));
+    }
+    if cfg.data.seq_len > model_cfg.max_position_embeddings {
+        return Err(TrainError::Config(format!(
+            "data.seq_len = {} exceeds the model's max_position_embeddings {}",
+            cfg.data.seq_len, model_cfg.max_position_embeddings
+        )));
+    }
+    let eos = tokenizer
+        .token_id("[EOS]")
+        .ok_or_else(|| TrainError::Config("the tokenizer has no [EOS] token".into()))?;
+    let pad = tokenizer.token_id("[PAD]").unwrap_or(eos);
+
+    let mut data = Packer::new(&cfg.data, &cfg.data.splits, tokenizer.clone(), cfg.seed, false)?;
+    let eval_set = match &cfg.data.eval_split {
+        Some(split) => {
+            let mut p = Packer::new(&cfg.data, &[split.clone()], tokenizer.clone(), cfg.seed, true)?;
+            let mut v = Vec::new();
+            while v.len() < cfg.eval.batches * cfg.budget.batch_size {
+                match p.next_sequence()? {
+                    Some(s) => v.push(s),
+                    None => break,
+                }
+            }
+            if v.is_empty() {
+                return Err(TrainError::Config(format!(
+                    "data.eval_split \"{split}\" holds fewer tokens than one sequence of {}",
+                    cfg.data.seq_len + 1
+                )));
+            }
+            v
+        }
+        None => Vec::new(),
+    };
+
+    let mut model: Qwen2<B> = weights::to_model(&model_cfg, &init_weights, device)?;
+    drop(init_weights);
+    let mut optim = AdamW::<B>::new(cfg.optim.clone());
+    let total = cfg.total_steps();
+    let mut step = 0;
+    let mut current = PhaseRecord {
+        name: phase.to_string(),
+        steps: 0,
+        tokens: 0,
+        flops: 0.0,
+        from: match start {
+            Start::From(dir) => Some(dir.display().to_string()),
+            _ => None,
+        },
+    };
+    if let Some((state, opt)) = &resumed {
+        data.restore(&state.cursor)?;
+        let opt = opt.as_ref().ok_or_else(|| {
+            TrainError::Config("--resume: the checkpoint has no optimizer.safetensors".into())
+        })?;
+        optim
+            .load_state_dict(&model, opt, state.step, device)
+            .map_err(TrainError::Config)?;
+        step = state.step;
+        current = phases.pop().expect("a resumed run has its phase");
+    }
+    let prior_tokens: u64 = phases.iter().map(|p| p.tokens).sum();
+    let prior_flops: f64 = phases.iter().map(|p| p.flops).sum();
+
+    std::fs::create_dir_all(&cfg.out).map_err(|source| TrainError::Io {
+        path: cfg.out.display().to_string(),
+        source,
+    })?;
+    let metrics_path = cfg.out.join("metrics.jsonl");
+    let mut log = MetricsLog::open(&metrics_path, resumed.as_ref().map(|_| step)).map_err(
+        |source| TrainError::Io {
+            path: metrics_path.display().to_string(),
+            source,
+        },
+    )?;
+    let io_err = |source| TrainError::Io {
+        path: metrics_path.display().to_string(),
+        source,
+    };
+
+    let (bs, seq) = (cfg.budget.batch_size, cfg.data.seq_len);
+    let tokens_per_step = cfg.tokens_per_step();
+    let flops_per_token = model_cfg.train_flops_per_token(seq);
+    let mut summary = TrainSummary {
+        final_checkpoint: PathBuf::new(),
+        losses: Vec::new(),
+        eval_loss: None,
+        tokens_per_s: 0.0,
+        phases: Vec::new(),
+    };
+    let (mut timed_tokens, mut timed_secs) = (0u64, 0f64);
+    obs.start(phase, step, total);
+    while step < total {
+        let t0 = Instant::now();
+        let lr = cfg.optim.lr_at(step, total);
+        let mut accumulator = GradientsAccumulator::<Qwen2<B>>::new();
+        let mut loss_sum = 0.0;
+        for _ in 0..cfg.budget.grad_accum {
+            let (x, y) = next_batch::<B>(&mut data, bs, seq, device)?;
+            let loss = Qwen2::loss(model.forward(x), y);
+            loss_sum += loss.clone().into_scalar().elem::<f64>();
+            let loss = loss.div_scalar(cfg.budget.grad_accum as f64);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            accumulator.accumulate(&model, grads);
+        }
+        let grads = accumulator.grads();
+        let loss = loss_sum / cfg.budget.grad_accum as f64;
+        if !loss.is_finite() {
+            return Err(TrainError::Diverged { step, loss, lr });
+        }
+        let (clip, grad_norm) = clip_factor(&model, &grads, cfg.optim.grad_clip);
+        model = optim.step(lr, model, grads, clip);
+        step += 1;
+        let secs = t0.elapsed().as_secs_f64();
+        timed_tokens += tokens_per_step;
+        timed_secs += secs;
+        current.steps = step;
+        current.tokens += tokens_per_step;
+        current.flops += tokens_per_step as f64 * flops_per_token;
+        summary.losses.push((step, loss));
+        let m = Metrics {
+            phase: phase.to_string(),
+            step,
+            tokens: current.tokens,
+            loss: Some(loss),
+            eval_loss: None,
+            lr: Some(lr),
+            grad_norm: Some(grad_norm),
+            tokens_per_s: Some(tokens_per_step as f64 / secs.max(1e-9)),
+            flops: current.flops,
+            cum_tokens: prior_tokens + current.tokens,
+            cum_flops: prior_flops + current.flops,
+        };
+        log.write(&m).map_err(io_err)?;
+        obs.step(&m);
+
+        let due = |every: u64| (every > 0 && step % every == 0) || step == total;
+        if !eval_set.is_empty() && due(cfg.eval.every) {
+            let l = eval_loss(&model.valid(), &eval_set, bs, seq, device);
+            summary.eval_loss = Some(l);
+            let m = Metrics {
+                loss: None,
+                eval_loss: Some(l),
+                lr: None,
+                grad_norm: None,
+                tokens_per_s: None,
+                ..m
+            };
+            log.write(&m).map_err(io_err)?;
+            obs.eval(&m);
+        }
+        if due(cfg.checkpoint.every) {
+            let mut all = phases.clone();
+            all.push(current.clone());
+            let state = TrainState {
+                dagmath_version: env!("CARGO_PKG_VERSION").to_string(),
+                step,
+                total_steps: total,
+                phases: all,
+                cursor: data.cursor(),
+                config: cfg.clone(),
+                model: model_cfg.clone(),
+                last_loss: loss,
+            };
+            let dir = checkpoint::save(
+                &cfg.out,
+                &weights::from_model(&model),
+                &optim.state_dict(&model),
+                tokenizer.json(),
+                pad,
+                eos,
+                &state,
+                cfg.checkpoint.keep,
+            )?;
+            obs.checkpoint(&dir);
+            summary.final_checkpoint = dir;
+        }
+    }
+    if summary.final_checkpoint.as_os_str().is_empty() {
+        // Resumed from the final checkpoint: nothing left to do.
+        if let Some((_, dir)) = checkpoint::list(&cfg.out)?.last() {
+            summary.final_checkpoint = dir.clone();
+        }
+    }
+    phases.push(current);
+    summary.phases = phases;
+    summary.tokens_per_s = timed_tokens as f64 / timed_secs.max(1e-9);
+    if let Ok(all) = metrics::read(&metrics_path) {
+        let title = format!("dagmath {phase}: {}", cfg.out.display());
+        metrics::plot(&all, &cfg.out.join("curve.svg"), &title).map_err(TrainError::Config)?;
+    }
+    Ok(summary)
+}
+
+fn refuse_existing(cfg: &TrainConfig, existing: &[(u64, PathBuf)]) -> Result<(), TrainError> {
+    if existing.is_empty() {
+        Ok(())
+    } else {
+        Err(TrainError::Config(format!(
+            "{} already holds checkpoints: continue it with --resume, or start over with --force",
+            cfg.out.display()
+        )))
+    }
+}
+
+fn load_tokenizer(path: &Path) -> Result<Tokenizer, TrainError> {
+    Tokenizer::from_file(path).map_err(|e| TrainError::Config(e.to_string()))
+}
+
+/// `batch` sequences as inputs `[batch, seq]` and next-token targets `[batch, seq]`.
+fn next_batch<B: Backend>(
+    data: &mut Packer,
+    batch: usize,
+    seq: usize,
+    device: &B::Device,
+) -> Result<(Tensor<B, 2, Int>, Tensor<B, 2, Int>), TrainError> {
+    let mut x = Vec::with_capacity(batch * seq);
+    let mut y = Vec::with_capacity(batch * seq);
+    for _ in 0..batch {
+        let s = data
+            .next_sequence()?
+            .expect("the training stream starts a new pass instead of ending");
+        x.extend(s[..seq].iter().map(|&t| t as i64));
+        y.extend(s[1..].iter().map(|&t| t as i64));
+    }
+    Ok((
+        Tensor::from_data(TensorData::new(x, [batch, seq]), device),
+        Tensor::from_data(TensorData::new(y, [batch, seq]), device),
+    ))
+}
+
+/// Mean next-token loss over held-out sequences (in batches of `batch`).
+pub fn eval_loss<B: Backend>(
+    model: &Qwen2<B>,
+    seqs: &[Vec<u32>],
+    batch: usize,
+    seq: usize,
+    device: &B::Device,
+) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for chunk in seqs.chunks(batch) {
+        let b = chunk.len();
+        let x: Vec<i64> = chunk.iter().flat_map(|s| s[..seq].iter().map(|&t| t as i64)).collect();
+        let y: Vec<i64> = chunk.iter().flat_map(|s| s[1..].iter().map(|&t| t as i64)).collect();
+        let x = Tensor::<B, 2, Int>::from_data(TensorData::new(x, [b, seq]), device);
+        let y = Tensor::<B, 2, Int>::from_data(TensorData::new(y, [b, seq]), device);
+        let l = Qwen2::loss(model.forward(x), y).into_scalar().elem::<f64>();
+        sum += l * b as f64;
+        n += b;
+    }
+    sum / n.max(1) as f64
+}

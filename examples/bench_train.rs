@@ -64,7 +64,8 @@ fn bench<B: AutodiffBackend>(c: &ModelConfig, o: &Opts, device: &B::Device) -> f
         let toks: Vec<i64> = (0..n)
             .map(|_| rng.random_range(0..c.vocab_size as i64))
             .collect();
-        let all = Tensor::<B, 2, Int>::from_data(TensorData::new(toks, [o.batch, o.seq + 1]), device);
+        let all =
+            Tensor::<B, 2, Int>::from_data(TensorData::new(toks, [o.batch, o.seq + 1]), device);
         let x = all.clone().narrow(1, 0, o.seq);
         let y = all.narrow(1, 1, o.seq);
         let t0 = Instant::now();
@@ -90,8 +91,18 @@ fn torch(preset: &str, vocab: usize, o: &Opts) -> Option<f64> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bench_train_torch.py");
     let out = std::process::Command::new(python)
         .args([script, "--preset", preset, "--vocab", &vocab.to_string()])
-        .args(["--seq-len", &o.seq.to_string(), "--batch", &o.batch.to_string()])
-        .args(["--steps", &o.steps.to_string(), "--warmup", &o.warmup.to_string()])
+        .args([
+            "--seq-len",
+            &o.seq.to_string(),
+            "--batch",
+            &o.batch.to_string(),
+        ])
+        .args([
+            "--steps",
+            &o.steps.to_string(),
+            "--warmup",
+            &o.warmup.to_string(),
+        ])
         .output()
         .ok()?;
     if !out.status.success() {
@@ -105,7 +116,9 @@ fn torch(preset: &str, vocab: usize, o: &Opts) -> Option<f64> {
 fn main() {
     let o = parse();
     let vocab = Tokenizer::domain(&TemplateSet::builtin()).vocab_size();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     println!(
         "training throughput, CPU ({threads} threads), batch {} x seq {}, f32, forward + backward + AdamW",
         o.batch, o.seq
@@ -155,7 +168,10 @@ fn cuda(o: &Opts, vocab: usize) {
     let c = ModelConfig::preset("paper", vocab).unwrap();
     let opts = Opts {
         presets: vec![],
-        batch: std::env::var("DAGMATH_CUDA_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(16),
+        batch: std::env::var("DAGMATH_CUDA_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(16),
         seq: 2048,
         steps: o.steps,
         warmup: o.warmup,

@@ -4,6 +4,8 @@
 //! Layers (arrows point down only):
 //! - [`template`], [`composer`], [`render`]: the data side, pure Rust, no I/O formats;
 //! - [`dataset`]: recipes, splits, Arrow schema and crash-safe Parquet shards;
+//! - `model` and `train` (cargo feature `train`, on by default): the Qwen2-style decoder in burn,
+//!   Hugging Face import/export, and the pre-/mid-training loop;
 //! - `cli` (in the binary): argument parsing, progress bars, printing.
 
 pub mod composer;

@@ -55,7 +55,10 @@ pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf, CliError> {
 
 fn prepare_out(out: &Path, force: bool) -> Result<(), CliError> {
     if out.exists() {
-        let empty = out.read_dir().map(|mut d| d.next().is_none()).unwrap_or(false);
+        let empty = out
+            .read_dir()
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
         if !empty {
             if !force {
                 return Err(CliError::usage(anyhow::anyhow!(
@@ -71,7 +74,10 @@ fn prepare_out(out: &Path, force: bool) -> Result<(), CliError> {
 }
 
 fn special_ids(tok: &Tokenizer) -> (u32, u32) {
-    let eos = tok.token_id("[EOS]").or_else(|| tok.token_id("<|endoftext|>")).unwrap_or(0);
+    let eos = tok
+        .token_id("[EOS]")
+        .or_else(|| tok.token_id("<|endoftext|>"))
+        .unwrap_or(0);
     (tok.token_id("[PAD]").unwrap_or(eos), eos)
 }
 
@@ -104,10 +110,9 @@ pub fn import(a: ImportArgs) -> Result<(), CliError> {
     }
     // Build the model once: every tensor must be present with the right shape.
     let device = dagmath::train::device::cpu_device();
-    let model = weights::to_model::<dagmath::train::device::CpuInference>(
-        &m.config, &m.weights, &device,
-    )
-    .map_err(CliError::usage)?;
+    let model =
+        weights::to_model::<dagmath::train::device::CpuInference>(&m.config, &m.weights, &device)
+            .map_err(CliError::usage)?;
     let w = weights::from_model(&model);
     prepare_out(&a.out, a.force)?;
     let (pad, eos) = special_ids(&tok);

@@ -52,10 +52,15 @@ pub fn run(a: Args) -> Result<(), CliError> {
         Phase::Pretrain(args) => ("pretrain", args, None),
         Phase::Midtrain { args, from } => ("midtrain", args, from),
     };
-    let mut cfg = TrainConfig::from_file(&args.config).map_err(anyhow::Error::msg)
+    let mut cfg = TrainConfig::from_file(&args.config)
+        .map_err(anyhow::Error::msg)
         .map_err(CliError::usage)?;
     if let Some(d) = &args.device {
-        cfg.device = if d == "cuda" { DeviceKind::Cuda } else { DeviceKind::Cpu };
+        cfg.device = if d == "cuda" {
+            DeviceKind::Cuda
+        } else {
+            DeviceKind::Cpu
+        };
     }
     if let Some(f) = &from {
         if !f.is_dir() {
@@ -64,6 +69,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
                 f.display()
             )));
         }
+    }
+    if cfg.device == DeviceKind::Cuda {
+        dagmath::train::device::probe_cuda()
+            .map_err(anyhow::Error::msg)
+            .map_err(CliError::usage)?;
     }
     if args.force {
         clear_run(&cfg.out)?;
@@ -193,7 +203,10 @@ impl TrainObserver for Bar {
     }
     fn step(&mut self, m: &Metrics) {
         if let Some(b) = &self.bar {
-            let eval = self.eval.map(|e| format!(" held-out {e:.3}")).unwrap_or_default();
+            let eval = self
+                .eval
+                .map(|e| format!(" held-out {e:.3}"))
+                .unwrap_or_default();
             b.set_message(format!(
                 "loss {:.3}{eval} lr {:.2e} {:.0} tok/s",
                 m.loss.unwrap_or(f64::NAN),

@@ -86,7 +86,10 @@ impl ModelConfig {
             ));
         }
         if self.head_dim() % 2 != 0 {
-            return Err(format!("head dimension {} must be even for RoPE", self.head_dim()));
+            return Err(format!(
+                "head dimension {} must be even for RoPE",
+                self.head_dim()
+            ));
         }
         if self.num_attention_heads % self.num_key_value_heads != 0 {
             return Err(format!(
@@ -198,11 +201,23 @@ mod tests {
     #[test]
     fn preset_sizes() {
         let tiny = ModelConfig::preset("tiny", 476).unwrap();
-        assert!((900_000..1_200_000).contains(&tiny.n_params()), "{}", tiny.n_params());
+        assert!(
+            (900_000..1_200_000).contains(&tiny.n_params()),
+            "{}",
+            tiny.n_params()
+        );
         let small = ModelConfig::preset("small", 476).unwrap();
-        assert!((8_000_000..12_000_000).contains(&small.n_params()), "{}", small.n_params());
+        assert!(
+            (8_000_000..12_000_000).contains(&small.n_params()),
+            "{}",
+            small.n_params()
+        );
         let paper = ModelConfig::preset("paper", 50_000).unwrap();
-        assert!((95_000_000..130_000_000).contains(&paper.n_params()), "{}", paper.n_params());
+        assert!(
+            (95_000_000..130_000_000).contains(&paper.n_params()),
+            "{}",
+            paper.n_params()
+        );
         for p in PRESETS {
             ModelConfig::preset(p, 476).unwrap().validate().unwrap();
         }

@@ -57,10 +57,7 @@ pub fn export(
         let p = tmp.join(file);
         std::fs::write(&p, text).map_err(io(&p))
     };
-    write(
-        "config.json",
-        pretty(&config.hf_config(pad_id, eos_id)),
-    )?;
+    write("config.json", pretty(&config.hf_config(pad_id, eos_id)))?;
     write(
         "generation_config.json",
         pretty(&json!({"bos_token_id": eos_id, "eos_token_id": eos_id, "pad_token_id": pad_id})),

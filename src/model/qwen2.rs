@@ -80,9 +80,21 @@ impl<B: Backend> Attention<B> {
         let [b, t, _] = x.dims();
         let (h, kv, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
         // [b, t, heads * hd] → [b, heads, t, hd]
-        let q = self.q_proj.forward(x.clone()).reshape([b, t, h, hd]).swap_dims(1, 2);
-        let k = self.k_proj.forward(x.clone()).reshape([b, t, kv, hd]).swap_dims(1, 2);
-        let v = self.v_proj.forward(x).reshape([b, t, kv, hd]).swap_dims(1, 2);
+        let q = self
+            .q_proj
+            .forward(x.clone())
+            .reshape([b, t, h, hd])
+            .swap_dims(1, 2);
+        let k = self
+            .k_proj
+            .forward(x.clone())
+            .reshape([b, t, kv, hd])
+            .swap_dims(1, 2);
+        let v = self
+            .v_proj
+            .forward(x)
+            .reshape([b, t, kv, hd])
+            .swap_dims(1, 2);
         let q = rope.apply(q);
         let k = repeat_kv(rope.apply(k), h / kv);
         let v = repeat_kv(v, h / kv);
@@ -93,7 +105,8 @@ impl<B: Backend> Attention<B> {
         };
         let o = attention(q, k, v, None, None, options);
         // [b, heads, t, hd] → [b, t, hidden]
-        self.o_proj.forward(o.swap_dims(1, 2).reshape([b, t, h * hd]))
+        self.o_proj
+            .forward(o.swap_dims(1, 2).reshape([b, t, h * hd]))
     }
 }
 
@@ -134,7 +147,10 @@ pub struct DecoderLayer<B: Backend> {
 
 impl<B: Backend> DecoderLayer<B> {
     pub fn forward(&self, x: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
-        let h = x.clone() + self.self_attn.forward(self.input_layernorm.forward(x), rope);
+        let h = x.clone()
+            + self
+                .self_attn
+                .forward(self.input_layernorm.forward(x), rope);
         h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
     }
 }
@@ -189,7 +205,10 @@ pub fn token_nll<B: Backend>(logits: Tensor<B, 3>, targets: Tensor<B, 2, Int>) -
 pub fn hf_shapes(c: &ModelConfig) -> Vec<(String, Vec<usize>)> {
     let d = c.hidden_size;
     let kv = c.num_key_value_heads * c.head_dim();
-    let mut out = vec![("model.embed_tokens.weight".to_string(), vec![c.vocab_size, d])];
+    let mut out = vec![(
+        "model.embed_tokens.weight".to_string(),
+        vec![c.vocab_size, d],
+    )];
     for i in 0..c.num_hidden_layers {
         let p = format!("model.layers.{i}");
         let entries: [(&str, Vec<usize>); 12] = [

@@ -95,9 +95,9 @@ pub fn to_model<B: Backend>(
 ) -> Result<Qwen2<B>, WeightsError> {
     let shapes = hf_shapes(config);
     for (name, want) in &shapes {
-        let t = weights.get(name).ok_or_else(|| WeightsError::Missing {
-            name: name.clone(),
-        })?;
+        let t = weights
+            .get(name)
+            .ok_or_else(|| WeightsError::Missing { name: name.clone() })?;
         if &t.shape != want {
             return Err(WeightsError::Shape {
                 name: name.clone(),
@@ -119,7 +119,10 @@ pub fn to_model<B: Backend>(
     let get = |name: &str| &weights[name];
     let vector = |name: &str| -> Param<Tensor<B, 1>> {
         let t = get(name);
-        Param::from_tensor(Tensor::from_data(TensorData::new(t.data.clone(), [t.shape[0]]), device))
+        Param::from_tensor(Tensor::from_data(
+            TensorData::new(t.data.clone(), [t.shape[0]]),
+            device,
+        ))
     };
     // Hugging Face stores [out, in]; burn's Linear holds [in, out].
     let matrix_t = |name: &str| -> Param<Tensor<B, 2>> {
@@ -131,7 +134,10 @@ pub fn to_model<B: Backend>(
                 data[c * rows + r] = t.data[r * cols + c];
             }
         }
-        Param::from_tensor(Tensor::from_data(TensorData::new(data, [cols, rows]), device))
+        Param::from_tensor(Tensor::from_data(
+            TensorData::new(data, [cols, rows]),
+            device,
+        ))
     };
     let linear = |prefix: &str, bias: bool| Linear {
         weight: matrix_t(&format!("{prefix}.weight")),
@@ -167,7 +173,10 @@ pub fn to_model<B: Backend>(
         .collect();
     Ok(Qwen2 {
         embed_tokens: Embedding {
-            weight: Param::from_tensor(Tensor::from_data(TensorData::new(embed.data.clone(), embed.shape.clone()), device)),
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(embed.data.clone(), embed.shape.clone()),
+                device,
+            )),
         },
         layers,
         norm: norm("model.norm.weight"),
@@ -313,11 +322,10 @@ pub fn safetensors_metadata(
 ) -> Result<std::collections::HashMap<String, String>, WeightsError> {
     let p = || path.display().to_string();
     let bytes = std::fs::read(path).map_err(|source| WeightsError::Io { path: p(), source })?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| {
-        WeightsError::Format {
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| WeightsError::Format {
             path: p(),
             msg: e.to_string(),
-        }
-    })?;
+        })?;
     Ok(meta.metadata().clone().unwrap_or_default())
 }

@@ -316,7 +316,11 @@ impl Packer {
 
     fn fill_block(&mut self) -> Result<(), DataError> {
         self.block_start = Snapshot {
-            streams: self.streams.iter().map(|s| self.stream_resume_pos(s)).collect(),
+            streams: self
+                .streams
+                .iter()
+                .map(|s| self.stream_resume_pos(s))
+                .collect(),
             tokens: self.tokens.clone(),
             carry: self.carry.clone(),
         };
@@ -471,8 +475,11 @@ impl Packer {
                     .cloned()
                     .ok_or_else(|| bad(format!("column `{name}` is not Utf8")))
             };
-            let (template, prompt, completion) =
-                (strings("template")?, strings("prompt")?, strings("completion")?);
+            let (template, prompt, completion) = (
+                strings("template")?,
+                strings("prompt")?,
+                strings("completion")?,
+            );
             for k in 0..batch.num_rows() {
                 r += 1;
                 let op_k = op.value(k);

@@ -26,9 +26,11 @@ pub fn probe_cuda() -> Result<(), String> {
             return Ok(());
         }
     }
-    Err("no CUDA device: the CUDA driver library (libcuda.so.1) cannot be loaded; \
+    Err(
+        "no CUDA device: the CUDA driver library (libcuda.so.1) cannot be loaded; \
          use device = \"cpu\", or run on a machine with an NVIDIA GPU and driver"
-        .into())
+            .into(),
+    )
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -90,7 +90,10 @@ pub fn plot(metrics: &[Metrics], path: &Path, title: &str) -> Result<(), String>
         return Ok(());
     }
     let x0 = all().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let x1 = all().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max).max(x0 + 1.0);
+    let x1 = all()
+        .map(|p| p.0)
+        .fold(f64::NEG_INFINITY, f64::max)
+        .max(x0 + 1.0);
     let y1 = all().map(|p| p.1).fold(0.0, f64::max) * 1.05 + 1e-9;
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let root = SVGBackend::new(path, (900, 540)).into_drawing_area();

@@ -161,8 +161,14 @@ impl<B: AutodiffBackend> AdamW<B> {
         let mut out = Weights::new();
         for (path, id) in param_paths(module) {
             if let Some(mo) = self.moments.get(&id) {
-                out.insert(format!("{path}.m"), crate::model::weights::host(mo.m.clone()));
-                out.insert(format!("{path}.v"), crate::model::weights::host(mo.v.clone()));
+                out.insert(
+                    format!("{path}.m"),
+                    crate::model::weights::host(mo.m.clone()),
+                );
+                out.insert(
+                    format!("{path}.v"),
+                    crate::model::weights::host(mo.v.clone()),
+                );
             }
         }
         out

@@ -32,7 +32,9 @@ pub enum TrainError {
         path: String,
         source: std::io::Error,
     },
-    #[error("training diverged: loss is {loss} at step {step} (lr {lr}); the last checkpoint is intact")]
+    #[error(
+        "training diverged: loss is {loss} at step {step} (lr {lr}); the last checkpoint is intact"
+    )]
     Diverged { step: u64, loss: f64, lr: f64 },
 }
 
@@ -89,9 +91,10 @@ pub fn train<B: AutodiffBackend>(
                 ))
             })?;
             let l = checkpoint::load(dir)?;
-            let state = l.state.clone().ok_or_else(|| {
-                TrainError::Config(format!("{}: no state.json", dir.display()))
-            })?;
+            let state = l
+                .state
+                .clone()
+                .ok_or_else(|| TrainError::Config(format!("{}: no state.json", dir.display())))?;
             if &state.config != cfg {
                 return Err(TrainError::Config(format!(
                     "--resume: the config differs from the one in {}/state.json; resume with the same config or start a new run folder",
@@ -107,7 +110,13 @@ pub fn train<B: AutodiffBackend>(
                 )));
             }
             let tok = load_tokenizer(&l.tokenizer)?;
-            (l.model.clone(), l.weights, tok, state.phases.clone(), Some((state, l.optimizer)))
+            (
+                l.model.clone(),
+                l.weights,
+                tok,
+                state.phases.clone(),
+                Some((state, l.optimizer)),
+            )
         }
         Start::From(dir) => {
             refuse_existing(cfg, &existing)?;
@@ -138,9 +147,7 @@ pub fn train<B: AutodiffBackend>(
                     Tokenizer::domain(&set)
                 }
             };
-            let mc = spec
-                .resolve(tok.vocab_size())
-                .map_err(TrainError::Config)?;
+            let mc = spec.resolve(tok.vocab_size()).map_err(TrainError::Config)?;
             let w = weights::init(&mc, cfg.seed);
             (mc, w, tok, Vec::new(), None)
         }
@@ -163,10 +170,22 @@ pub fn train<B: AutodiffBackend>(
         .ok_or_else(|| TrainError::Config("the tokenizer has no [EOS] token".into()))?;
     let pad = tokenizer.token_id("[PAD]").unwrap_or(eos);
 
-    let mut data = Packer::new(&cfg.data, &cfg.data.splits, tokenizer.clone(), cfg.seed, false)?;
+    let mut data = Packer::new(
+        &cfg.data,
+        &cfg.data.splits,
+        tokenizer.clone(),
+        cfg.seed,
+        false,
+    )?;
     let eval_set = match &cfg.data.eval_split {
         Some(split) => {
-            let mut p = Packer::new(&cfg.data, &[split.clone()], tokenizer.clone(), cfg.seed, true)?;
+            let mut p = Packer::new(
+                &cfg.data,
+                std::slice::from_ref(split),
+                tokenizer.clone(),
+                cfg.seed,
+                true,
+            )?;
             let mut v = Vec::new();
             while v.len() < cfg.eval.batches * cfg.budget.batch_size {
                 match p.next_sequence()? {
@@ -219,12 +238,13 @@ pub fn train<B: AutodiffBackend>(
         source,
     })?;
     let metrics_path = cfg.out.join("metrics.jsonl");
-    let mut log = MetricsLog::open(&metrics_path, resumed.as_ref().map(|_| step)).map_err(
-        |source| TrainError::Io {
-            path: metrics_path.display().to_string(),
-            source,
-        },
-    )?;
+    let mut log =
+        MetricsLog::open(&metrics_path, resumed.as_ref().map(|_| step)).map_err(|source| {
+            TrainError::Io {
+                path: metrics_path.display().to_string(),
+                source,
+            }
+        })?;
     let io_err = |source| TrainError::Io {
         path: metrics_path.display().to_string(),
         source,
@@ -359,13 +379,16 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer, TrainError> {
     Tokenizer::from_file(path).map_err(|e| TrainError::Config(e.to_string()))
 }
 
+/// Inputs and targets, both `[batch, seq]`.
+type TokenPair<B> = (Tensor<B, 2, Int>, Tensor<B, 2, Int>);
+
 /// `batch` sequences as inputs `[batch, seq]` and next-token targets `[batch, seq]`.
 fn next_batch<B: Backend>(
     data: &mut Packer,
     batch: usize,
     seq: usize,
     device: &B::Device,
-) -> Result<(Tensor<B, 2, Int>, Tensor<B, 2, Int>), TrainError> {
+) -> Result<TokenPair<B>, TrainError> {
     let mut x = Vec::with_capacity(batch * seq);
     let mut y = Vec::with_capacity(batch * seq);
     for _ in 0..batch {
@@ -392,8 +415,14 @@ pub fn eval_loss<B: Backend>(
     let (mut sum, mut n) = (0.0, 0usize);
     for chunk in seqs.chunks(batch) {
         let b = chunk.len();
-        let x: Vec<i64> = chunk.iter().flat_map(|s| s[..seq].iter().map(|&t| t as i64)).collect();
-        let y: Vec<i64> = chunk.iter().flat_map(|s| s[1..].iter().map(|&t| t as i64)).collect();
+        let x: Vec<i64> = chunk
+            .iter()
+            .flat_map(|s| s[..seq].iter().map(|&t| t as i64))
+            .collect();
+        let y: Vec<i64> = chunk
+            .iter()
+            .flat_map(|s| s[1..].iter().map(|&t| t as i64))
+            .collect();
         let x = Tensor::<B, 2, Int>::from_data(TensorData::new(x, [b, seq]), device);
         let y = Tensor::<B, 2, Int>::from_data(TensorData::new(y, [b, seq]), device);
         let l = Qwen2::loss(model.forward(x), y).into_scalar().elem::<f64>();

@@ -34,7 +34,7 @@ fn default_rms_eps() -> f64 {
 }
 
 /// The named sizes: `tiny` (~1M parameters, tests), `small` (~10M, CPU experiments) and `paper`
-/// (12 × 768, 12 heads, 2 KV heads, MLP 3072: ~100M with a 50k vocabulary, ~86M with ours).
+/// (12 × 768, 12 heads, 2 KV heads, MLP 3072: 101.9M parameters with the domain vocabulary).
 pub const PRESETS: [&str; 3] = ["tiny", "small", "paper"];
 
 impl ModelConfig {
@@ -212,7 +212,7 @@ mod tests {
             "{}",
             small.n_params()
         );
-        let paper = ModelConfig::preset("paper", 50_000).unwrap();
+        let paper = ModelConfig::preset("paper", 476).unwrap();
         assert!(
             (95_000_000..130_000_000).contains(&paper.n_params()),
             "{}",

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use dagmath::dataset::recipe::parse_op_range;
+use dagmath::dataset::recipe::{parse_op_range, Budget};
 use dagmath::dataset::{generate, GenerateError, GenerateOptions, Observer, Recipe};
 use dagmath::template::TemplateSet;
 
@@ -109,14 +109,35 @@ fn quick_recipe(
     Recipe::from_toml(Path::new("<command line>"), &toml, templates).map_err(CliError::usage)
 }
 
-struct Bar(ProgressBar);
+/// Progress in rows. Splits with a token budget join the bar's length once sized; while one is
+/// being sized the message counts its tokens.
+struct Bar {
+    bar: ProgressBar,
+    token_splits: Vec<String>,
+    /// The split being sized: name, tokens counted, budget.
+    sizing: std::sync::Mutex<(String, u64, u64)>,
+}
 
 impl Observer for Bar {
-    fn split_started(&self, split: &str, _rows: u64) {
-        self.0.set_message(split.to_string());
+    fn split_sizing(&self, split: &str, tokens: u64) {
+        *self.sizing.lock().expect("not poisoned") = (split.to_string(), 0, tokens);
+        self.bar
+            .set_message(format!("{split} sizing 0/{tokens} tokens"));
+    }
+    fn tokens_sized(&self, tokens: u64) {
+        let mut s = self.sizing.lock().expect("not poisoned");
+        s.1 += tokens;
+        self.bar
+            .set_message(format!("{} sizing {}/{} tokens", s.0, s.1, s.2));
+    }
+    fn split_started(&self, split: &str, rows: u64) {
+        if self.token_splits.iter().any(|s| s == split) {
+            self.bar.inc_length(rows);
+        }
+        self.bar.set_message(split.to_string());
     }
     fn rows_done(&self, rows: u64) {
-        self.0.inc(rows);
+        self.bar.inc(rows);
     }
 }
 
@@ -134,8 +155,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     if let Some(s) = a.seed {
         recipe.seed = s;
     }
-    let total = recipe.total_rows();
-    let bar = ProgressBar::new(total);
+    let bar = ProgressBar::new(recipe.sized_rows());
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} {msg:10} [{bar:30}] {human_pos}/{human_len} problems  {per_sec}  eta {eta}",
@@ -150,17 +170,27 @@ pub fn run(a: Args) -> Result<(), CliError> {
         force: a.force,
     };
     let started = std::time::Instant::now();
-    let manifest =
-        generate(&recipe, &templates, &opts, &Bar(bar.clone())).map_err(|e| match e {
-            GenerateError::NotEmpty(_)
-            | GenerateError::OtherRecipe { .. }
-            | GenerateError::NothingToResume { .. }
-            | GenerateError::Compose { .. }
-            | GenerateError::Exhausted { .. } => CliError::usage(e),
-            e => CliError::from(e),
-        })?;
+    let observer = Bar {
+        bar: bar.clone(),
+        token_splits: recipe
+            .splits
+            .iter()
+            .filter(|s| matches!(s.budget, Budget::Tokens(_)))
+            .map(|s| s.name.clone())
+            .collect(),
+        sizing: Default::default(),
+    };
+    let manifest = generate(&recipe, &templates, &opts, &observer).map_err(|e| match e {
+        GenerateError::NotEmpty(_)
+        | GenerateError::OtherRecipe { .. }
+        | GenerateError::NothingToResume { .. }
+        | GenerateError::Compose { .. }
+        | GenerateError::Exhausted { .. } => CliError::usage(e),
+        e => CliError::from(e),
+    })?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
+    let total: u64 = manifest.splits.iter().map(|s| s.rows).sum();
     println!(
         "wrote {} problems in {} splits to {} in {:.1}s ({:.0} problems/s)",
         total,
@@ -170,10 +200,15 @@ pub fn run(a: Args) -> Result<(), CliError> {
         total as f64 / secs.max(1e-9)
     );
     for s in &manifest.splits {
+        let budget = match s.token_budget {
+            Some(b) => format!(" (budget {b})"),
+            None => String::new(),
+        };
         println!(
-            "  {:<12} {:>9} rows  {} shard(s){}",
+            "  {:<12} {:>9} rows  {:>11} tokens{budget}  {} shard(s){}",
             s.name,
             s.rows,
+            s.tokens,
             s.shards.len(),
             if s.held_out { "  held out" } else { "" }
         );

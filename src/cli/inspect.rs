@@ -32,10 +32,15 @@ pub fn run(a: Args) -> Result<(), CliError> {
         m.seed
     );
     for s in &m.splits {
+        let budget = match s.token_budget {
+            Some(b) => format!(" of a {b}-token budget"),
+            None => String::new(),
+        };
         println!(
-            "\nsplit {} ({} rows, {} shards{})",
+            "\nsplit {} ({} rows, {} tokens{budget}, {} shards{})",
             s.name,
             s.rows,
+            s.tokens,
             s.shards.len(),
             if s.held_out { ", held out" } else { "" }
         );

@@ -25,7 +25,8 @@ pub fn dataset_card(m: &Manifest) -> String {
         m.dagmath_version, m.schema_version, m.recipe_sha256, m.seed
     );
     s.push_str(
-        "| split | rows | held out | ops | templates | modes |\n|---|---|---|---|---|---|\n",
+        "| split | rows | tokens | held out | ops | templates | modes |\n\
+         |---|---|---|---|---|---|---|\n",
     );
     for sp in &m.splits {
         let ops: Vec<u32> = sp.op_hist.keys().copied().collect();
@@ -40,11 +41,16 @@ pub fn dataset_card(m: &Manifest) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let tokens = match sp.token_budget {
+            Some(b) => format!("{} (budget {b})", sp.tokens),
+            None => sp.tokens.to_string(),
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             sp.name,
             sp.rows,
+            tokens,
             if sp.held_out { "yes" } else { "no" },
             ops,
             join(&sp.template_hist),
@@ -61,6 +67,10 @@ pub fn dataset_card(m: &Manifest) -> String {
          - `prompt`: `<question> {problem} {question} </question> <solution>`; `completion`: the rest through `</answer>`\n\
          - `graph`: the gold dependency graph, a list of `{name, value, parents, kind}` in topological order\n\
          - `n_nodes`, `n_distractors`, `depth`\n\n\
+         Tokens count each row's training sequence, `prompt + completion` and one EOS, under the \
+         domain tokenizer (`dagmath tokenizer`). A split with a token budget gives every (template, \
+         op, mode) cell its share of the budget; a cell takes rows in order until its tokens reach \
+         its share, so it overshoots by less than one row (`manifest.json` lists every cell).\n\n\
          Held-out splits contain only problems whose id falls in the reserved held-out bucket, which no \
          training split of any dagmath dataset uses.\n\n\
          ```python\nfrom datasets import load_dataset\nds = load_dataset(\"path/to/this/folder\")\n```\n",

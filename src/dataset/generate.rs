@@ -6,6 +6,15 @@
 //! change only how fast this happens. Crash safety: shards appear by rename when complete; the
 //! manifest and card are written last; `--resume` replays the (cheap) selection to rebuild the
 //! exact generator state, skips every shard already on disk and writes the rest.
+//!
+//! Token budgets (`tokens = N`): shard layout needs every cell's row count before the first row
+//! is written, so such a split is *sized* first. Each cell in turn walks its candidates in
+//! index order exactly as selection does (bucket rule, then the Bloom filter), renders and
+//! tokenizes the accepted ones, and stops at the first row that brings its tokens to its
+//! budget. Sizing is the split's real dedup pass: it inserts exactly the ids the split will
+//! use and remembers the candidates the filter rejected, and the writing pass then replays
+//! those decisions instead of consulting the filter again (whose false positives depend on
+//! insertion order). Sizing is deterministic, so `--resume` simply repeats it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -15,16 +24,17 @@ use serde::Serialize;
 
 use super::bloom::Bloom;
 use super::card::dataset_card;
-use super::recipe::Recipe;
+use super::recipe::{Budget, Recipe, SplitSpec};
 use super::schema::{BatchBuilder, SCHEMA_VERSION};
 use super::shard::{
     file_sha256, read_meta, shard_file_name, write_atomic, ShardError, ShardMeta, ShardWriter,
 };
-use super::split::{admits, plan_cells, Cell, Interleave, HELD_OUT_BUCKETS};
+use super::split::{admits, apportion, Cell, Interleave, Share, HELD_OUT_BUCKETS};
 use crate::composer::{compose_seeded, problem_id, seed, ComposeError, Mode, Problem, ProblemId};
 use crate::graph::GoldGraph;
 use crate::render::Rendered;
 use crate::template::{Template, TemplateSet};
+use crate::tokenizer::{Tokenizer, TokenizerError};
 
 /// Marker file present while a run is in progress (removed when the dataset is complete).
 pub const RUN_FILE: &str = ".dagmath-run.json";
@@ -34,6 +44,14 @@ const MAX_CONSECUTIVE_REJECTS: u64 = 200_000;
 const CHUNK_ROWS: usize = 1024;
 /// Datasets up to this many rows get an exact pairwise overlap check (8 bytes per row).
 const EXACT_OVERLAP_MAX_ROWS: u64 = 1_000_000;
+/// Rows per sizing window while a cell's tokens per row are still unknown.
+const PROBE_ROWS: u64 = 32;
+/// Most candidates in one sizing window (bounds its memory).
+const MAX_SIZING_WINDOW: u64 = 1 << 16;
+/// Tokens per row assumed when sizing the Bloom filter for token budgets. Real rows are longer
+/// (op 1 rows have 46 or more, op 2-10 rows about 350 on average), so the filter errs on the
+/// large side; its size only moves which rare false positives get skipped, deterministically.
+const BLOOM_TOKENS_PER_ROW: u64 = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -61,7 +79,7 @@ pub enum GenerateError {
     #[error(
         "split `{split}`: template `{template}`, op {op}, {mode} yields too few distinct problems \
          ({accepted} accepted, then {rejected} candidates in a row were duplicates or held-out); \
-         lower this cell's share or the split's size"
+         lower this cell's share or the split's budget"
     )]
     Exhausted {
         split: String,
@@ -73,6 +91,8 @@ pub enum GenerateError {
     },
     #[error(transparent)]
     Shard(#[from] ShardError),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
     #[error("cannot create thread pool: {0}")]
     Threads(String),
 }
@@ -89,6 +109,11 @@ pub struct GenerateOptions {
 
 /// Progress notifications (the library never prints; the CLI draws a bar).
 pub trait Observer: Sync {
+    /// A split with a token budget is being sized (before its `split_started`).
+    fn split_sizing(&self, _split: &str, _tokens: u64) {}
+    /// Tokens counted so far while sizing.
+    fn tokens_sized(&self, _tokens: u64) {}
+    /// Rows of the split about to be selected and written (resolved for token budgets).
     fn split_started(&self, _split: &str, _rows: u64) {}
     fn rows_done(&self, _rows: u64) {}
 }
@@ -115,6 +140,15 @@ pub struct SplitManifest {
     pub name: String,
     pub held_out: bool,
     pub rows: u64,
+    /// Tokens of the rows' training sequences: prompt + completion under the domain tokenizer
+    /// (`dagmath tokenizer`), plus one EOS per row.
+    pub tokens: u64,
+    /// The recipe's `tokens = N`, for splits with a token budget.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_budget: Option<u64>,
+    /// For splits with a token budget: each cell's budget and the rows it resolved to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cells: Vec<CellManifest>,
     pub shards: Vec<ShardEntry>,
     pub op_hist: BTreeMap<u32, u64>,
     pub template_hist: BTreeMap<String, u64>,
@@ -126,10 +160,22 @@ pub struct SplitManifest {
     pub rejected_duplicate: u64,
 }
 
+/// One cell of a token-budget split: it took rows until `tokens >= token_budget`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CellManifest {
+    pub template: String,
+    pub op: u32,
+    pub mode: String,
+    pub token_budget: u64,
+    pub rows: u64,
+    pub tokens: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ShardEntry {
     pub file: String,
     pub rows: u64,
+    pub tokens: u64,
     pub bytes: u64,
     pub sha256: String,
 }
@@ -161,14 +207,68 @@ struct CellState<'t> {
     queue: VecDeque<(Problem, ProblemId)>,
     accepted: u64,
     rejects_in_a_row: u64,
+    /// Dedup decisions made while sizing (token budgets); `None` consults the Bloom filter.
+    replay: Option<Replay>,
 }
 
-/// A selected row, rendered and ready to encode.
-type Prepared<'t> = (&'t Template, Problem, ProblemId, Rendered, GoldGraph);
+impl CellState<'_> {
+    /// Whether admitted candidate `i` (id `id`) is a duplicate; otherwise it is now taken.
+    fn duplicate(&mut self, i: u64, id: &ProblemId, bloom: &mut Bloom) -> bool {
+        match self.replay.as_mut() {
+            Some(r) => r.duplicate(i),
+            None => !bloom.insert(id),
+        }
+    }
+}
+
+/// The candidates sizing found to be duplicates, replayed in index order.
+struct Replay {
+    duplicates: Vec<u64>,
+    at: usize,
+}
+
+impl Replay {
+    /// Whether candidate `i` was a duplicate; candidates are asked about in increasing order.
+    fn duplicate(&mut self, i: u64) -> bool {
+        while self.duplicates.get(self.at).is_some_and(|&d| d < i) {
+            self.at += 1;
+        }
+        self.duplicates.get(self.at) == Some(&i)
+    }
+}
+
+/// A token-budget cell after sizing.
+struct SizedCell {
+    cell: Cell,
+    token_budget: u64,
+    tokens: u64,
+    duplicates: Vec<u64>,
+}
+
+/// A selected row, rendered, with its token count, ready to encode.
+type Prepared<'t> = (&'t Template, Problem, ProblemId, Rendered, GoldGraph, u64);
 
 /// Derived seed of candidate `i` of a cell.
 fn candidate_seed(base: &[u64; 4], i: u64) -> u64 {
     seed::derive(&[base[0], base[1], base[2], base[3], i])
+}
+
+/// Seed base of a cell: (recipe seed, split, template, op and mode).
+fn cell_seed_base(recipe_seed: u64, split: &str, template: &str, op: u32, mode: Mode) -> [u64; 4] {
+    [
+        recipe_seed,
+        seed::str_key(split),
+        seed::str_key(template),
+        (op as u64) << 8 | mode_key(mode),
+    ]
+}
+
+/// Tokens a row costs in training: its prompt + completion, then one EOS.
+fn row_tokens(tok: &Tokenizer, r: &Rendered, text: &mut String) -> Result<u64, TokenizerError> {
+    text.clear();
+    text.push_str(&r.prompt);
+    text.push_str(&r.completion);
+    Ok(tok.count(text)? as u64 + 1)
 }
 
 fn mode_key(m: Mode) -> u64 {
@@ -200,8 +300,12 @@ fn generate_in_pool(
 ) -> Result<Manifest, GenerateError> {
     let hash = recipe.hash();
     // Everything that can be checked is checked before the first byte is written.
-    let plans: Vec<Vec<Cell>> = recipe.splits.iter().map(plan_cells).collect();
-    for (split, cells) in recipe.splits.iter().zip(&plans) {
+    let shares: Vec<Vec<Share>> = recipe
+        .splits
+        .iter()
+        .map(|s| apportion(s, s.budget.units()))
+        .collect();
+    for (split, cells) in recipe.splits.iter().zip(&shares) {
         for c in cells {
             let t = templates
                 .get(&c.template)
@@ -217,34 +321,75 @@ fn generate_in_pool(
     }
     let data = prepare_output(&opts.out, &hash, recipe.seed, opts.resume, opts.force)?;
 
-    let mut bloom = Bloom::for_items(recipe.total_rows());
-    let exact = recipe.total_rows() <= EXACT_OVERLAP_MAX_ROWS;
-    let mut fingerprints: Vec<Vec<u64>> = Vec::new();
+    let tok = Tokenizer::domain(templates);
+    let expected_rows: u64 = recipe
+        .splits
+        .iter()
+        .map(|s| match s.budget {
+            Budget::Rows(n) => n,
+            Budget::Tokens(n) => n.div_ceil(BLOOM_TOKENS_PER_ROW),
+        })
+        .sum();
+    let mut bloom = Bloom::for_items(expected_rows);
+    let mut fingerprints = Fingerprints::new(recipe.splits.len());
     let mut splits = Vec::new();
-    for (split, cells) in recipe.splits.iter().zip(plans) {
-        obs.split_started(&split.name, split.size);
+    for (si, (split, shares)) in recipe.splits.iter().zip(shares).enumerate() {
+        let mut sized = match split.budget {
+            Budget::Rows(_) => None,
+            Budget::Tokens(n) => {
+                obs.split_sizing(&split.name, n);
+                Some(size_cells(
+                    recipe.seed,
+                    split,
+                    &shares,
+                    templates,
+                    &tok,
+                    &mut bloom,
+                    obs,
+                )?)
+            }
+        };
+        let cells: Vec<Cell> = match &sized {
+            None => shares.iter().map(|s| s.cell(s.units)).collect(),
+            Some(sized) => sized.iter().map(|s| s.cell.clone()).collect(),
+        };
+        let split_rows: u64 = cells.iter().map(|c| c.rows).sum();
+        obs.split_started(&split.name, split_rows);
         let mut states: Vec<CellState> = cells
             .into_iter()
-            .map(|cell| CellState {
+            .enumerate()
+            .map(|(ci, cell)| CellState {
                 template: templates.get(&cell.template).expect("validated"),
-                seed_base: [
+                seed_base: cell_seed_base(
                     recipe.seed,
-                    seed::str_key(&split.name),
-                    seed::str_key(&cell.template),
-                    (cell.op as u64) << 8 | mode_key(cell.mode),
-                ],
+                    &split.name,
+                    &cell.template,
+                    cell.op,
+                    cell.mode,
+                ),
                 cell,
                 next: 0,
                 queue: VecDeque::new(),
                 accepted: 0,
                 rejects_in_a_row: 0,
+                replay: sized.as_mut().map(|s| Replay {
+                    duplicates: std::mem::take(&mut s[ci].duplicates),
+                    at: 0,
+                }),
             })
             .collect();
         let mut il = Interleave::new(&states.iter().map(|s| s.cell.clone()).collect::<Vec<_>>());
+        let mut cell_tokens = vec![0u64; states.len()];
         let mut sm = SplitManifest {
             name: split.name.clone(),
             held_out: split.held_out,
-            rows: split.size,
+            rows: split_rows,
+            tokens: 0,
+            token_budget: match split.budget {
+                Budget::Rows(_) => None,
+                Budget::Tokens(n) => Some(n),
+            },
+            cells: Vec::new(),
             shards: Vec::new(),
             op_hist: BTreeMap::new(),
             template_hist: BTreeMap::new(),
@@ -253,11 +398,10 @@ fn generate_in_pool(
             rejected_bucket: 0,
             rejected_duplicate: 0,
         };
-        let mut fps = Vec::new();
-        let n_shards = split.size.div_ceil(recipe.shard_size) as usize;
+        let n_shards = split_rows.div_ceil(recipe.shard_size) as usize;
         for shard in 0..n_shards {
             let lo = shard as u64 * recipe.shard_size;
-            let rows = (split.size - lo).min(recipe.shard_size) as usize;
+            let rows = (split_rows - lo).min(recipe.shard_size) as usize;
             let file = shard_file_name(&split.name, shard, n_shards);
             let path = data.join(&file);
             let meta = ShardMeta {
@@ -267,7 +411,8 @@ fn generate_in_pool(
                 shard,
                 n_shards,
             };
-            // A shard already on disk (resume) is checked, then its rows are only replayed.
+            // A shard already on disk (resume) is checked, then its rows are only replayed
+            // (rendered and counted, not encoded).
             let done = if opts.resume && path.exists() {
                 let (m, n) = read_meta(&path)?;
                 if m != meta || n != rows as u64 {
@@ -286,6 +431,7 @@ fn generate_in_pool(
                 None => Some(ShardWriter::create(&path, &meta, recipe.row_group_size)?),
             };
             let mut builder = BatchBuilder::new();
+            let mut shard_tokens = 0u64;
             // Rows are selected and written in fixed-size chunks (independent of the thread
             // count), so memory stays bounded whatever the shard size. Encoding chunk k overlaps
             // with selecting and rendering chunk k + 1.
@@ -296,7 +442,7 @@ fn generate_in_pool(
                 left -= n;
                 let mut flush = |pending: Option<Vec<Prepared>>| -> Result<(), GenerateError> {
                     if let (Some(rows), Some(w)) = (pending, writer.as_mut()) {
-                        for (t, p, id, r, g) in &rows {
+                        for (t, p, id, r, g, _) in &rows {
                             builder.push(&split.name, &t.id, id, p, r, g);
                         }
                         w.write(&builder.finish())?;
@@ -330,25 +476,24 @@ fn generate_in_pool(
                         *sm.op_hist.entry(p.op).or_default() += 1;
                         *sm.template_hist.entry(s.cell.template.clone()).or_default() += 1;
                         *sm.mode_hist.entry(p.mode.as_str().to_string()).or_default() += 1;
-                        if exact {
-                            fps.push(id.fingerprint());
-                        }
+                        fingerprints.push(si, id.fingerprint());
                         taken.push((s.template, p, id));
                     }
-                    obs.rows_done(n as u64);
-                    if done.is_some() {
-                        return Ok(None);
+                    let prepared: Vec<Prepared> = taken
+                        .into_par_iter()
+                        .map_init(String::new, |text, (t, p, id)| {
+                            let r = Rendered::of(t, &p);
+                            let n = row_tokens(&tok, &r, text)?;
+                            let g = GoldGraph::from_problem(t, &p);
+                            Ok((t, p, id, r, g, n))
+                        })
+                        .collect::<Result<_, TokenizerError>>()?;
+                    for (&c, row) in order.iter().zip(&prepared) {
+                        cell_tokens[c as usize] += row.5;
+                        shard_tokens += row.5;
                     }
-                    Ok(Some(
-                        taken
-                            .into_par_iter()
-                            .map(|(t, p, id)| {
-                                let r = Rendered::of(t, &p);
-                                let g = GoldGraph::from_problem(t, &p);
-                                (t, p, id, r, g)
-                            })
-                            .collect(),
-                    ))
+                    obs.rows_done(n as u64);
+                    Ok(Some(prepared))
                 };
                 let prev = pending.take();
                 let (flushed, next) = rayon::join(move || flush(prev), prepare);
@@ -363,18 +508,37 @@ fn generate_in_pool(
                 (None, Some(d)) => d,
                 (None, None) => unreachable!("a shard is either written or already done"),
             };
+            sm.tokens += shard_tokens;
             sm.shards.push(ShardEntry {
                 file: format!("data/{file}"),
                 rows: rows as u64,
+                tokens: shard_tokens,
                 bytes,
                 sha256,
             });
         }
-        fingerprints.push(fps);
+        if let Some(sized) = sized {
+            for (c, &tokens) in sized.iter().zip(&cell_tokens) {
+                // Sizing counted the very rows that were written.
+                assert_eq!(
+                    c.tokens, tokens,
+                    "split `{}`: sizing and writing disagree on cell {} op {} {}",
+                    split.name, c.cell.template, c.cell.op, c.cell.mode
+                );
+                sm.cells.push(CellManifest {
+                    template: c.cell.template.clone(),
+                    op: c.cell.op,
+                    mode: c.cell.mode.as_str().to_string(),
+                    token_budget: c.token_budget,
+                    rows: c.cell.rows,
+                    tokens: c.tokens,
+                });
+            }
+        }
         splits.push(sm);
     }
 
-    let overlap = overlap_check(recipe, &mut fingerprints, exact);
+    let overlap = overlap_check(recipe, fingerprints);
     let manifest = Manifest {
         dagmath_version: env!("CARGO_PKG_VERSION").to_string(),
         schema_version: SCHEMA_VERSION,
@@ -400,6 +564,107 @@ fn generate_in_pool(
     let run = opts.out.join(RUN_FILE);
     std::fs::remove_file(&run).map_err(|source| ShardError::Io { path: run, source })?;
     Ok(manifest)
+}
+
+/// Size a token-budget split: for each cell in turn, walk its candidates in index order through
+/// the bucket rule and the Bloom filter (inserting the accepted ids), and take accepted rows
+/// until the cell's tokens reach its budget; the row that reaches it is kept, so a cell
+/// overshoots its budget by less than one row. Candidates are composed, rendered and tokenized
+/// in parallel windows whose size depends only on the counts so far, never on threads.
+fn size_cells(
+    recipe_seed: u64,
+    split: &SplitSpec,
+    shares: &[Share],
+    templates: &TemplateSet,
+    tok: &Tokenizer,
+    bloom: &mut Bloom,
+    obs: &dyn Observer,
+) -> Result<Vec<SizedCell>, GenerateError> {
+    let mut out = Vec::with_capacity(shares.len());
+    for share in shares {
+        let t = templates.get(&share.template).expect("validated");
+        let base = cell_seed_base(recipe_seed, &split.name, &t.id, share.op, share.mode);
+        let compose_err = |source| GenerateError::Compose {
+            split: split.name.clone(),
+            template: share.template.clone(),
+            op: share.op,
+            mode: share.mode,
+            source,
+        };
+        let budget = share.units;
+        let (mut next, mut rows, mut tokens) = (0u64, 0u64, 0u64);
+        let (mut rejects_in_a_row, mut duplicates) = (0u64, Vec::new());
+        while tokens < budget {
+            // Enough candidates for the rows still missing at the mean row length so far,
+            // scaled by the expected acceptance rate as in `fill_queues`.
+            let want = match rows {
+                0 => PROBE_ROWS,
+                _ => (budget - tokens).div_ceil(tokens / rows),
+            };
+            let window = if split.held_out {
+                want * 17 + 32
+            } else {
+                want + want / 8 + 8
+            }
+            .min(MAX_SIZING_WINDOW);
+            // Per candidate: its id and, if the bucket rule admits it, its token count.
+            let results: Vec<Result<(ProblemId, Option<u64>), GenerateError>> = (next..next
+                + window)
+                .into_par_iter()
+                .map_init(
+                    || (Vec::new(), Rendered::default(), String::new()),
+                    |(buf, r, text), i| {
+                        let p = compose_seeded(t, share.op, share.mode, candidate_seed(&base, i))
+                            .map_err(compose_err)?;
+                        let id = problem_id(&t.id, &p, buf);
+                        if !admits(split.held_out, &id) {
+                            return Ok((id, None));
+                        }
+                        r.fill(t, &p);
+                        Ok((id, Some(row_tokens(tok, r, text)?)))
+                    },
+                )
+                .collect();
+            let before = tokens;
+            for (i, res) in (next..).zip(results) {
+                next = i + 1;
+                let (id, n) = res?;
+                match n {
+                    None => rejects_in_a_row += 1,
+                    Some(_) if !bloom.insert(&id) => {
+                        duplicates.push(i);
+                        rejects_in_a_row += 1;
+                    }
+                    Some(n) => {
+                        rows += 1;
+                        tokens += n;
+                        rejects_in_a_row = 0;
+                        if tokens >= budget {
+                            break;
+                        }
+                    }
+                }
+                if rejects_in_a_row >= MAX_CONSECUTIVE_REJECTS {
+                    return Err(GenerateError::Exhausted {
+                        split: split.name.clone(),
+                        template: share.template.clone(),
+                        op: share.op,
+                        mode: share.mode,
+                        accepted: rows,
+                        rejected: rejects_in_a_row,
+                    });
+                }
+            }
+            obs.tokens_sized(tokens - before);
+        }
+        out.push(SizedCell {
+            cell: share.cell(rows),
+            token_budget: budget,
+            tokens,
+            duplicates,
+        });
+    }
+    Ok(out)
 }
 
 /// Compose candidates until every cell's queue holds `need` problems.
@@ -457,7 +722,7 @@ fn fill_queues(
             if !admits(held_out, &id) {
                 sm.rejected_bucket += 1;
                 s.rejects_in_a_row += 1;
-            } else if !bloom.insert(&id) {
+            } else if s.duplicate(i, &id, bloom) {
                 sm.rejected_duplicate += 1;
                 s.rejects_in_a_row += 1;
             } else {
@@ -556,8 +821,44 @@ fn prepare_output(
     Ok(data)
 }
 
+/// Id fingerprints of every split, kept for the exact overlap check while the dataset has at
+/// most [`EXACT_OVERLAP_MAX_ROWS`] rows (dropped as soon as it has more).
+struct Fingerprints {
+    per_split: Vec<Vec<u64>>,
+    rows: u64,
+    exact: bool,
+}
+
+impl Fingerprints {
+    fn new(splits: usize) -> Fingerprints {
+        Fingerprints {
+            per_split: vec![Vec::new(); splits],
+            rows: 0,
+            exact: true,
+        }
+    }
+
+    fn push(&mut self, split: usize, fp: u64) {
+        if !self.exact {
+            return;
+        }
+        self.rows += 1;
+        if self.rows > EXACT_OVERLAP_MAX_ROWS {
+            self.exact = false;
+            self.per_split = vec![Vec::new(); self.per_split.len()];
+            return;
+        }
+        self.per_split[split].push(fp);
+    }
+}
+
 /// Pairwise shared ids between splits (exact for small datasets) and duplicate ids overall.
-fn overlap_check(recipe: &Recipe, fps: &mut [Vec<u64>], exact: bool) -> Overlap {
+fn overlap_check(recipe: &Recipe, fps: Fingerprints) -> Overlap {
+    let Fingerprints {
+        per_split: mut fps,
+        exact,
+        ..
+    } = fps;
     let mut pairs = Vec::new();
     let mut duplicates = 0;
     for v in fps.iter_mut() {

@@ -35,6 +35,12 @@ pub struct ManifestShard {
 pub struct ManifestSplit {
     pub name: String,
     pub rows: u64,
+    /// Tokens of the rows' training sequences (absent from manifests before token budgets).
+    #[serde(default)]
+    pub tokens: u64,
+    /// The split's token budget, if it had one.
+    #[serde(default)]
+    pub token_budget: Option<u64>,
     pub held_out: bool,
     pub shards: Vec<ManifestShard>,
     pub op_hist: std::collections::BTreeMap<u32, u64>,

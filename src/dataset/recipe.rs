@@ -14,6 +14,11 @@
 //! modes = { forward = 0.5, reverse = 0.5 }
 //!
 //! [[splits]]
+//! name = "pretrain"
+//! tokens = 2_000_000                               # a token budget instead of `size`
+//! op_weights = { "2-4" = 0.2, "5-7" = 0.3, "8-10" = 0.5 }   # shares of the tokens
+//!
+//! [[splits]]
 //! name = "test_id"
 //! held_out = true                                  # drawn only from the held-out id bucket
 //! size = 200
@@ -24,6 +29,15 @@
 //! `op_weights`, `templates`, `modes`) for mixtures that are not a product, such as "zoo over
 //! op 2–20 plus school only at op 2". Parsing resolves everything into a [`Recipe`] whose JSON
 //! form (and its SHA-256) is recorded in every artifact.
+//!
+//! A split's budget is `size = N` rows or `tokens = N` tokens: exactly one, a whole number of
+//! at least 1. With `size` every (template, op, mode) cell gets its share of the rows, exactly.
+//! With `tokens` it gets its share of the tokens by the same largest-remainder rule, and takes
+//! rows in its usual order (after dedup and the held-out rule) until its tokens reach that
+//! share: the row that reaches it is kept, so a cell overshoots by less than one row and the
+//! split by less than one row per cell. A row costs `prompt + completion` under the domain
+//! tokenizer (the one `dagmath tokenizer` writes) plus one EOS. The resolved rows and tokens of
+//! every cell are recorded in the manifest.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,14 +64,37 @@ pub struct Recipe {
     pub splits: Vec<SplitSpec>,
 }
 
-/// One split: a size and a mixture over (template, op, mode) cells.
+/// One split: a budget and a mixture over (template, op, mode) cells.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitSpec {
     pub name: String,
-    pub size: u64,
+    /// Flattened so a `size` split serialises as before (`"size": N`) and keeps its hash.
+    #[serde(flatten)]
+    pub budget: Budget,
     /// Evaluation splits draw only from the held-out id bucket, training splits never do.
     pub held_out: bool,
     pub mix: Vec<Component>,
+}
+
+/// How big a split is. The mixture apportions the budget over cells either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Budget {
+    /// `size = N`: exactly N rows.
+    #[serde(rename = "size")]
+    Rows(u64),
+    /// `tokens = N`: each cell takes rows until its share of N tokens is reached (a row costs
+    /// its prompt + completion tokens plus one EOS, under the domain tokenizer).
+    #[serde(rename = "tokens")]
+    Tokens(u64),
+}
+
+impl Budget {
+    /// The budget in its unit (rows or tokens).
+    pub fn units(self) -> u64 {
+        match self {
+            Budget::Rows(n) | Budget::Tokens(n) => n,
+        }
+    }
 }
 
 /// One component of a split's mixture; weights are normalised.
@@ -116,7 +153,9 @@ struct RawRecipe {
 #[serde(deny_unknown_fields)]
 struct RawSplit {
     name: String,
-    size: u64,
+    // Kept as raw values so a bad budget is reported with the split's name, not as a type error.
+    size: Option<toml::Value>,
+    tokens: Option<toml::Value>,
     #[serde(default)]
     held_out: bool,
     share: Option<f64>,
@@ -218,6 +257,7 @@ impl Recipe {
                 modes: s.modes.take(),
             };
             let key = |k: &str| format!("splits[{si}]{k}");
+            let in_split = |p: String| format!("split `{}`: {p}", s.name);
             let name_ok = !s.name.is_empty()
                 && s.name
                     .chars()
@@ -237,9 +277,26 @@ impl Recipe {
                     format!("duplicate split name `{}`", s.name),
                 ));
             }
-            if s.size == 0 {
-                return Err(invalid(key(".size"), "must be at least 1".into()));
-            }
+            let budget = match (&s.size, &s.tokens) {
+                (Some(v), None) => Budget::Rows(
+                    budget_value(v, "rows").map_err(|p| invalid(key(".size"), in_split(p)))?,
+                ),
+                (None, Some(v)) => Budget::Tokens(
+                    budget_value(v, "tokens").map_err(|p| invalid(key(".tokens"), in_split(p)))?,
+                ),
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        key(""),
+                        in_split("give `size` (rows) or `tokens`, not both".into()),
+                    ))
+                }
+                (None, None) => {
+                    return Err(invalid(
+                        key(""),
+                        in_split("missing budget: give `size = ROWS` or `tokens = N`".into()),
+                    ))
+                }
+            };
             let has_top = top.ops.is_some() || top.op_weights.is_some() || top.share.is_some();
             let mix = if s.mix.is_empty() {
                 if top.share.is_some() {
@@ -272,7 +329,7 @@ impl Recipe {
             };
             splits.push(SplitSpec {
                 name: s.name,
-                size: s.size,
+                budget,
                 held_out: s.held_out,
                 mix,
             });
@@ -292,15 +349,37 @@ impl Recipe {
         })
     }
 
+    /// Rows of the splits with a row budget (token-budget splits are sized while generating).
+    pub fn sized_rows(&self) -> u64 {
+        self.splits
+            .iter()
+            .map(|s| match s.budget {
+                Budget::Rows(n) => n,
+                Budget::Tokens(_) => 0,
+            })
+            .sum()
+    }
+
     /// SHA-256 (hex) of the resolved recipe's JSON form: what every artifact records.
     pub fn hash(&self) -> String {
         let json = serde_json::to_vec(self).expect("a recipe serialises");
         let d = Sha256::digest(&json);
         d.iter().map(|b| format!("{b:02x}")).collect()
     }
+}
 
-    pub fn total_rows(&self) -> u64 {
-        self.splits.iter().map(|s| s.size).sum()
+/// A budget value: a whole number >= 1 (`what` names the unit in messages).
+fn budget_value(v: &toml::Value, what: &str) -> Result<u64, String> {
+    match v {
+        toml::Value::Integer(n) if *n >= 1 => Ok(*n as u64),
+        toml::Value::Integer(n) => Err(format!("{n} {what}: must be at least 1")),
+        toml::Value::Float(f) => Err(format!(
+            "{f:?} is not a whole number of {what} (write e.g. 2_000_000, not 2e6 or 2.5)"
+        )),
+        other => Err(format!(
+            "{other} is not a whole number of {what} (it is a {})",
+            other.type_str()
+        )),
     }
 }
 
@@ -470,5 +549,61 @@ op_weights = { "2-4" = 0.2, "5-7" = 0.3, "8-10" = 0.5 }
         assert!(e.contains("r.toml") && e.contains("line 1"), "{e}");
         let e = parse(&format!("{base}colour = 3\n")).unwrap_err();
         assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn budgets_are_rows_or_tokens_and_size_splits_keep_their_hash() {
+        let base = "seed = 1\n[[splits]]\nname = \"train\"\nsize = 10\nops = \"2-10\"\n";
+        let r = parse(base).unwrap();
+        assert_eq!(r.splits[0].budget, Budget::Rows(10));
+        // The JSON form of a size split is unchanged (`"size": 10`), so recipes keep their hash.
+        let json = serde_json::to_string(&r.splits[0]).unwrap();
+        assert!(
+            json.starts_with(r#"{"name":"train","size":10,"held_out":false,"mix":"#),
+            "{json}"
+        );
+        let back: SplitSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r.splits[0]);
+        let t = parse(&base.replace("size = 10", "tokens = 2_000_000")).unwrap();
+        assert_eq!(t.splits[0].budget, Budget::Tokens(2_000_000));
+        assert_ne!(t.hash(), r.hash());
+        let json = serde_json::to_string(&t.splits[0]).unwrap();
+        assert!(json.contains(r#""tokens":2000000"#), "{json}");
+
+        for (budget, needles) in [
+            (
+                "tokens = 0",
+                &["splits[0].tokens", "split `train`", "at least 1"][..],
+            ),
+            ("tokens = -5", &["splits[0].tokens", "split `train`", "-5"]),
+            (
+                "tokens = 2e6",
+                &["splits[0].tokens", "2000000.0", "whole number"],
+            ),
+            ("tokens = 1.5", &["splits[0].tokens", "1.5", "whole number"]),
+            (
+                "tokens = \"lots\"",
+                &["splits[0].tokens", "\"lots\"", "string"],
+            ),
+            (
+                "size = 0",
+                &["splits[0].size", "split `train`", "at least 1"],
+            ),
+            ("size = 2.5", &["splits[0].size", "whole number"]),
+            (
+                "size = 4\ntokens = 9",
+                &["splits[0]", "split `train`", "not both"],
+            ),
+            (
+                "held_out = false",
+                &["splits[0]", "split `train`", "missing budget"],
+            ),
+        ] {
+            let e = parse(&base.replace("size = 10", budget)).unwrap_err();
+            assert!(e.starts_with("r.toml: "), "{e}");
+            for n in needles {
+                assert!(e.contains(n), "`{n}` not in: {e}");
+            }
+        }
     }
 }

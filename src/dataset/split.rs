@@ -26,11 +26,40 @@ pub struct Cell {
     pub rows: u64,
 }
 
-/// The exact cells of a split: weights multiplied out over the mixture's components, then
-/// apportioned to `size` rows by largest remainder. Equal remainders are ordered by a fixed hash
-/// of the cell, so leftover rows spread over templates and ops instead of piling onto the
-/// alphabetically first cells.
-pub fn plan_cells(split: &SplitSpec) -> Vec<Cell> {
+/// A cell's share of a split's budget, in the budget's unit (rows or tokens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    pub template: String,
+    pub op: u32,
+    pub mode: Mode,
+    pub units: u64,
+}
+
+impl Share {
+    /// The cell with `rows` rows.
+    pub fn cell(&self, rows: u64) -> Cell {
+        Cell {
+            template: self.template.clone(),
+            op: self.op,
+            mode: self.mode,
+            rows,
+        }
+    }
+}
+
+/// The exact cells of a split of `size` rows (see [`apportion`]).
+pub fn plan_cells(split: &SplitSpec, size: u64) -> Vec<Cell> {
+    apportion(split, size)
+        .iter()
+        .map(|s| s.cell(s.units))
+        .collect()
+}
+
+/// Each cell's share of `total_units` (rows, or tokens for a token budget): weights multiplied
+/// out over the mixture's components, then apportioned by largest remainder. Equal remainders
+/// are ordered by a fixed hash of the cell, so leftover units spread over templates and ops
+/// instead of piling onto the alphabetically first cells. Cells that get nothing are dropped.
+pub fn apportion(split: &SplitSpec, total_units: u64) -> Vec<Share> {
     let mut weights: Vec<((String, u32, Mode), f64)> = Vec::new();
     for c in &split.mix {
         for (t, wt) in &c.templates {
@@ -48,31 +77,33 @@ pub fn plan_cells(split: &SplitSpec) -> Vec<Cell> {
     }
     weights.sort_by(|a, b| a.0.cmp(&b.0));
     let total: f64 = weights.iter().map(|(_, w)| w).sum();
-    let size = split.size;
-    let mut rows: Vec<u64> = Vec::with_capacity(weights.len());
+    let mut units: Vec<u64> = Vec::with_capacity(weights.len());
     let mut rema: Vec<(f64, u64, usize)> = Vec::with_capacity(weights.len());
     for (i, (_, w)) in weights.iter().enumerate() {
-        let exact = size as f64 * w / total;
+        let exact = total_units as f64 * w / total;
         let floor = exact.floor();
-        rows.push(floor as u64);
+        units.push(floor as u64);
         let ((t, op, mode), _) = &weights[i];
         let tie = seed::derive(&[seed::str_key(t), *op as u64, *mode as u64]);
         rema.push((exact - floor, tie, i));
     }
-    let assigned: u64 = rows.iter().sum();
+    let assigned: u64 = units.iter().sum();
     rema.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    for &(_, _, i) in rema.iter().take(size.saturating_sub(assigned) as usize) {
-        rows[i] += 1;
+    for &(_, _, i) in rema
+        .iter()
+        .take(total_units.saturating_sub(assigned) as usize)
+    {
+        units[i] += 1;
     }
     weights
         .into_iter()
-        .zip(rows)
-        .filter(|(_, r)| *r > 0)
-        .map(|(((template, op, mode), _), rows)| Cell {
+        .zip(units)
+        .filter(|(_, u)| *u > 0)
+        .map(|(((template, op, mode), _), units)| Share {
             template,
             op,
             mode,
-            rows,
+            units,
         })
         .collect()
 }
@@ -114,13 +145,13 @@ impl Interleave {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::recipe::Component;
+    use crate::dataset::recipe::{Budget, Component};
     use std::collections::BTreeMap;
 
-    fn split(size: u64, ops: &[(u32, f64)]) -> SplitSpec {
+    fn split(ops: &[(u32, f64)]) -> SplitSpec {
         SplitSpec {
             name: "s".into(),
-            size,
+            budget: Budget::Rows(0),
             held_out: false,
             mix: vec![Component {
                 share: 1.0,
@@ -133,8 +164,8 @@ mod tests {
 
     #[test]
     fn apportion_exact_and_interleave_counts() {
-        let s = split(1001, &[(2, 0.2), (3, 0.3), (4, 0.5)]);
-        let cells = plan_cells(&s);
+        let s = split(&[(2, 0.2), (3, 0.3), (4, 0.5)]);
+        let cells = plan_cells(&s, 1001);
         assert_eq!(cells.iter().map(|c| c.rows).sum::<u64>(), 1001);
         let mut il = Interleave::new(&cells);
         let mut seen = vec![0u64; cells.len()];
@@ -146,8 +177,8 @@ mod tests {
 
     #[test]
     fn tiny_shares_still_get_rows_when_size_allows() {
-        let s = split(2000, &[(2, 0.999), (3, 0.001)]);
-        let cells = plan_cells(&s);
+        let s = split(&[(2, 0.999), (3, 0.001)]);
+        let cells = plan_cells(&s, 2000);
         let r3: u64 = cells.iter().filter(|c| c.op == 3).map(|c| c.rows).sum();
         assert_eq!(r3, 2);
     }

@@ -8,6 +8,8 @@
 //! byte-level BPE) can be loaded instead with [`Tokenizer::from_file`]. Encoding and decoding go
 //! through the `tokenizers` crate, so ids agree with Python's `tokenizers.Tokenizer.from_file`.
 
+mod count;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -67,6 +69,8 @@ pub enum TokenizerError {
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     json: String,
+    /// Built by [`Tokenizer::domain`], so [`Tokenizer::count`] may skip encoding.
+    domain: bool,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -158,7 +162,11 @@ impl Tokenizer {
         }
         let json = serde_json::to_string_pretty(&document(&pieces)).expect("document serialises");
         let inner = tokenizers::Tokenizer::from_str(&json).expect("the domain document loads");
-        Tokenizer { inner, json }
+        Tokenizer {
+            inner,
+            json,
+            domain: true,
+        }
     }
 
     /// Load any Hugging Face `tokenizer.json`.
@@ -169,7 +177,11 @@ impl Tokenizer {
         };
         let json = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let inner = tokenizers::Tokenizer::from_str(&json).map_err(|e| err(e.to_string()))?;
-        Ok(Tokenizer { inner, json })
+        Ok(Tokenizer {
+            inner,
+            json,
+            domain: false,
+        })
     }
 
     /// Write the `tokenizer.json` this tokenizer was built or loaded from.
@@ -197,6 +209,15 @@ impl Tokenizer {
             .encode(text, false)
             .map(|e| e.get_ids().to_vec())
             .map_err(|e| TokenizerError::Encode(e.to_string()))
+    }
+
+    /// How many ids `encode(text)` gives; for the domain tokenizer without encoding (a scan
+    /// about a hundred times faster, see `count.rs`).
+    pub fn count(&self, text: &str) -> Result<usize, TokenizerError> {
+        match self.domain {
+            true => Ok(count::domain_count(text)),
+            false => Ok(self.encode(text)?.len()),
+        }
     }
 
     /// Text of `ids`, special tokens included.

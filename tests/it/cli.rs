@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn dagmath(args: &[&str]) -> Output {
+pub fn dagmath(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dagmath"))
         .args(args)
         .output()
@@ -15,7 +15,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn assert_usage_error(o: &Output, needle: &str) {
+pub fn assert_usage_error(o: &Output, needle: &str) {
     assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
     assert!(
         stderr(o).contains(needle),

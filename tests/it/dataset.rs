@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use dagmath::composer::{compose_seeded, problem_id, Mode};
 use dagmath::dataset::reader::{read_rows, Dataset};
+use dagmath::dataset::recipe::Budget;
 use dagmath::dataset::schema::BatchBuilder;
 use dagmath::dataset::shard::{ShardMeta, ShardWriter};
 use dagmath::dataset::split::HELD_OUT_BUCKETS;
@@ -275,7 +276,10 @@ fn shipped_recipes_parse_and_generate_scaled_down() {
     for path in names {
         let mut r = Recipe::load(&path, &set).unwrap_or_else(|e| panic!("{e}"));
         for s in &mut r.splits {
-            s.size = s.size.min(40);
+            s.budget = match s.budget {
+                Budget::Rows(n) => Budget::Rows(n.min(40)),
+                Budget::Tokens(n) => Budget::Tokens(n.min(20_000)),
+            };
         }
         let out = tempfile::tempdir().unwrap();
         let opts = GenerateOptions {

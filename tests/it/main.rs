@@ -1,5 +1,6 @@
 //! The integration-test binary (one binary keeps link time down): composer properties and
-//! well-posedness, golden formats, datasets end to end, and the CLI's error handling.
+//! well-posedness, golden formats, datasets end to end (token budgets included), and the CLI's
+//! error handling.
 
 mod audit;
 mod cli;
@@ -8,6 +9,7 @@ mod dataset;
 mod golden;
 mod solver;
 mod tokenizer;
+mod tokens;
 #[cfg(feature = "train")]
 mod train;
 mod verifier;

@@ -10,6 +10,7 @@
 
 pub mod composer;
 pub mod dataset;
+pub mod engine;
 pub mod eval;
 pub mod graph;
 #[cfg(feature = "train")]

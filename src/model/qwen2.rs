@@ -4,12 +4,13 @@
 
 use burn::module::Module;
 use burn::nn::{Embedding, Linear, RmsNorm};
-use burn::tensor::activation::silu;
+use burn::tensor::activation::{silu, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{attention, linear};
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Int, Tensor, TensorData};
 
+use super::cache::{KvCache, LayerCache};
 use super::ModelConfig;
 
 /// Rotary position embedding in Hugging Face's rotate-half layout: the first and second halves
@@ -27,6 +28,19 @@ impl<B: Backend> Rope<B> {
     /// (inverse frequencies and angles rounded to f32, then cos/sin), so exported models give
     /// the same logits there; computed on the host, so every backend sees the same angles.
     pub fn new(head_dim: usize, theta: f64, start: usize, len: usize, device: &B::Device) -> Self {
+        let positions: Vec<usize> = (start..start + len).collect();
+        Self::at_positions(head_dim, theta, &positions, 1, device)
+    }
+
+    /// Tables for one position per (row, step): `positions` is `[batch, len]` row-major, so
+    /// rows of a left-padded batch can each start at 0; the tables are `[batch, 1, len, hd]`.
+    pub fn at_positions(
+        head_dim: usize,
+        theta: f64,
+        positions: &[usize],
+        batch: usize,
+        device: &B::Device,
+    ) -> Self {
         let half = head_dim / 2;
         let inv_freq: Vec<f32> = (0..half)
             .map(|i| {
@@ -34,9 +48,10 @@ impl<B: Backend> Rope<B> {
                 1.0f32 / (theta.powf(exponent as f64) as f32)
             })
             .collect();
-        let mut cos = Vec::with_capacity(len * head_dim);
-        let mut sin = Vec::with_capacity(len * head_dim);
-        for pos in start..start + len {
+        let len = positions.len() / batch.max(1);
+        let mut cos = Vec::with_capacity(positions.len() * head_dim);
+        let mut sin = Vec::with_capacity(positions.len() * head_dim);
+        for &pos in positions {
             for _ in 0..2 {
                 for &f in &inv_freq {
                     let angle = (pos as f32 * f) as f64;
@@ -45,7 +60,7 @@ impl<B: Backend> Rope<B> {
                 }
             }
         }
-        let shape = [1, 1, len, head_dim];
+        let shape = [batch, 1, len, head_dim];
         Rope {
             cos: Tensor::from_data(TensorData::new(cos, shape), device),
             sin: Tensor::from_data(TensorData::new(sin, shape), device),
@@ -78,6 +93,61 @@ impl<B: Backend> Attention<B> {
     /// `x`: `[batch, seq, hidden]` → `[batch, seq, hidden]`, causal.
     pub fn forward(&self, x: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
         let [b, t, _] = x.dims();
+        let rep = self.n_heads / self.n_kv_heads;
+        let (q, k, v) = self.project(x, rope);
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: true,
+        };
+        let o = attention(q, repeat_kv(k, rep), repeat_kv(v, rep), None, None, options);
+        self.output(o, b, t)
+    }
+
+    /// Attention of `x` (`[batch, t, hidden]`, the `t` positions after the `cache.len` cached
+    /// ones) over the cache and itself; the new keys and values are written into `cache`.
+    /// `mask` (additive, `[batch, 1, t, cache.len + t]`) hides left padding and, when `t > 1`,
+    /// later positions; `None` means nothing is hidden (one new token, no padding).
+    pub fn forward_cached(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &Rope<B>,
+        mask: Option<Tensor<B, 4>>,
+        cache: &mut LayerCache<B>,
+        start: usize,
+    ) -> Tensor<B, 3> {
+        let [b, t, _] = x.dims();
+        let (kv, hd) = (self.n_kv_heads, self.head_dim);
+        let rep = self.n_heads / kv;
+        let (q, k, v) = self.project(x, rope);
+        let end = start + t;
+        cache.k = cache
+            .k
+            .clone()
+            .slice_assign([0..b, 0..kv, start..end, 0..hd], k);
+        cache.v = cache
+            .v
+            .clone()
+            .slice_assign([0..b, 0..kv, start..end, 0..hd], v);
+        let k = repeat_kv(cache.k.clone().narrow(2, 0, end), rep);
+        let v = repeat_kv(cache.v.clone().narrow(2, 0, end), rep);
+        // [b, h, t, hd] · [b, h, hd, end] → [b, h, t, end]
+        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt());
+        let scores = match mask {
+            Some(m) => scores + m,
+            None => scores,
+        };
+        let o = softmax(scores, 3).matmul(v);
+        self.output(o, b, t)
+    }
+
+    /// q `[b, heads, t, hd]` and k, v `[b, kv_heads, t, hd]`, rotated.
+    fn project(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &Rope<B>,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>) {
+        let [b, t, _] = x.dims();
         let (h, kv, hd) = (self.n_heads, self.n_kv_heads, self.head_dim);
         // [b, t, heads * hd] → [b, heads, t, hd]
         let q = self
@@ -95,18 +165,14 @@ impl<B: Backend> Attention<B> {
             .forward(x)
             .reshape([b, t, kv, hd])
             .swap_dims(1, 2);
-        let q = rope.apply(q);
-        let k = repeat_kv(rope.apply(k), h / kv);
-        let v = repeat_kv(v, h / kv);
-        let options = AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal: true,
-        };
-        let o = attention(q, k, v, None, None, options);
-        // [b, heads, t, hd] → [b, t, hidden]
+        (rope.apply(q), rope.apply(k), v)
+    }
+
+    /// `[b, heads, t, hd]` → `[b, t, hidden]` through the output projection.
+    fn output(&self, o: Tensor<B, 4>, b: usize, t: usize) -> Tensor<B, 3> {
+        let hidden = self.n_heads * self.head_dim;
         self.o_proj
-            .forward(o.swap_dims(1, 2).reshape([b, t, h * hd]))
+            .forward(o.swap_dims(1, 2).reshape([b, t, hidden]))
     }
 }
 
@@ -153,6 +219,25 @@ impl<B: Backend> DecoderLayer<B> {
                 .forward(self.input_layernorm.forward(x), rope);
         h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
     }
+
+    pub fn forward_cached(
+        &self,
+        x: Tensor<B, 3>,
+        rope: &Rope<B>,
+        mask: Option<Tensor<B, 4>>,
+        cache: &mut LayerCache<B>,
+        start: usize,
+    ) -> Tensor<B, 3> {
+        let attn = self.self_attn.forward_cached(
+            self.input_layernorm.forward(x.clone()),
+            rope,
+            mask,
+            cache,
+            start,
+        );
+        let h = x + attn;
+        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
+    }
 }
 
 /// The decoder with its tied output projection.
@@ -174,6 +259,36 @@ impl<B: Backend> Qwen2<B> {
         for layer in &self.layers {
             h = layer.forward(h, &rope);
         }
+        self.logits(self.norm.forward(h))
+    }
+
+    /// Logits `[batch, t, vocab]` of `tokens` (`[batch, t]`) placed after the `cache.len()`
+    /// cached positions; `positions` (`[batch, t]`, row-major) are the rotary positions (a
+    /// left-padded row starts at 0 after its padding) and `mask` is as in
+    /// [`Attention::forward_cached`]. The cache advances by `t`. With `last_only`, only the
+    /// last position's logits are computed (`[batch, 1, vocab]`).
+    pub fn forward_cached(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        positions: &[usize],
+        mask: Option<Tensor<B, 4>>,
+        cache: &mut KvCache<B>,
+        last_only: bool,
+    ) -> Tensor<B, 3> {
+        let [b, t] = tokens.dims();
+        let device = tokens.device();
+        let rope = Rope::at_positions(self.head_dim, self.rope_theta, positions, b, &device);
+        let start = cache.len();
+        let mut h = self.embed_tokens.forward(tokens);
+        for (layer, lc) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            h = layer.forward_cached(h, &rope, mask.clone(), lc, start);
+        }
+        cache.advance(t);
+        let h = if last_only && t > 1 {
+            h.narrow(1, t - 1, 1)
+        } else {
+            h
+        };
         self.logits(self.norm.forward(h))
     }
 

@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod composer;
 mod dataset;
+mod engine;
 mod golden;
 mod solver;
 mod tokenizer;

@@ -129,15 +129,21 @@ impl<B: Backend> Attention<B> {
             .v
             .clone()
             .slice_assign([0..b, 0..kv, start..end, 0..hd], v);
-        let k = repeat_kv(cache.k.clone().narrow(2, 0, end), rep);
-        let v = repeat_kv(cache.v.clone().narrow(2, 0, end), rep);
-        // [b, h, t, hd] · [b, h, hd, end] → [b, h, t, end]
+        // The `rep` query heads of one KV head attend as one block of `rep·t` rows, so the
+        // cache is read in place instead of being copied `rep` times.
+        let k = cache.k.clone().narrow(2, 0, end);
+        let v = cache.v.clone().narrow(2, 0, end);
+        let q = q.reshape([b, kv, rep * t, hd]);
+        // [b, kv, rep·t, hd] · [b, kv, hd, end] → [b, kv, rep·t, end]
         let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt());
-        let scores = match mask {
-            Some(m) => scores + m,
-            None => scores,
-        };
-        let o = softmax(scores, 3).matmul(v);
+        let scores =
+            match mask {
+                Some(m) => (scores.reshape([b, kv, rep, t, end]) + m.unsqueeze_dim::<5>(1))
+                    .reshape([b, kv, rep * t, end]),
+                None => scores,
+            };
+        // [b, kv, rep·t, end] · [b, kv, end, hd] → [b, heads, t, hd]
+        let o = softmax(scores, 3).matmul(v).reshape([b, kv * rep, t, hd]);
         self.output(o, b, t)
     }
 

@@ -17,7 +17,7 @@ use dagmath::trace::Rule;
 use super::CliError;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum RuleArg {
+pub enum RuleArg {
     /// Any arithmetic error, unsupported claim or extra node fails (the default).
     Strict,
     /// The reference's semantics: extra nodes tolerated, intermediates unchecked.
@@ -199,7 +199,7 @@ fn pct(x: f64) -> String {
     format!("{:.1}", 100.0 * x)
 }
 
-fn print_summary(s: &Summary, secs: f64) {
+pub fn print_summary(s: &Summary, secs: f64) {
     println!(
         "verified {} samples of {} problems ({}..{} per problem) under rule {} in {:.2}s ({:.0} samples/s)",
         s.samples,

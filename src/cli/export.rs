@@ -53,7 +53,7 @@ pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf, CliError> {
     }
 }
 
-fn prepare_out(out: &Path, force: bool) -> Result<(), CliError> {
+pub fn prepare_out(out: &Path, force: bool) -> Result<(), CliError> {
     if out.exists() {
         let empty = out
             .read_dir()

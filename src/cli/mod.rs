@@ -3,6 +3,8 @@
 
 mod audit;
 #[cfg(feature = "train")]
+mod eval;
+#[cfg(feature = "train")]
 mod export;
 mod generate;
 mod inspect;
@@ -27,6 +29,8 @@ enum Command {
     Inspect(inspect::Args),
     Audit(audit::Args),
     Tokenizer(tokenizer::Args),
+    #[cfg(feature = "train")]
+    Eval(eval::Args),
     #[cfg(feature = "train")]
     Train(train::Args),
     #[cfg(feature = "train")]
@@ -82,6 +86,8 @@ pub fn run() -> Result<(), CliError> {
         Command::Inspect(a) => inspect::run(a),
         Command::Audit(a) => audit::run(a),
         Command::Tokenizer(a) => tokenizer::run(a),
+        #[cfg(feature = "train")]
+        Command::Eval(a) => eval::run(a),
         #[cfg(feature = "train")]
         Command::Train(a) => train::run(a),
         #[cfg(feature = "train")]

@@ -29,6 +29,14 @@ enum Phase {
         #[arg(long, value_name = "CKPT", required_unless_present = "resume")]
         from: Option<PathBuf>,
     },
+    /// GRPO with verifier rewards, starting from a checkpoint (the frozen KL reference).
+    Rl {
+        #[command(flatten)]
+        args: PhaseArgs,
+        /// Checkpoint folder (or a run folder: its latest checkpoint) to start from.
+        #[arg(long, value_name = "CKPT", required_unless_present = "resume")]
+        from: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,6 +59,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let (phase, args, from) = match a.phase {
         Phase::Pretrain(args) => ("pretrain", args, None),
         Phase::Midtrain { args, from } => ("midtrain", args, from),
+        Phase::Rl { args, from } => return run_rl(args, from),
     };
     let mut cfg = TrainConfig::from_file(&args.config)
         .map_err(anyhow::Error::msg)
@@ -218,5 +227,114 @@ impl TrainObserver for Bar {
     }
     fn eval(&mut self, m: &Metrics) {
         self.eval = m.eval_loss;
+    }
+}
+
+fn run_rl(args: PhaseArgs, from: Option<PathBuf>) -> Result<(), CliError> {
+    use dagmath::train::rl::{train_rl, RlConfig, RlStart};
+    let mut cfg = RlConfig::from_file(&args.config)
+        .map_err(anyhow::Error::msg)
+        .map_err(CliError::usage)?;
+    if let Some(d) = &args.device {
+        cfg.device = if d == "cuda" {
+            DeviceKind::Cuda
+        } else {
+            DeviceKind::Cpu
+        };
+    }
+    let from = match from {
+        Some(f) => Some(super::export::resolve_checkpoint(&f)?),
+        None => None,
+    };
+    if cfg.device == DeviceKind::Cuda {
+        dagmath::train::device::probe_cuda()
+            .map_err(anyhow::Error::msg)
+            .map_err(CliError::usage)?;
+    }
+    if args.force {
+        clear_run(&cfg.out)?;
+        let curve = cfg.out.join("rl_curve.svg");
+        if curve.exists() {
+            std::fs::remove_file(&curve)
+                .map_err(|e| anyhow::anyhow!("{}: cannot remove: {e}", curve.display()))?;
+        }
+    }
+    let start = match (&from, args.resume) {
+        (_, true) => RlStart::Resume,
+        (Some(f), false) => RlStart::From(f),
+        (None, false) => unreachable!("clap requires --from or --resume"),
+    };
+    let mut bar = RlBar { bar: None };
+    use dagmath::train::device;
+    let result = match cfg.device {
+        DeviceKind::Cpu => {
+            train_rl::<device::CpuBackend>(&cfg, start, &device::cpu_device(), &mut bar)
+        }
+        DeviceKind::Cuda => {
+            #[cfg(feature = "cuda")]
+            {
+                let dev = burn::backend::cuda::CudaDevice::default();
+                if cfg.precision == Precision::Bf16 {
+                    train_rl::<device::CudaBf16Backend>(&cfg, start, &dev, &mut bar)
+                } else {
+                    train_rl::<device::CudaF32Backend>(&cfg, start, &dev, &mut bar)
+                }
+            }
+            #[cfg(not(feature = "cuda"))]
+            unreachable!("probe_cuda fails without the cuda feature")
+        }
+    };
+    if let Some(b) = bar.bar.take() {
+        b.finish_and_clear();
+    }
+    let s = result.map_err(|e| match e {
+        TrainError::Config(_) | TrainError::Data(_) => CliError::usage(e),
+        other => CliError::from(other),
+    })?;
+    if let (Some(first), Some(last)) = (s.metrics.first(), s.metrics.last()) {
+        println!(
+            "reward {:.3} -> {:.3}, verified pass rate {:.3} -> {:.3}, answer rate {:.3} -> {:.3} over {} steps",
+            first.reward, last.reward, first.pass_rate, last.pass_rate, first.answer_rate, last.answer_rate,
+            s.metrics.len()
+        );
+    }
+    for p in &s.phases {
+        println!(
+            "phase {:<9} steps {:>7} tokens {:>12} FLOPs {:.3e}",
+            p.name, p.steps, p.tokens, p.flops
+        );
+    }
+    println!("checkpoint {}", s.final_checkpoint.display());
+    println!("metrics    {}", cfg.out.join("metrics.jsonl").display());
+    println!("curve      {}", cfg.out.join("rl_curve.svg").display());
+    Ok(())
+}
+
+/// Progress bar over RL steps.
+struct RlBar {
+    bar: Option<ProgressBar>,
+}
+
+impl dagmath::train::rl::RlObserver for RlBar {
+    fn start(&mut self, start_step: u64, total: u64) {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template(
+                "rl [{bar:30}] {pos}/{len} steps {msg} ({elapsed} < {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b.set_position(start_step);
+        self.bar = Some(b);
+    }
+    fn step(&mut self, m: &dagmath::train::rl::RlMetrics) {
+        if let Some(b) = &self.bar {
+            b.set_message(format!(
+                "reward {:.3} pass {:.3} len {:.0} {:.0} rollout tok/s",
+                m.reward, m.pass_rate, m.response_length, m.rollout_tokens_per_s
+            ));
+            b.set_position(m.step);
+        }
     }
 }

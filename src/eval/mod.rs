@@ -1,8 +1,13 @@
 //! Evaluation. [`passk`] is the pure pass@k math (no model involved): the unbiased estimator
 //! and its aggregation over problem groups. [`audit`] verifies sampled completions offline and
-//! summarises them (pass@k, failure taxonomy, rewards).
+//! summarises them (pass@k, failure taxonomy, rewards). With the `train` feature, [`run`]
+//! samples completions from a model and verifies them, and [`plot`] draws pass@k curves.
 
 pub mod audit;
 pub mod passk;
+#[cfg(feature = "train")]
+pub mod plot;
+#[cfg(feature = "train")]
+pub mod run;
 
 pub use passk::{pass_at_k, pass_at_k_curve, By, Counts, GroupKey, PassAtK, PassRow};

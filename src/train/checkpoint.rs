@@ -73,7 +73,7 @@ pub fn checkpoints_dir(out: &Path) -> PathBuf {
 }
 
 /// Writes a checkpoint for `state.step` under `out/checkpoints/` and prunes older step
-/// checkpoints down to `keep` (plus `keep_final`, the end-of-phase one, never pruned).
+/// checkpoints down to `keep`.
 #[allow(clippy::too_many_arguments)]
 pub fn save(
     out: &Path,
@@ -85,24 +85,51 @@ pub fn save(
     state: &TrainState,
     keep: usize,
 ) -> Result<PathBuf, CheckpointError> {
+    let json = serde_json::to_string_pretty(state).expect("state serialises");
+    save_with_state(
+        out,
+        state.step,
+        &state.model,
+        weights,
+        optimizer,
+        tokenizer_json,
+        (pad_id, eos_id),
+        &json,
+        keep,
+    )
+}
+
+/// [`save`] with any `state.json` text (the RL loop keeps its own state).
+#[allow(clippy::too_many_arguments)]
+pub fn save_with_state(
+    out: &Path,
+    step: u64,
+    model: &ModelConfig,
+    weights: &Weights,
+    optimizer: &Weights,
+    tokenizer_json: &str,
+    (pad_id, eos_id): (u32, u32),
+    state_json: &str,
+    keep: usize,
+) -> Result<PathBuf, CheckpointError> {
     let root = checkpoints_dir(out);
-    let dir = root.join(format!("step-{:08}", state.step));
-    let tmp = root.join(format!(".step-{:08}.tmp", state.step));
+    let dir = root.join(format!("step-{step:08}"));
+    let tmp = root.join(format!(".step-{step:08}.tmp"));
     std::fs::create_dir_all(&root).map_err(|e| bad(&root, e.to_string()))?;
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| bad(&tmp, e.to_string()))?;
     }
-    hf::export(&tmp, &state.model, weights, tokenizer_json, pad_id, eos_id)?;
+    hf::export(&tmp, model, weights, tokenizer_json, pad_id, eos_id)?;
     save_safetensors(&tmp.join("optimizer.safetensors"), optimizer, None)?;
-    let json = serde_json::to_string_pretty(state).expect("state serialises");
-    std::fs::write(tmp.join("state.json"), json + "\n").map_err(|e| bad(&tmp, e.to_string()))?;
+    std::fs::write(tmp.join("state.json"), format!("{state_json}\n"))
+        .map_err(|e| bad(&tmp, e.to_string()))?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| bad(&dir, e.to_string()))?;
     }
     std::fs::rename(&tmp, &dir).map_err(|e| bad(&dir, e.to_string()))?;
     // Prune: keep the newest `keep` step checkpoints of this phase.
     let mut all = list(out)?;
-    all.retain(|(s, _)| *s < state.step);
+    all.retain(|(s, _)| *s < step);
     let excess = (all.len() + 1).saturating_sub(keep);
     for (_, p) in all.into_iter().take(excess) {
         std::fs::remove_dir_all(&p).map_err(|e| bad(&p, e.to_string()))?;
@@ -139,8 +166,13 @@ pub struct Loaded {
     pub model: ModelConfig,
     pub weights: Weights,
     pub tokenizer: PathBuf,
-    /// Present for dagmath checkpoints; absent for a plain Hugging Face folder.
+    /// Present for pre-/mid-training checkpoints; absent for RL checkpoints and plain Hugging
+    /// Face folders.
     pub state: Option<TrainState>,
+    /// An RL checkpoint's `state.json` (it has an `rl` key).
+    pub rl_state: Option<serde_json::Value>,
+    /// Compute of every phase behind these weights (empty for a plain Hugging Face folder).
+    pub phases: Vec<PhaseRecord>,
     pub optimizer: Option<Weights>,
 }
 
@@ -151,16 +183,23 @@ pub fn load(dir: &Path) -> Result<Loaded, CheckpointError> {
     }
     let m = hf::import(dir)?;
     let state_path = dir.join("state.json");
-    let state = if state_path.exists() {
+    let (mut state, mut rl_state, mut phases) = (None, None, Vec::new());
+    if state_path.exists() {
         let text =
             std::fs::read_to_string(&state_path).map_err(|e| bad(&state_path, e.to_string()))?;
-        Some(
-            serde_json::from_str::<TrainState>(&text)
-                .map_err(|e| bad(&state_path, format!("invalid state: {e}")))?,
-        )
-    } else {
-        None
-    };
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| bad(&state_path, format!("invalid JSON: {e}")))?;
+        if v.get("rl").is_some() {
+            phases = serde_json::from_value(v["phases"].clone())
+                .map_err(|e| bad(&state_path, format!("invalid phases: {e}")))?;
+            rl_state = Some(v);
+        } else {
+            let s: TrainState = serde_json::from_value(v)
+                .map_err(|e| bad(&state_path, format!("invalid state: {e}")))?;
+            phases = s.phases.clone();
+            state = Some(s);
+        }
+    }
     let opt_path = dir.join("optimizer.safetensors");
     let optimizer = if opt_path.exists() {
         Some(load_safetensors(&opt_path)?)
@@ -173,6 +212,8 @@ pub fn load(dir: &Path) -> Result<Loaded, CheckpointError> {
         weights: m.weights,
         tokenizer: m.tokenizer,
         state,
+        rl_state,
+        phases,
         optimizer,
     })
 }

@@ -44,9 +44,10 @@ impl MetricsLog {
             (Some(step), Ok(text)) => text
                 .lines()
                 .filter(|l| {
-                    serde_json::from_str::<Metrics>(l)
-                        .map(|m| m.step <= step)
-                        .unwrap_or(false)
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .ok()
+                        .and_then(|v| v.get("step").and_then(|s| s.as_u64()))
+                        .is_some_and(|s| s <= step)
                 })
                 .map(|l| format!("{l}\n"))
                 .collect::<String>(),
@@ -59,6 +60,11 @@ impl MetricsLog {
     }
 
     pub fn write(&mut self, m: &Metrics) -> std::io::Result<()> {
+        self.write_json(m)
+    }
+
+    /// Appends any record with a `step` field (the RL loop logs its own fields).
+    pub fn write_json<T: Serialize>(&mut self, m: &T) -> std::io::Result<()> {
         let mut line = serde_json::to_string(m).expect("metrics serialise");
         line.push('\n');
         self.file.write_all(line.as_bytes())?;
@@ -125,6 +131,73 @@ pub fn plot(metrics: &[Metrics], path: &Path, title: &str) -> Result<(), String>
         chart
             .draw_series(eval.iter().map(|&p| Circle::new(p, 3, RED.filled())))
             .map_err(|e| err(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// Draws an RL run's trained reward, verified pass rate and answer rate against step as an SVG
+/// (from the `rl` lines of its metrics file).
+pub fn plot_rl(metrics: &Path, path: &Path) -> Result<(), String> {
+    let text =
+        std::fs::read_to_string(metrics).map_err(|e| format!("{}: {e}", metrics.display()))?;
+    let mut series: [(&str, RGBColor, Vec<(f64, f64)>); 3] = [
+        ("reward (trained)", BLUE, Vec::new()),
+        ("verified pass rate", RED, Vec::new()),
+        ("answer rate", GREEN, Vec::new()),
+    ];
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v.get("phase").and_then(|p| p.as_str()) != Some("rl") {
+            continue;
+        }
+        let step = v["step"].as_f64().unwrap_or(0.0);
+        for (key, s) in ["reward", "pass_rate", "answer_rate"]
+            .iter()
+            .zip(series.iter_mut())
+        {
+            if let Some(y) = v.get(*key).and_then(|y| y.as_f64()) {
+                s.2.push((step, y));
+            }
+        }
+    }
+    if series[0].2.is_empty() {
+        return Ok(());
+    }
+    let x1 = series[0].2.iter().map(|p| p.0).fold(1.0, f64::max);
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "GRPO: reward and pass rate of the rollouts",
+            ("sans-serif", 22),
+        )
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x1, 0.0..1.0)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("RL step")
+        .y_desc("mean over rollouts")
+        .draw()
+        .map_err(|e| err(&e))?;
+    for (name, color, pts) in series {
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
     }
     chart
         .configure_series_labels()

@@ -7,8 +7,10 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod grpo;
 pub mod metrics;
 pub mod optim;
+pub mod rl;
 pub mod trainer;
 
 pub use config::TrainConfig;

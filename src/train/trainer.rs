@@ -128,7 +128,7 @@ pub fn train<B: AutodiffBackend>(
             }
             let l = checkpoint::load(dir)?;
             let tok = load_tokenizer(&l.tokenizer)?;
-            let prior = l.state.map(|s| s.phases).unwrap_or_default();
+            let prior = l.phases;
             (l.model, l.weights, tok, prior, None)
         }
         Start::Fresh => {

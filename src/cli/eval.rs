@@ -1,0 +1,383 @@
+//! `dagmath eval`: sample completions from a checkpoint for a dataset's problems, verify them,
+//! and report unbiased pass@k (verified and answer-only) by split, op, template and mode, with
+//! Parquet outputs, summary.json and plots.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use arrow::array::{RecordBatch, StringBuilder, UInt32Builder};
+use arrow::datatypes::{DataType, Field, Schema};
+use burn::tensor::backend::Backend;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use dagmath::dataset::reader::{read_rows, Dataset};
+use dagmath::dataset::shard::{write_atomic, write_table_atomic};
+use dagmath::engine::{Finish, GenConfig, Sampling};
+use dagmath::eval::audit::{summarize, verdicts_batch, AuditConfig, GoldItem};
+use dagmath::eval::plot;
+use dagmath::eval::run::{sample, verify, EvalProblem, Sampled};
+use dagmath::model::{weights, Qwen2};
+use dagmath::tokenizer::Tokenizer;
+use dagmath::trace::Rule;
+use dagmath::train::checkpoint;
+
+use super::audit::{print_summary, RuleArg};
+use super::export::{prepare_out, resolve_checkpoint};
+use super::CliError;
+
+/// Sample completions from a checkpoint, verify them, and report pass@k.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example:\n  dagmath eval --checkpoint out/pretrain --data out/quickstart \
+--splits test_id,ood_edge --samples 16 --out out/eval"
+)]
+pub struct Args {
+    /// Checkpoint folder (or a run folder: its latest checkpoint; or a Hugging Face folder).
+    #[arg(long, value_name = "CKPT")]
+    checkpoint: PathBuf,
+    /// A dagmath dataset directory.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Splits to evaluate, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "test_id,ood_edge,ood_hard"
+    )]
+    splits: Vec<String>,
+    #[command(flatten)]
+    gen: GenArgs,
+    /// Samples per problem (N of pass@k; every k ≤ N is reported).
+    #[arg(long, default_value_t = 128)]
+    samples: usize,
+    /// At most this many problems per split, spread evenly over its ops (default: all).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Verification rule.
+    #[arg(long, value_enum, default_value = "strict")]
+    rule: RuleArg,
+    /// Output folder: samples.parquet, verdicts.parquet, summary.json, passk_vs_op.svg,
+    /// passk_vs_k.svg.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Replace a non-empty --out folder.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Sampling flags shared by `eval` and `select`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GenArgs {
+    /// Sampling temperature (0: greedy).
+    #[arg(long, default_value_t = 0.7)]
+    pub temperature: f64,
+    /// Nucleus sampling: keep the most likely tokens up to this probability mass (1: off).
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f64,
+    /// Keep only the k most likely tokens (0: off).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// New tokens per completion at most.
+    #[arg(long, default_value_t = 1024)]
+    pub max_new_tokens: usize,
+    /// Sampling seed (each problem's samples are seeded by it, the problem id and the index).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Rows (problems × samples) decoded together.
+    #[arg(long, default_value_t = 64)]
+    pub batch_rows: usize,
+    /// Device: cpu | cuda.
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
+    pub device: String,
+}
+
+impl GenArgs {
+    pub fn config(&self) -> Result<GenConfig, CliError> {
+        let g = GenConfig {
+            sampling: Sampling {
+                temperature: self.temperature,
+                top_k: self.top_k,
+                top_p: self.top_p,
+            },
+            max_new_tokens: self.max_new_tokens,
+            seed: self.seed,
+            batch_rows: self.batch_rows.max(1),
+        };
+        g.sampling
+            .validate()
+            .map_err(|e| CliError::usage(anyhow!("--{e}")))?;
+        if g.max_new_tokens == 0 {
+            return Err(CliError::usage(anyhow!("--max-new-tokens must be ≥ 1")));
+        }
+        Ok(g)
+    }
+}
+
+/// The problems of `splits`, at most `limit` per split, taken round-robin over ops in stored
+/// order (so a limit keeps every op represented).
+pub fn load_problems(
+    data: &Path,
+    splits: &[String],
+    limit: Option<usize>,
+) -> Result<Vec<EvalProblem>, CliError> {
+    let ds = Dataset::open(data).map_err(CliError::usage)?;
+    let mut out = Vec::new();
+    for split in splits {
+        if !ds.manifest.splits.iter().any(|s| &s.name == split) {
+            let have: Vec<&str> = ds.manifest.splits.iter().map(|s| s.name.as_str()).collect();
+            return Err(CliError::usage(anyhow!(
+                "--splits: split `{split}` is not in {} (it has: {})",
+                data.display(),
+                have.join(", ")
+            )));
+        }
+        let mut by_op: BTreeMap<u32, Vec<EvalProblem>> = BTreeMap::new();
+        for path in ds.shard_paths(split) {
+            for r in read_rows(&path).map_err(CliError::usage)? {
+                by_op.entry(r.op).or_default().push(EvalProblem {
+                    gold: GoldItem {
+                        id: r.id,
+                        split: r.split,
+                        op: r.op,
+                        template: r.template,
+                        graph: r.graph,
+                    },
+                    prompt: r.prompt,
+                });
+            }
+        }
+        let total: usize = by_op.values().map(|v| v.len()).sum();
+        let want = limit.unwrap_or(total).min(total);
+        let mut iters: Vec<std::vec::IntoIter<EvalProblem>> =
+            by_op.into_values().map(|v| v.into_iter()).collect();
+        let mut taken = Vec::with_capacity(want);
+        while taken.len() < want {
+            for it in iters.iter_mut() {
+                if taken.len() < want {
+                    if let Some(p) = it.next() {
+                        taken.push(p);
+                    }
+                }
+            }
+        }
+        taken.sort_by_key(|p| p.gold.op);
+        out.extend(taken);
+    }
+    if out.is_empty() {
+        return Err(CliError::usage(anyhow!(
+            "{}: the chosen splits hold no problems",
+            data.display()
+        )));
+    }
+    Ok(out)
+}
+
+/// Loads a checkpoint's weights and tokenizer.
+pub fn load_checkpoint(path: &Path) -> Result<(checkpoint::Loaded, Tokenizer), CliError> {
+    let dir = resolve_checkpoint(path)?;
+    let loaded = checkpoint::load(&dir).map_err(CliError::usage)?;
+    let tok = Tokenizer::from_file(&loaded.tokenizer).map_err(CliError::usage)?;
+    if tok.vocab_size() != loaded.model.vocab_size {
+        return Err(CliError::usage(anyhow!(
+            "{}: tokenizer has {} tokens but the model's vocab_size is {}",
+            dir.display(),
+            tok.vocab_size(),
+            loaded.model.vocab_size
+        )));
+    }
+    Ok((loaded, tok))
+}
+
+/// Samples `samples` completions per problem on the chosen device, with a progress bar.
+pub fn sample_all(
+    loaded: &checkpoint::Loaded,
+    tok: &Tokenizer,
+    problems: &[EvalProblem],
+    samples: usize,
+    gen: &GenConfig,
+    device: &str,
+) -> Result<Vec<Vec<Sampled>>, CliError> {
+    let bar = ProgressBar::new((problems.len() * samples) as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} sampling [{bar:30}] {human_pos}/{human_len} completions  {per_sec}  eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let out = if device == "cuda" {
+        dagmath::train::device::probe_cuda()
+            .map_err(anyhow::Error::msg)
+            .map_err(CliError::usage)?;
+        #[cfg(feature = "cuda")]
+        {
+            let dev = burn::backend::cuda::CudaDevice::default();
+            sample_on::<burn::backend::Cuda<f32>>(loaded, tok, problems, samples, gen, &dev, &bar)
+        }
+        #[cfg(not(feature = "cuda"))]
+        unreachable!("probe_cuda fails without the cuda feature")
+    } else {
+        let dev = dagmath::train::device::cpu_device();
+        sample_on::<dagmath::train::device::CpuInference>(
+            loaded, tok, problems, samples, gen, &dev, &bar,
+        )
+    };
+    bar.finish_and_clear();
+    out
+}
+
+fn sample_on<B: Backend>(
+    loaded: &checkpoint::Loaded,
+    tok: &Tokenizer,
+    problems: &[EvalProblem],
+    samples: usize,
+    gen: &GenConfig,
+    device: &B::Device,
+    bar: &ProgressBar,
+) -> Result<Vec<Vec<Sampled>>, CliError> {
+    let model: Qwen2<B> =
+        weights::to_model(&loaded.model, &loaded.weights, device).map_err(CliError::usage)?;
+    sample(&model, device, tok, problems, samples, gen, |n| {
+        bar.inc(n as u64)
+    })
+    .map_err(CliError::from)
+}
+
+fn finish_name(f: Finish) -> &'static str {
+    match f {
+        Finish::Stop => "stop",
+        Finish::Eos => "eos",
+        Finish::Length => "length",
+    }
+}
+
+/// samples.parquet: one row per completion.
+fn samples_batch(problems: &[EvalProblem], sampled: &[Vec<Sampled>]) -> RecordBatch {
+    let (mut id, mut split, mut template) = (
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
+    let (mut op, mut sample_i, mut new_tokens) = (
+        UInt32Builder::new(),
+        UInt32Builder::new(),
+        UInt32Builder::new(),
+    );
+    let (mut completion, mut finish) = (StringBuilder::new(), StringBuilder::new());
+    for (p, s) in problems.iter().zip(sampled) {
+        for (i, c) in s.iter().enumerate() {
+            id.append_value(&p.gold.id);
+            split.append_value(&p.gold.split);
+            op.append_value(p.gold.op);
+            template.append_value(&p.gold.template);
+            sample_i.append_value(i as u32);
+            completion.append_value(&c.text);
+            new_tokens.append_value(c.tokens.len() as u32);
+            finish.append_value(finish_name(c.finish));
+        }
+    }
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("split", DataType::Utf8, false),
+        Field::new("op", DataType::UInt32, false),
+        Field::new("template", DataType::Utf8, false),
+        Field::new("sample", DataType::UInt32, false),
+        Field::new("completion", DataType::Utf8, false),
+        Field::new("new_tokens", DataType::UInt32, false),
+        Field::new("finish", DataType::Utf8, false),
+    ]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(id.finish()),
+            Arc::new(split.finish()),
+            Arc::new(op.finish()),
+            Arc::new(template.finish()),
+            Arc::new(sample_i.finish()),
+            Arc::new(completion.finish()),
+            Arc::new(new_tokens.finish()),
+            Arc::new(finish.finish()),
+        ],
+    )
+    .expect("columns match the schema")
+}
+
+pub fn run(a: Args) -> Result<(), CliError> {
+    let gen = a.gen.config()?;
+    if a.samples == 0 {
+        return Err(CliError::usage(anyhow!("--samples must be ≥ 1")));
+    }
+    let (loaded, tok) = load_checkpoint(&a.checkpoint)?;
+    let problems = load_problems(&a.data, &a.splits, a.limit)?;
+    prepare_out(&a.out, a.force)?;
+    std::fs::create_dir_all(&a.out).map_err(|e| anyhow!("{}: {e}", a.out.display()))?;
+    let started = std::time::Instant::now();
+    let sampled = sample_all(&loaded, &tok, &problems, a.samples, &gen, &a.gen.device)?;
+    let secs = started.elapsed().as_secs_f64();
+    let new_tokens: usize = sampled.iter().flatten().map(|c| c.tokens.len()).sum();
+    let truncated = sampled
+        .iter()
+        .flatten()
+        .filter(|c| c.finish == Finish::Length)
+        .count();
+    println!(
+        "sampled {} completions of {} problems in {secs:.1}s ({:.0} new tokens/s, {truncated} truncated at {} tokens)",
+        problems.len() * a.samples,
+        problems.len(),
+        new_tokens as f64 / secs.max(1e-9),
+        gen.max_new_tokens
+    );
+    let cfg = AuditConfig {
+        rule: match a.rule {
+            RuleArg::Strict => Rule::Strict,
+            RuleArg::Interplay => Rule::Interplay,
+        },
+        alpha: 0.2,
+    };
+    let (gold, verdicts) = verify(&problems, &sampled, cfg).map_err(CliError::from)?;
+    let summary = summarize(&gold, &verdicts, cfg);
+    print_summary(&summary, secs);
+    write_table_atomic(
+        &a.out.join("samples.parquet"),
+        &samples_batch(&problems, &sampled),
+    )?;
+    write_table_atomic(
+        &a.out.join("verdicts.parquet"),
+        &verdicts_batch(&gold, &verdicts),
+    )?;
+    let mut json = serde_json::to_value(&summary).expect("summary serialises");
+    json["eval"] = serde_json::json!({
+        "checkpoint": a.checkpoint.display().to_string(),
+        "data": a.data.display().to_string(),
+        "splits": a.splits,
+        "samples": a.samples,
+        "temperature": gen.sampling.temperature,
+        "top_p": gen.sampling.top_p,
+        "top_k": gen.sampling.top_k,
+        "max_new_tokens": gen.max_new_tokens,
+        "seed": gen.seed,
+        "new_tokens": new_tokens,
+        "truncated": truncated,
+    });
+    let text = serde_json::to_string_pretty(&json).expect("json");
+    write_atomic(&a.out.join("summary.json"), format!("{text}\n").as_bytes())?;
+    let title = format!(
+        "pass@k vs op ({} samples, T = {})",
+        a.samples, gen.sampling.temperature
+    );
+    plot::passk_vs_op(&summary.pass_at_k, &a.out.join("passk_vs_op.svg"), &title)
+        .map_err(anyhow::Error::msg)?;
+    plot::passk_vs_k(
+        &summary.pass_at_k,
+        &a.out.join("passk_vs_k.svg"),
+        "pass@k vs k",
+    )
+    .map_err(anyhow::Error::msg)?;
+    println!(
+        "wrote {}/{{samples,verdicts}}.parquet, summary.json, passk_vs_op.svg, passk_vs_k.svg",
+        a.out.display()
+    );
+    Ok(())
+}

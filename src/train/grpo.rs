@@ -1,0 +1,242 @@
+//! The GRPO objective (SPEC §6), apart from the loop that feeds it: group-normalised
+//! advantages, the clipped policy loss with asymmetric ε, the KL penalty to a frozen reference
+//! (k1 or k3), and token-mean or sequence-mean aggregation. [`loss`] is the burn version the
+//! trainer differentiates; [`loss_host`] is the same formula in plain f64, the reference the
+//! tests hold it to.
+//!
+//! For completion token t of rollout i, with r = exp(logp − logp_old) and advantage A_i:
+//!
+//! ```text
+//! ℓ_it = −min(r·A_i, clip(r, 1 − ε_low, 1 + ε_high)·A_i) + β·KL_it
+//! KL_it = logp − logp_ref                            (k1)
+//!       = exp(logp_ref − logp) − (logp_ref − logp) − 1   (k3, ≥ 0)
+//! token-mean:    L = Σ_i Σ_t m_it·ℓ_it / Σ_i Σ_t m_it
+//! sequence-mean: L = mean over rollouts with any token of (Σ_t m_it·ℓ_it / Σ_t m_it)
+//! ```
+//!
+//! where m_it masks prompt positions, padding, and every token of a truncated rollout.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Loss aggregation over tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregation {
+    TokenMean,
+    SequenceMean,
+}
+
+/// KL estimator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KlEstimator {
+    K1,
+    K3,
+}
+
+/// The objective's settings; defaults are SPEC §6's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpoConfig {
+    pub eps_low: f64,
+    pub eps_high: f64,
+    pub aggregation: Aggregation,
+    /// KL coefficient β; 0 turns the KL term off and no reference model is kept.
+    pub kl_coef: f64,
+    pub kl_estimator: KlEstimator,
+    /// Divide advantages by the group's standard deviation (off: Dr. GRPO's mean-only form).
+    pub scale_std: bool,
+    /// ε in (r − mean) / (std + ε).
+    pub adv_eps: f64,
+}
+
+impl Default for GrpoConfig {
+    fn default() -> Self {
+        GrpoConfig {
+            eps_low: 0.2,
+            eps_high: 0.2,
+            aggregation: Aggregation::TokenMean,
+            kl_coef: 0.001,
+            kl_estimator: KlEstimator::K3,
+            scale_std: true,
+            adv_eps: 1e-6,
+        }
+    }
+}
+
+impl GrpoConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [("eps_low", self.eps_low), ("eps_high", self.eps_high)] {
+            if !(0.0..1.0).contains(&v) {
+                return Err(format!("grpo.{name} = {v}: must be in [0, 1)"));
+            }
+        }
+        if !(self.kl_coef >= 0.0 && self.kl_coef.is_finite()) {
+            return Err(format!("grpo.kl_coef = {}: must be ≥ 0", self.kl_coef));
+        }
+        Ok(())
+    }
+}
+
+/// Advantages of one group's rewards: (r − mean) / (std + ε), or r − mean without std scaling.
+/// The standard deviation is the population one (divide by G), as in the reference code.
+pub fn advantages(rewards: &[f64], scale_std: bool, eps: f64) -> Vec<f64> {
+    let n = rewards.len().max(1) as f64;
+    let mean = rewards.iter().sum::<f64>() / n;
+    let std = (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
+    rewards
+        .iter()
+        .map(|r| {
+            if scale_std {
+                (r - mean) / (std + eps)
+            } else {
+                r - mean
+            }
+        })
+        .collect()
+}
+
+/// One rollout's per-token figures, for [`loss_host`].
+#[derive(Debug, Clone)]
+pub struct HostRollout {
+    pub logp: Vec<f64>,
+    pub logp_old: Vec<f64>,
+    pub logp_ref: Vec<f64>,
+    pub mask: Vec<f64>,
+    pub advantage: f64,
+}
+
+fn kl_term(est: KlEstimator, logp: f64, logp_ref: f64) -> f64 {
+    match est {
+        KlEstimator::K1 => logp - logp_ref,
+        KlEstimator::K3 => {
+            let d = logp_ref - logp;
+            d.exp() - d - 1.0
+        }
+    }
+}
+
+/// The loss in plain f64 (see the module docs).
+pub fn loss_host(batch: &[HostRollout], c: &GrpoConfig) -> f64 {
+    let token = |r: &HostRollout, t: usize| {
+        let ratio = (r.logp[t] - r.logp_old[t]).exp();
+        let clipped = ratio.clamp(1.0 - c.eps_low, 1.0 + c.eps_high);
+        let policy = -(ratio * r.advantage).min(clipped * r.advantage);
+        let kl = if c.kl_coef > 0.0 {
+            c.kl_coef * kl_term(c.kl_estimator, r.logp[t], r.logp_ref[t])
+        } else {
+            0.0
+        };
+        r.mask[t] * (policy + kl)
+    };
+    match c.aggregation {
+        Aggregation::TokenMean => {
+            let (mut sum, mut n) = (0.0f64, 0.0f64);
+            for r in batch {
+                for t in 0..r.logp.len() {
+                    sum += token(r, t);
+                    n += r.mask[t];
+                }
+            }
+            sum / n.max(1.0)
+        }
+        Aggregation::SequenceMean => {
+            let (mut sum, mut n) = (0.0f64, 0.0f64);
+            for r in batch {
+                let m: f64 = r.mask.iter().sum();
+                if m > 0.0 {
+                    sum += (0..r.logp.len()).map(|t| token(r, t)).sum::<f64>() / m;
+                    n += 1.0;
+                }
+            }
+            sum / n.max(1.0)
+        }
+    }
+}
+
+/// Diagnostics of one loss evaluation (means over unmasked tokens).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LossStats {
+    pub clip_fraction: f64,
+    pub kl: f64,
+    pub tokens: f64,
+}
+
+/// The loss on tensors, all `[rows, t]` except `advantages` `[rows]`. `logp_old` and
+/// `logp_ref` carry no gradient; `logp_ref` is ignored when the KL term is off.
+pub fn loss<B: Backend>(
+    logp: Tensor<B, 2>,
+    logp_old: Tensor<B, 2>,
+    logp_ref: Option<Tensor<B, 2>>,
+    mask: Tensor<B, 2>,
+    advantages: Tensor<B, 1>,
+    c: &GrpoConfig,
+) -> (Tensor<B, 1>, LossStats) {
+    let [rows, _] = logp.dims();
+    let adv = advantages.reshape([rows, 1]);
+    let ratio = (logp.clone() - logp_old).exp();
+    let clipped = ratio.clone().clamp(1.0 - c.eps_low, 1.0 + c.eps_high);
+    let policy = (ratio.clone() * adv.clone()).min_pair(clipped * adv).neg();
+    let tokens: f64 = mask.clone().sum().into_scalar().elem();
+    let outside = ratio
+        .clone()
+        .lower_elem(1.0 - c.eps_low)
+        .float()
+        .add(ratio.greater_elem(1.0 + c.eps_high).float());
+    let clip_fraction: f64 =
+        (outside * mask.clone()).sum().into_scalar().elem::<f64>() / tokens.max(1.0);
+    let (per_token, kl_mean) = match (c.kl_coef > 0.0, logp_ref) {
+        (true, Some(r)) => {
+            let kl = match c.kl_estimator {
+                KlEstimator::K1 => logp - r,
+                KlEstimator::K3 => {
+                    let d = r - logp;
+                    d.clone().exp() - d - 1.0
+                }
+            };
+            let kl_mean: f64 = (kl.clone() * mask.clone())
+                .sum()
+                .into_scalar()
+                .elem::<f64>()
+                / tokens.max(1.0);
+            (policy + kl * c.kl_coef, kl_mean)
+        }
+        _ => (policy, 0.0),
+    };
+    let masked = per_token * mask.clone();
+    let loss = match c.aggregation {
+        Aggregation::TokenMean => masked.sum() / tokens.max(1.0),
+        Aggregation::SequenceMean => {
+            let per_row = mask.sum_dim(1); // [rows, 1]
+            let has = per_row.clone().greater_elem(0.0).float();
+            let n: f64 = has.clone().sum().into_scalar().elem();
+            let row_mean = masked.sum_dim(1) / per_row.clamp_min(1.0);
+            (row_mean * has).sum() / n.max(1.0)
+        }
+    };
+    (
+        loss,
+        LossStats {
+            clip_fraction,
+            kl: kl_mean,
+            tokens,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advantages_are_group_normalised() {
+        let a = advantages(&[1.0, 0.0, 0.0, 1.0], true, 0.0);
+        assert_eq!(a, vec![1.0, -1.0, -1.0, 1.0]);
+        let a = advantages(&[1.0, 0.0, 0.0, 0.0], false, 0.0);
+        assert_eq!(a, vec![0.75, -0.25, -0.25, -0.25]);
+        // A group with one reward for all has zero advantages, not NaN.
+        assert_eq!(advantages(&[0.5; 3], true, 1e-6), vec![0.0; 3]);
+    }
+}

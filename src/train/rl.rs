@@ -1,0 +1,924 @@
+//! GRPO with verifier rewards (`dagmath train rl --config FILE --from CKPT`). One visible loop:
+//! draw prompts from the pool → sample a group of rollouts per prompt with the engine → verify
+//! each rollout against its gold graph and score it → group-normalised advantages (dynamic
+//! sampling drops groups whose binary outcome is uniform) → clipped policy loss with a KL term
+//! to the frozen starting policy → AdamW step → metrics, checkpoints.
+//!
+//! ```toml
+//! seed = 0
+//! device = "cpu"
+//! out = "out/rl"
+//!
+//! [data]                    # the RL pool: problems of these splits (prompt + gold graph)
+//! dir = "out/micro"
+//! splits = ["rl_pool"]
+//!
+//! [rl]
+//! steps = 100
+//! prompts_per_step = 16     # SPEC §6: 1024
+//! group_size = 6
+//! reward = "mixed"          # outcome | process | mixed | strict | penalty
+//! alpha = 0.2               # outcome weight of mixed / penalty
+//! rule = "strict"           # verification rule: strict | interplay
+//! dynamic_sampling = false
+//! micro_batch_rows = 32     # rows per forward/backward (gradient accumulation)
+//! # flops = 1e15            # stop once RL has spent this much compute
+//!
+//! [rollout]
+//! temperature = 1.0
+//! max_new_tokens = 1024
+//!
+//! [grpo]                    # see grpo.rs: eps_low/high 0.2, token_mean, kl_coef 0.001, k3
+//! [optim]                   # lr 1e-6 constant (SPEC §6)
+//! [checkpoint]
+//! every = 50
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint::{self, PhaseRecord};
+use super::config::{CheckpointConfig, DeviceKind, Precision};
+use super::grpo::{self, GrpoConfig};
+use super::metrics::MetricsLog;
+use super::optim::{clip_factor, AdamW, OptimConfig, Schedule};
+use super::trainer::TrainError;
+use crate::composer::seed::{derive, str_key};
+use crate::dataset::reader::{read_rows, Dataset};
+use crate::engine::model::ModelDecoder;
+use crate::engine::{generate, Finish, GenConfig, Request, Sampling};
+use crate::eval::audit::GoldItem;
+use crate::eval::run::stops;
+use crate::model::{weights, ModelConfig, Qwen2};
+use crate::tokenizer::Tokenizer;
+use crate::trace::{Reward, Rule, Verifier};
+
+/// `dagmath train rl`'s config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RlConfig {
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub device: DeviceKind,
+    #[serde(default)]
+    pub precision: Precision,
+    pub out: PathBuf,
+    pub data: PoolConfig,
+    #[serde(default)]
+    pub rl: RlSettings,
+    #[serde(default = "default_rollout")]
+    pub rollout: RolloutConfig,
+    #[serde(default)]
+    pub grpo: GrpoConfig,
+    #[serde(default = "rl_optim")]
+    pub optim: OptimConfig,
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    pub dir: PathBuf,
+    pub splits: Vec<String>,
+}
+
+/// Which verifier reward the policy is trained on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RewardKind {
+    Outcome,
+    Process,
+    Mixed,
+    Strict,
+    Penalty,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleKind {
+    Strict,
+    Interplay,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RlSettings {
+    pub steps: u64,
+    pub prompts_per_step: usize,
+    pub group_size: usize,
+    pub reward: RewardKind,
+    pub alpha: f64,
+    pub rule: RuleKind,
+    /// Drop groups whose binary outcome (answer right) is the same for every rollout.
+    pub dynamic_sampling: bool,
+    pub micro_batch_rows: usize,
+    /// Stop once this phase has spent this many FLOPs (rollouts + reference + training).
+    pub flops: Option<f64>,
+}
+
+impl Default for RlSettings {
+    fn default() -> Self {
+        RlSettings {
+            steps: 100,
+            prompts_per_step: 1024,
+            group_size: 6,
+            reward: RewardKind::Mixed,
+            alpha: 0.2,
+            rule: RuleKind::Strict,
+            dynamic_sampling: false,
+            micro_batch_rows: 32,
+            flops: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RolloutConfig {
+    pub temperature: f64,
+    pub top_p: f64,
+    pub top_k: usize,
+    pub max_new_tokens: usize,
+    pub batch_rows: usize,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        default_rollout()
+    }
+}
+
+/// SPEC §6: temperature 1.0, ≤ 1024 new tokens.
+fn default_rollout() -> RolloutConfig {
+    RolloutConfig {
+        temperature: 1.0,
+        top_p: 1.0,
+        top_k: 0,
+        max_new_tokens: 1024,
+        batch_rows: 64,
+    }
+}
+
+/// SPEC §6: lr 1e-6, constant, no warmup.
+fn rl_optim() -> OptimConfig {
+    OptimConfig {
+        lr: 1e-6,
+        min_lr: 1e-6,
+        warmup: 0.0,
+        warmup_steps: None,
+        schedule: Schedule::Constant,
+        weight_decay: 0.0,
+        ..OptimConfig::default()
+    }
+}
+
+impl RlConfig {
+    pub fn from_file(path: &Path) -> Result<RlConfig, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let c = Self::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        c.validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(c)
+    }
+
+    /// Parses a config; an `[optim]` table overrides the RL defaults key by key (so giving
+    /// `lr` alone keeps the constant schedule).
+    pub fn from_toml(text: &str) -> Result<RlConfig, String> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        if let Some(user) = table.remove("optim") {
+            let user = user
+                .as_table()
+                .cloned()
+                .ok_or_else(|| "optim: must be a table".to_string())?;
+            let mut base = toml::Table::try_from(rl_optim()).expect("optim serialises");
+            // Unknown keys are rejected by OptimConfig's deny_unknown_fields.
+            base.extend(user);
+            table.insert("optim".into(), toml::Value::Table(base));
+        }
+        table.try_into().map_err(|e: toml::de::Error| e.to_string())
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let r = &self.rl;
+        if r.steps == 0 && r.flops.is_none() {
+            return Err("rl.steps: must be ≥ 1".into());
+        }
+        if r.prompts_per_step == 0 {
+            return Err("rl.prompts_per_step: must be ≥ 1".into());
+        }
+        if r.group_size < 2 {
+            return Err(format!(
+                "rl.group_size = {}: GRPO needs at least 2 rollouts per prompt",
+                r.group_size
+            ));
+        }
+        if !(0.0..=1.0).contains(&r.alpha) {
+            return Err(format!("rl.alpha = {}: must be in [0, 1]", r.alpha));
+        }
+        if r.micro_batch_rows == 0 {
+            return Err("rl.micro_batch_rows: must be ≥ 1".into());
+        }
+        if self.rollout.max_new_tokens == 0 {
+            return Err("rollout.max_new_tokens: must be ≥ 1".into());
+        }
+        self.sampling()
+            .validate()
+            .map_err(|e| format!("rollout.{e}"))?;
+        self.grpo.validate()?;
+        self.optim.validate()?;
+        if self.data.splits.is_empty() {
+            return Err("data.splits: name at least one split".into());
+        }
+        Ok(())
+    }
+
+    fn sampling(&self) -> Sampling {
+        Sampling {
+            temperature: self.rollout.temperature,
+            top_k: self.rollout.top_k,
+            top_p: self.rollout.top_p,
+        }
+    }
+
+    /// The reward the policy is trained on.
+    pub fn reward(&self) -> Reward {
+        let alpha = self.rl.alpha;
+        match self.rl.reward {
+            RewardKind::Outcome => Reward::Outcome,
+            RewardKind::Process => Reward::Process,
+            RewardKind::Mixed => Reward::Mixed { alpha },
+            RewardKind::Strict => Reward::Strict,
+            RewardKind::Penalty => Reward::Penalty { alpha },
+        }
+    }
+
+    pub fn rule(&self) -> Rule {
+        match self.rl.rule {
+            RuleKind::Strict => Rule::Strict,
+            RuleKind::Interplay => Rule::Interplay,
+        }
+    }
+}
+
+/// A pool problem.
+#[derive(Debug, Clone)]
+pub struct PoolItem {
+    pub gold: GoldItem,
+    pub prompt: Vec<u32>,
+}
+
+/// Loads the pool's problems and encodes their prompts.
+pub fn load_pool(c: &PoolConfig, tok: &Tokenizer) -> Result<Vec<PoolItem>, TrainError> {
+    let ds = Dataset::open(&c.dir).map_err(|e| TrainError::Config(e.to_string()))?;
+    let mut out = Vec::new();
+    for split in &c.splits {
+        if !ds.manifest.splits.iter().any(|s| &s.name == split) {
+            let have: Vec<&str> = ds.manifest.splits.iter().map(|s| s.name.as_str()).collect();
+            return Err(TrainError::Config(format!(
+                "data.splits: split \"{split}\" is not in {} (it has: {})",
+                c.dir.display(),
+                have.join(", ")
+            )));
+        }
+        for path in ds.shard_paths(split) {
+            for r in read_rows(&path).map_err(|e| TrainError::Config(e.to_string()))? {
+                let prompt = tok
+                    .encode(&r.prompt)
+                    .map_err(|e| TrainError::Config(format!("{}: {e}", r.id)))?;
+                out.push(PoolItem {
+                    gold: GoldItem {
+                        id: r.id,
+                        split: r.split,
+                        op: r.op,
+                        template: r.template,
+                        graph: r.graph,
+                    },
+                    prompt,
+                });
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(TrainError::Config(format!(
+            "data: splits [{}] of {} hold no problems",
+            c.splits.join(", "),
+            c.dir.display()
+        )));
+    }
+    Ok(out)
+}
+
+/// Position in the pool: the epoch's shuffled order is a function of (seed, epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PoolCursor {
+    pub epoch: u64,
+    pub pos: usize,
+}
+
+fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(derive(&[seed, str_key("rl-pool"), epoch]));
+    order.shuffle(&mut rng);
+    order
+}
+
+/// The next `k` pool indices, advancing the cursor (wrapping into new epochs).
+pub fn draw(n: usize, k: usize, seed: u64, cur: &mut PoolCursor) -> Vec<usize> {
+    let mut out = Vec::with_capacity(k);
+    let mut order = epoch_order(n, seed, cur.epoch);
+    while out.len() < k {
+        if cur.pos >= n {
+            cur.epoch += 1;
+            cur.pos = 0;
+            order = epoch_order(n, seed, cur.epoch);
+        }
+        out.push(order[cur.pos]);
+        cur.pos += 1;
+    }
+    out
+}
+
+/// One rollout ready for the update: its tokens, where the completion starts, its reward.
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    /// Prompt followed by the completion (with EOS when it stopped there).
+    pub tokens: Vec<u32>,
+    pub prompt_len: usize,
+    pub truncated: bool,
+    pub reward: f64,
+}
+
+/// A prompt's group of rollouts and their advantages.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub rollouts: Vec<Rollout>,
+    pub advantages: Vec<f64>,
+}
+
+/// What one update measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UpdateStats {
+    pub loss: f64,
+    pub grad_norm: f64,
+    pub clip_fraction: f64,
+    pub kl: f64,
+    pub entropy: f64,
+    /// Positions the model was run on (prompt and completion, padding excluded).
+    pub tokens: u64,
+}
+
+/// The policy being trained, the frozen reference and the optimiser.
+pub struct Policy<B: AutodiffBackend> {
+    pub model: Qwen2<B>,
+    pub reference: Option<Qwen2<B::InnerBackend>>,
+    pub optim: AdamW<B>,
+    pub grpo: GrpoConfig,
+    pub grad_clip: f64,
+    pub micro_batch_rows: usize,
+    pub pad: u32,
+}
+
+impl<B: AutodiffBackend> Policy<B> {
+    /// Samples `group` completions for each prompt with the current policy.
+    pub fn rollout(
+        &self,
+        prompts: &[(&[u32], u64)],
+        group: usize,
+        gen: &GenConfig,
+        stops: &crate::engine::Stops,
+        device: &B::Device,
+    ) -> Vec<Vec<crate::engine::Completion>> {
+        let inference = self.model.valid();
+        let requests: Vec<Request> = prompts
+            .iter()
+            .map(|&(prompt, key)| Request {
+                prompt,
+                key,
+                samples: group,
+            })
+            .collect();
+        let mut dec = ModelDecoder::new(&inference, device);
+        generate(&mut dec, &requests, gen, stops, |_| {})
+    }
+
+    /// One optimiser step on `groups` at learning rate `lr`.
+    pub fn update(&mut self, groups: &[Group], lr: f64, device: &B::Device) -> UpdateStats {
+        let rows: Vec<(&Rollout, f64)> = groups
+            .iter()
+            .flat_map(|g| g.rollouts.iter().zip(g.advantages.iter().copied()))
+            .collect();
+        let mut stats = UpdateStats::default();
+        if rows.is_empty() {
+            return stats;
+        }
+        // Normalisers over the whole batch, so micro-batching does not change the loss.
+        let weight = |r: &Rollout| -> f64 {
+            if r.truncated {
+                0.0
+            } else {
+                (r.tokens.len() - r.prompt_len) as f64
+            }
+        };
+        let total_tokens: f64 = rows.iter().map(|(r, _)| weight(r)).sum();
+        let total_seqs = rows.iter().filter(|(r, _)| weight(r) > 0.0).count() as f64;
+        let mut acc = GradientsAccumulator::<Qwen2<B>>::new();
+        let mut any = false;
+        for chunk in rows.chunks(self.micro_batch_rows) {
+            let (inputs, targets, mask, adv) = batch_tensors::<B>(chunk, self.pad, device);
+            let mb_tokens: f64 = chunk.iter().map(|(r, _)| weight(r)).sum();
+            let mb_seqs = chunk.iter().filter(|(r, _)| weight(r) > 0.0).count() as f64;
+            stats.tokens += chunk
+                .iter()
+                .map(|(r, _)| r.tokens.len() as u64 - 1)
+                .sum::<u64>();
+            if mb_tokens == 0.0 {
+                continue;
+            }
+            let logits = self.model.forward(inputs.clone());
+            let logp_all = burn::tensor::activation::log_softmax(logits, 2);
+            let [b, t, _] = logp_all.dims();
+            let logp = logp_all
+                .clone()
+                .gather(2, targets.clone().reshape([b, t, 1]))
+                .reshape([b, t]);
+            // Entropy of the policy at the trained positions (a diagnostic; no gradient).
+            let lp = logp_all.inner();
+            let ent = (lp.clone().exp() * lp).sum_dim(2).reshape([b, t]).neg();
+            let m_inner = mask.clone().inner();
+            let ent_sum: f64 = (ent * m_inner).sum().into_scalar().elem();
+            stats.entropy += ent_sum;
+            let logp_ref = self.reference.as_ref().map(|r| {
+                let lr = burn::tensor::activation::log_softmax(r.forward(inputs.inner()), 2)
+                    .gather(2, targets.inner().reshape([b, t, 1]))
+                    .reshape([b, t]);
+                Tensor::<B, 2>::from_inner(lr)
+            });
+            let logp_old = logp.clone().detach();
+            let (loss, s) = grpo::loss(logp, logp_old, logp_ref, mask, adv, &self.grpo);
+            let scale = match self.grpo.aggregation {
+                grpo::Aggregation::TokenMean => mb_tokens / total_tokens,
+                grpo::Aggregation::SequenceMean => mb_seqs / total_seqs.max(1.0),
+            };
+            stats.loss += loss.clone().into_scalar().elem::<f64>() * scale;
+            stats.clip_fraction += s.clip_fraction * mb_tokens;
+            stats.kl += s.kl * mb_tokens;
+            let grads = GradientsParams::from_grads((loss * scale).backward(), &self.model);
+            acc.accumulate(&self.model, grads);
+            any = true;
+        }
+        stats.clip_fraction /= total_tokens.max(1.0);
+        stats.kl /= total_tokens.max(1.0);
+        stats.entropy /= total_tokens.max(1.0);
+        if any {
+            let grads = acc.grads();
+            let (clip, norm) = clip_factor(&self.model, &grads, self.grad_clip);
+            stats.grad_norm = norm;
+            // burn's modules are moved through the optimiser; the clone is cheap (shared
+            // tensor handles) and is replaced at once.
+            let placeholder = self.model.clone();
+            let model = std::mem::replace(&mut self.model, placeholder);
+            self.model = self.optim.step(lr, model, grads, clip);
+        }
+        stats
+    }
+}
+
+type BatchTensors<B> = (
+    Tensor<B, 2, Int>,
+    Tensor<B, 2, Int>,
+    Tensor<B, 2>,
+    Tensor<B, 1>,
+);
+
+/// Right-padded inputs `[rows, T−1]`, targets, the completion mask (0 on prompt, padding and
+/// truncated rollouts) and the advantages.
+fn batch_tensors<B: Backend>(
+    rows: &[(&Rollout, f64)],
+    pad: u32,
+    device: &B::Device,
+) -> BatchTensors<B> {
+    let t = rows.iter().map(|(r, _)| r.tokens.len()).max().unwrap_or(2) - 1;
+    let n = rows.len();
+    let (mut x, mut y, mut m) = (
+        Vec::with_capacity(n * t),
+        Vec::with_capacity(n * t),
+        Vec::with_capacity(n * t),
+    );
+    for (r, _) in rows {
+        let len = r.tokens.len() - 1;
+        for i in 0..t {
+            if i < len {
+                x.push(r.tokens[i] as i64);
+                y.push(r.tokens[i + 1] as i64);
+                // Position i predicts token i+1: a completion token when i+1 ≥ prompt_len.
+                let on = !r.truncated && i + 1 >= r.prompt_len;
+                m.push(if on { 1.0f32 } else { 0.0 });
+            } else {
+                x.push(pad as i64);
+                y.push(pad as i64);
+                m.push(0.0);
+            }
+        }
+    }
+    let adv: Vec<f32> = rows.iter().map(|(_, a)| *a as f32).collect();
+    (
+        Tensor::from_data(TensorData::new(x, [n, t]), device),
+        Tensor::from_data(TensorData::new(y, [n, t]), device),
+        Tensor::from_data(TensorData::new(m, [n, t]), device),
+        Tensor::from_data(TensorData::new(adv, [n]), device),
+    )
+}
+
+/// One line of the RL metrics log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RlMetrics {
+    pub phase: String,
+    pub step: u64,
+    pub lr: f64,
+    pub loss: f64,
+    pub grad_norm: f64,
+    /// Mean reward of every rollout under each variant (the trained one is `reward`).
+    pub reward: f64,
+    pub reward_outcome: f64,
+    pub reward_process: f64,
+    pub reward_mixed: f64,
+    pub reward_strict: f64,
+    /// Share of rollouts whose trace verifies (VerifiedCorrect) / whose answer is right.
+    pub pass_rate: f64,
+    pub answer_rate: f64,
+    pub entropy: f64,
+    pub clip_fraction: f64,
+    pub kl: f64,
+    pub response_length: f64,
+    pub truncated: f64,
+    /// Share of groups whose trained reward is the same for every rollout.
+    pub zero_variance_groups: f64,
+    /// Groups dropped by dynamic sampling.
+    pub dropped_groups: usize,
+    pub rollout_tokens_per_s: f64,
+    pub step_seconds: f64,
+    /// Tokens and FLOPs of this phase so far, and of every phase.
+    pub tokens: u64,
+    pub flops: f64,
+    pub cum_tokens: u64,
+    pub cum_flops: f64,
+}
+
+/// `state.json` of an RL checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RlState {
+    pub dagmath_version: String,
+    pub rl: RlProgress,
+    pub phases: Vec<PhaseRecord>,
+    pub config: RlConfig,
+    pub model: ModelConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RlProgress {
+    pub step: u64,
+    pub cursor: PoolCursor,
+    /// The starting checkpoint: the KL reference, reloaded on resume.
+    pub reference: PathBuf,
+}
+
+/// Where an RL run starts.
+pub enum RlStart<'a> {
+    From(&'a Path),
+    Resume,
+}
+
+/// Observes the loop (progress bars live in the CLI).
+pub trait RlObserver {
+    fn start(&mut self, _start_step: u64, _total: u64) {}
+    fn step(&mut self, _m: &RlMetrics) {}
+}
+
+impl RlObserver for super::Silent {}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct RlSummary {
+    pub metrics: Vec<RlMetrics>,
+    pub final_checkpoint: PathBuf,
+    pub phases: Vec<PhaseRecord>,
+}
+
+/// Mean of `f` over `xs` (0 for none).
+fn mean<T>(xs: &[T], f: impl Fn(&T) -> f64) -> f64 {
+    if xs.is_empty() {
+        0.0
+    } else {
+        xs.iter().map(f).sum::<f64>() / xs.len() as f64
+    }
+}
+
+/// The RL loop.
+pub fn train_rl<B: AutodiffBackend>(
+    cfg: &RlConfig,
+    start: RlStart<'_>,
+    device: &B::Device,
+    obs: &mut dyn RlObserver,
+) -> Result<RlSummary, TrainError> {
+    cfg.validate().map_err(TrainError::Config)?;
+    let existing = checkpoint::list(&cfg.out)?;
+    let (loaded, reference_dir, resumed) = match start {
+        RlStart::From(dir) => {
+            if !existing.is_empty() {
+                return Err(TrainError::Config(format!(
+                    "{} already holds checkpoints; use --resume to continue, or --force to start over",
+                    cfg.out.display()
+                )));
+            }
+            (checkpoint::load(dir)?, dir.to_path_buf(), None)
+        }
+        RlStart::Resume => {
+            let (_, dir) = existing.last().ok_or_else(|| {
+                TrainError::Config(format!(
+                    "--resume: no checkpoint under {}",
+                    checkpoint::checkpoints_dir(&cfg.out).display()
+                ))
+            })?;
+            let l = checkpoint::load(dir)?;
+            let state: RlState = l
+                .rl_state
+                .clone()
+                .ok_or_else(|| {
+                    TrainError::Config(format!("{}: not an RL checkpoint", dir.display()))
+                })
+                .and_then(|v| {
+                    serde_json::from_value(v).map_err(|e| {
+                        TrainError::Config(format!("{}/state.json: {e}", dir.display()))
+                    })
+                })?;
+            if &state.config != cfg {
+                return Err(TrainError::Config(format!(
+                    "--resume: the config differs from the one in {}/state.json",
+                    dir.display()
+                )));
+            }
+            let reference = state.rl.reference.clone();
+            (l, reference, Some(state))
+        }
+    };
+    let tok =
+        Tokenizer::from_file(&loaded.tokenizer).map_err(|e| TrainError::Config(e.to_string()))?;
+    let eos = tok
+        .token_id("[EOS]")
+        .ok_or_else(|| TrainError::Config("the tokenizer has no [EOS] token".into()))?;
+    let pad = tok.token_id("[PAD]").unwrap_or(eos);
+    let pool = load_pool(&cfg.data, &tok)?;
+    let model_cfg = loaded.model.clone();
+    let model: Qwen2<B> = weights::to_model(&model_cfg, &loaded.weights, device)?;
+    let reference = if cfg.grpo.kl_coef > 0.0 {
+        let w = if resumed.is_some() {
+            checkpoint::load(&reference_dir)?.weights
+        } else {
+            loaded.weights.clone()
+        };
+        Some(weights::to_model::<B::InnerBackend>(
+            &model_cfg, &w, device,
+        )?)
+    } else {
+        None
+    };
+    let mut policy = Policy {
+        model,
+        reference,
+        optim: AdamW::<B>::new(cfg.optim.clone()),
+        grpo: cfg.grpo.clone(),
+        grad_clip: cfg.optim.grad_clip,
+        micro_batch_rows: cfg.rl.micro_batch_rows,
+        pad,
+    };
+    let mut phases = loaded.phases.clone();
+    let (mut step, mut cursor, mut current) = match &resumed {
+        Some(state) => {
+            let opt = loaded.optimizer.as_ref().ok_or_else(|| {
+                TrainError::Config(format!(
+                    "{}: no optimizer.safetensors",
+                    loaded.dir.display()
+                ))
+            })?;
+            policy
+                .optim
+                .load_state_dict(&policy.model, opt, state.rl.step, device)
+                .map_err(TrainError::Config)?;
+            policy.optim.steps = state.rl.step;
+            let current = phases.pop().expect("an RL checkpoint records its phase");
+            (state.rl.step, state.rl.cursor, current)
+        }
+        None => (
+            0,
+            PoolCursor::default(),
+            PhaseRecord {
+                name: "rl".into(),
+                steps: 0,
+                tokens: 0,
+                flops: 0.0,
+                from: Some(reference_dir.display().to_string()),
+            },
+        ),
+    };
+    let prior_tokens: u64 = phases.iter().map(|p| p.tokens).sum();
+    let prior_flops: f64 = phases.iter().map(|p| p.flops).sum();
+    std::fs::create_dir_all(&cfg.out).map_err(|source| TrainError::Io {
+        path: cfg.out.display().to_string(),
+        source,
+    })?;
+    let metrics_path = cfg.out.join("metrics.jsonl");
+    let io_err = |source| TrainError::Io {
+        path: metrics_path.display().to_string(),
+        source,
+    };
+    let mut log =
+        MetricsLog::open(&metrics_path, resumed.as_ref().map(|_| step)).map_err(io_err)?;
+    let stops = stops(&tok).map_err(|e| TrainError::Config(e.to_string()))?;
+    let reward = cfg.reward();
+    let rule = cfg.rule();
+    let alpha = cfg.rl.alpha;
+    let n_params = model_cfg.n_params() as f64;
+    let total = cfg.rl.steps;
+    let mut verifier = Verifier::new();
+    let mut all_metrics = Vec::new();
+    let mut final_checkpoint = PathBuf::new();
+    obs.start(step, total);
+    while step < total && cfg.rl.flops.is_none_or(|f| current.flops < f) {
+        let t0 = Instant::now();
+        let picks = draw(pool.len(), cfg.rl.prompts_per_step, cfg.seed, &mut cursor);
+        let prompts: Vec<(&[u32], u64)> = picks
+            .iter()
+            .map(|&i| (pool[i].prompt.as_slice(), str_key(&pool[i].gold.id)))
+            .collect();
+        let gen = GenConfig {
+            sampling: cfg.sampling(),
+            max_new_tokens: cfg.rollout.max_new_tokens,
+            seed: derive(&[cfg.seed, str_key("rl-rollout"), step]),
+            batch_rows: cfg.rollout.batch_rows,
+        };
+        let t_roll = Instant::now();
+        let completions = policy.rollout(&prompts, cfg.rl.group_size, &gen, &stops, device);
+        let roll_secs = t_roll.elapsed().as_secs_f64();
+        // Verify and score.
+        let (mut groups, mut dropped, mut zero_var) = (Vec::new(), 0usize, 0usize);
+        let mut scored = Vec::new(); // (outcome, process, mixed, strict, verified, len, truncated)
+        let mut new_tokens = 0u64;
+        let mut prompt_tokens = 0u64;
+        for (&i, comps) in picks.iter().zip(&completions) {
+            let item = &pool[i];
+            prompt_tokens += item.prompt.len() as u64;
+            let mut rollouts = Vec::with_capacity(comps.len());
+            let mut outcomes = Vec::with_capacity(comps.len());
+            for c in comps {
+                new_tokens += c.tokens.len() as u64;
+                let text = tok
+                    .decode(&c.tokens)
+                    .map_err(|e| TrainError::Config(e.to_string()))?;
+                let v = verifier.verify(&item.gold.graph, &text, rule);
+                let r = reward.score(v);
+                scored.push([
+                    Reward::Outcome.score(v),
+                    Reward::Process.score(v),
+                    Reward::Mixed { alpha }.score(v),
+                    Reward::Strict.score(v),
+                    v.verified_correct as u8 as f64,
+                    c.tokens.len() as f64,
+                    (c.finish == Finish::Length) as u8 as f64,
+                ]);
+                outcomes.push(v.answer_correct);
+                let mut tokens = item.prompt.clone();
+                tokens.extend(&c.tokens);
+                if c.finish == Finish::Eos {
+                    tokens.push(eos);
+                }
+                rollouts.push(Rollout {
+                    tokens,
+                    prompt_len: item.prompt.len(),
+                    truncated: c.finish == Finish::Length,
+                    reward: r,
+                });
+            }
+            let rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
+            if rewards.iter().all(|&r| r == rewards[0]) {
+                zero_var += 1;
+            }
+            if cfg.rl.dynamic_sampling && outcomes.iter().all(|&o| o == outcomes[0]) {
+                dropped += 1;
+                continue;
+            }
+            let advantages = grpo::advantages(&rewards, cfg.grpo.scale_std, cfg.grpo.adv_eps);
+            groups.push(Group {
+                rollouts,
+                advantages,
+            });
+        }
+        let lr = cfg.optim.lr_at(step, total);
+        let s = policy.update(&groups, lr, device);
+        if !s.loss.is_finite() {
+            return Err(TrainError::Diverged {
+                step,
+                loss: s.loss,
+                lr,
+            });
+        }
+        step += 1;
+        // Compute: rollouts (one prefill per prompt, one forward per new token), reference
+        // forward and training forward + backward on every trained position.
+        let fwd_per_token = 2.0 * n_params;
+        let rollout_flops = fwd_per_token * (prompt_tokens + new_tokens) as f64;
+        let ref_flops = if policy.reference.is_some() {
+            fwd_per_token * s.tokens as f64
+        } else {
+            0.0
+        };
+        let train_flops = 3.0 * fwd_per_token * s.tokens as f64;
+        current.steps = step;
+        current.tokens += prompt_tokens + new_tokens;
+        current.flops += rollout_flops + ref_flops + train_flops;
+        let col = |k: usize| mean(&scored, |x| x[k]);
+        let m = RlMetrics {
+            phase: "rl".into(),
+            step,
+            lr,
+            loss: s.loss,
+            grad_norm: s.grad_norm,
+            reward: mean(
+                &groups
+                    .iter()
+                    .flat_map(|g| g.rollouts.iter())
+                    .collect::<Vec<_>>(),
+                |r| r.reward,
+            ),
+            reward_outcome: col(0),
+            reward_process: col(1),
+            reward_mixed: col(2),
+            reward_strict: col(3),
+            pass_rate: col(4),
+            answer_rate: col(0),
+            entropy: s.entropy,
+            clip_fraction: s.clip_fraction,
+            kl: s.kl,
+            response_length: col(5),
+            truncated: col(6),
+            zero_variance_groups: zero_var as f64 / picks.len() as f64,
+            dropped_groups: dropped,
+            rollout_tokens_per_s: new_tokens as f64 / roll_secs.max(1e-9),
+            step_seconds: t0.elapsed().as_secs_f64(),
+            tokens: current.tokens,
+            flops: current.flops,
+            cum_tokens: prior_tokens + current.tokens,
+            cum_flops: prior_flops + current.flops,
+        };
+        log.write_json(&m).map_err(io_err)?;
+        obs.step(&m);
+        all_metrics.push(m);
+        let last = step == total || cfg.rl.flops.is_some_and(|f| current.flops >= f);
+        let due = cfg.checkpoint.every > 0 && step % cfg.checkpoint.every == 0;
+        if due || last {
+            let mut all = phases.clone();
+            all.push(current.clone());
+            let state = RlState {
+                dagmath_version: env!("CARGO_PKG_VERSION").to_string(),
+                rl: RlProgress {
+                    step,
+                    cursor,
+                    reference: reference_dir.clone(),
+                },
+                phases: all,
+                config: cfg.clone(),
+                model: model_cfg.clone(),
+            };
+            let json = serde_json::to_string_pretty(&state).expect("state serialises");
+            final_checkpoint = checkpoint::save_with_state(
+                &cfg.out,
+                step,
+                &model_cfg,
+                &weights::from_model(&policy.model.valid()),
+                &policy.optim.state_dict(&policy.model),
+                tok.json(),
+                (pad, eos),
+                &json,
+                cfg.checkpoint.keep.max(1),
+            )?;
+        }
+    }
+    super::metrics::plot_rl(&metrics_path, &cfg.out.join("rl_curve.svg"))
+        .map_err(|e| TrainError::Config(format!("plot: {e}")))?;
+    phases.push(current);
+    Ok(RlSummary {
+        metrics: all_metrics,
+        final_checkpoint,
+        phases,
+    })
+}

@@ -8,6 +8,8 @@ mod composer;
 mod dataset;
 mod engine;
 mod golden;
+#[cfg(feature = "train")]
+mod rl;
 mod solver;
 mod tokenizer;
 mod tokens;

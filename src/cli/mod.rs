@@ -8,6 +8,8 @@ mod eval;
 mod export;
 mod generate;
 mod inspect;
+#[cfg(feature = "train")]
+mod select;
 mod tokenizer;
 #[cfg(feature = "train")]
 mod train;
@@ -31,6 +33,8 @@ enum Command {
     Tokenizer(tokenizer::Args),
     #[cfg(feature = "train")]
     Eval(eval::Args),
+    #[cfg(feature = "train")]
+    Select(select::Args),
     #[cfg(feature = "train")]
     Train(train::Args),
     #[cfg(feature = "train")]
@@ -88,6 +92,8 @@ pub fn run() -> Result<(), CliError> {
         Command::Tokenizer(a) => tokenizer::run(a),
         #[cfg(feature = "train")]
         Command::Eval(a) => eval::run(a),
+        #[cfg(feature = "train")]
+        Command::Select(a) => select::run(a),
         #[cfg(feature = "train")]
         Command::Train(a) => train::run(a),
         #[cfg(feature = "train")]

@@ -12,6 +12,7 @@ pub mod reference;
 pub mod schema;
 pub mod shard;
 pub mod split;
+pub mod subset;
 
 pub use generate::{generate, GenerateError, GenerateOptions, Manifest, Observer, Quiet};
 pub use recipe::{Recipe, RecipeError};

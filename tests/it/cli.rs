@@ -30,6 +30,13 @@ fn help_for_every_command() {
         &["--help"][..],
         &["generate", "--help"],
         &["inspect", "--help"],
+        &["audit", "--help"],
+        #[cfg(feature = "train")]
+        &["eval", "--help"],
+        #[cfg(feature = "train")]
+        &["select", "--help"],
+        #[cfg(feature = "train")]
+        &["train", "rl", "--help"],
     ] {
         let o = dagmath(args);
         assert!(o.status.success());

@@ -352,3 +352,147 @@ fn rl_loop_checkpoints_resumes_and_records_compute() {
         "the log is cut back to the checkpoint"
     );
 }
+
+#[test]
+fn eval_and_select_cli_end_to_end() {
+    use crate::cli::{assert_usage_error, dagmath};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path());
+    let tok = Tokenizer::domain(&TemplateSet::builtin());
+    let c = micro(tok.vocab_size());
+    let ckpt = dir.path().join("ckpt");
+    hf::export(&ckpt, &c, &weights::init(&c, 2), tok.json(), 0, 1).unwrap();
+    let (ck, d) = (ckpt.to_str().unwrap(), data.to_str().unwrap());
+    let out = dir.path().join("eval");
+    let o = dagmath(&[
+        "eval",
+        "--checkpoint",
+        ck,
+        "--data",
+        d,
+        "--splits",
+        "pool",
+        "--samples",
+        "3",
+        "--limit",
+        "4",
+        "--max-new-tokens",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "samples.parquet",
+        "verdicts.parquet",
+        "summary.json",
+        "passk_vs_op.svg",
+        "passk_vs_k.svg",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["samples"], 12);
+    assert_eq!(summary["eval"]["samples"], 3);
+    // Same seed, same samples.
+    let again = dir.path().join("eval2");
+    let o = dagmath(&[
+        "eval",
+        "--checkpoint",
+        ck,
+        "--data",
+        d,
+        "--splits",
+        "pool",
+        "--samples",
+        "3",
+        "--limit",
+        "4",
+        "--max-new-tokens",
+        "16",
+        "--batch-rows",
+        "5",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let read = |p: &Path| {
+        let f = std::fs::File::open(p.join("samples.parquet")).unwrap();
+        let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap();
+        r.map(|b| format!("{:?}", b.unwrap().column(5)))
+            .collect::<String>()
+    };
+    assert_eq!(read(&out), read(&again), "batching changed the samples");
+    // Bad input is named.
+    let o2 = dir.path().join("x");
+    let x = o2.to_str().unwrap();
+    assert_usage_error(
+        &dagmath(&[
+            "eval",
+            "--checkpoint",
+            ck,
+            "--data",
+            d,
+            "--splits",
+            "nope",
+            "--out",
+            x,
+        ]),
+        "nope",
+    );
+    assert_usage_error(
+        &dagmath(&[
+            "eval",
+            "--checkpoint",
+            ck,
+            "--data",
+            d,
+            "--temperature=-1",
+            "--out",
+            x,
+        ]),
+        "temperature",
+    );
+    assert_usage_error(
+        &dagmath(&[
+            "select",
+            "--checkpoint",
+            ck,
+            "--pool",
+            d,
+            "--band",
+            "0.7-0.2",
+            "--out",
+            x,
+        ]),
+        "0.7-0.2",
+    );
+    assert!(!o2.exists(), "nothing written on bad input");
+    // Select with the full band keeps every problem tried, as a dataset.
+    let sel = dir.path().join("sel");
+    let o = dagmath(&[
+        "select",
+        "--checkpoint",
+        ck,
+        "--pool",
+        d,
+        "--samples",
+        "2",
+        "--band",
+        "0-1",
+        "--limit",
+        "5",
+        "--max-new-tokens",
+        "8",
+        "--out",
+        sel.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ds = dagmath::dataset::reader::Dataset::open(&sel).unwrap();
+    assert_eq!(ds.read_split("pool").unwrap().len(), 5);
+    assert!(sel.join("selection.parquet").exists());
+}

@@ -147,7 +147,8 @@ pub fn plot(metrics: &[Metrics], path: &Path, title: &str) -> Result<(), String>
 pub fn plot_rl(metrics: &Path, path: &Path) -> Result<(), String> {
     let text =
         std::fs::read_to_string(metrics).map_err(|e| format!("{}: {e}", metrics.display()))?;
-    let mut series: [(&str, RGBColor, Vec<(f64, f64)>); 3] = [
+    type Series = (&'static str, RGBColor, Vec<(f64, f64)>);
+    let mut series: [Series; 3] = [
         ("reward (trained)", BLUE, Vec::new()),
         ("verified pass rate", RED, Vec::new()),
         ("answer rate", GREEN, Vec::new()),

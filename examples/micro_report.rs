@@ -65,7 +65,11 @@ fn main() {
             summary,
         });
     }
-    let kmax = rows(&arms[0].summary).iter().map(|r| r.1).max().unwrap_or(1);
+    let kmax = rows(&arms[0].summary)
+        .iter()
+        .map(|r| r.1)
+        .max()
+        .unwrap_or(1);
     let mut splits: Vec<String> = rows(&arms[0].summary).into_iter().map(|r| r.0).collect();
     splits.dedup();
     let get = |arm: &Arm, split: &str, k: u64| {
@@ -101,7 +105,11 @@ fn main() {
     std::fs::write(out.join("micro_report.md"), &md).expect("write micro_report.md");
     let svg = out.join("micro_report.svg");
     plot(&arms, &splits, kmax, &get, &svg).expect("plot");
-    println!("\nwrote {} and {}", out.join("micro_report.md").display(), svg.display());
+    println!(
+        "\nwrote {} and {}",
+        out.join("micro_report.md").display(),
+        svg.display()
+    );
 }
 
 fn plot(
@@ -115,9 +123,15 @@ fn plot(
     let root = SVGBackend::new(path, (1000, 460)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((1, 2));
-    for (panel, (title, answer)) in panels.iter().zip([("verified (strict)", false), ("answer-only", true)]) {
+    for (panel, (title, answer)) in panels
+        .iter()
+        .zip([("verified (strict)", false), ("answer-only", true)])
+    {
         let mut chart = ChartBuilder::on(panel)
-            .caption(format!("pass@1 (solid) and pass@{kmax} (dashed), {title}"), ("sans-serif", 16))
+            .caption(
+                format!("pass@1 (solid) and pass@{kmax} (dashed), {title}"),
+                ("sans-serif", 16),
+            )
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(46)

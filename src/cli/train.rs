@@ -165,15 +165,19 @@ fn report(cfg: &TrainConfig, s: &TrainSummary) {
         println!("held-out loss {e:.4}");
     }
     println!("throughput {:.0} tokens/s", s.tokens_per_s);
-    for p in &s.phases {
+    print_phases(&s.phases);
+    println!("checkpoint {}", s.final_checkpoint.display());
+    println!("metrics    {}", cfg.out.join("metrics.jsonl").display());
+    println!("curve      {}", cfg.out.join("curve.svg").display());
+}
+
+fn print_phases(phases: &[dagmath::train::checkpoint::PhaseRecord]) {
+    for p in phases {
         println!(
             "phase {:<9} steps {:>7} tokens {:>12} FLOPs {:.3e}",
             p.name, p.steps, p.tokens, p.flops
         );
     }
-    println!("checkpoint {}", s.final_checkpoint.display());
-    println!("metrics    {}", cfg.out.join("metrics.jsonl").display());
-    println!("curve      {}", cfg.out.join("curve.svg").display());
 }
 
 /// Progress bar over optimiser steps.
@@ -298,12 +302,7 @@ fn run_rl(args: PhaseArgs, from: Option<PathBuf>) -> Result<(), CliError> {
             s.metrics.len()
         );
     }
-    for p in &s.phases {
-        println!(
-            "phase {:<9} steps {:>7} tokens {:>12} FLOPs {:.3e}",
-            p.name, p.steps, p.tokens, p.flops
-        );
-    }
+    print_phases(&s.phases);
     println!("checkpoint {}", s.final_checkpoint.display());
     println!("metrics    {}", cfg.out.join("metrics.jsonl").display());
     println!("curve      {}", cfg.out.join("rl_curve.svg").display());

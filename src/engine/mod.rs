@@ -136,32 +136,24 @@ pub fn generate<D: Decoder>(
             s += n;
         }
     }
-    let mut batch: Vec<(usize, usize, usize)> = Vec::new();
+    let mut batches: Vec<Vec<(usize, usize, usize)>> = Vec::new();
     let mut rows = 0;
-    let mut state = Scratch::default();
     for unit in units {
-        if rows + unit.2 > rows_cap && !batch.is_empty() {
-            run_batch(
-                dec,
-                requests,
-                &batch,
-                cfg,
-                stops,
-                &mut state,
-                &mut out,
-                &mut on_done,
-            );
-            batch.clear();
-            rows = 0;
+        match batches.last_mut() {
+            Some(batch) if rows + unit.2 <= rows_cap => batch.push(unit),
+            _ => {
+                batches.push(vec![unit]);
+                rows = 0;
+            }
         }
         rows += unit.2;
-        batch.push(unit);
     }
-    if !batch.is_empty() {
+    let mut state = Scratch::default();
+    for batch in &batches {
         run_batch(
             dec,
             requests,
-            &batch,
+            batch,
             cfg,
             stops,
             &mut state,

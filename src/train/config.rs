@@ -70,6 +70,44 @@ pub struct TrainConfig {
     pub checkpoint: CheckpointConfig,
     #[serde(default)]
     pub eval: EvalConfig,
+    /// One compute budget split between mid-training and RL (SPEC §6); when set, mid-training
+    /// runs for β·total_flops instead of `budget.tokens`.
+    #[serde(default)]
+    pub compute: Option<ComputeSplit>,
+}
+
+/// A compute budget split between mid-training (fraction β) and RL (1 − β): give the same
+/// `[compute]` section to `train midtrain` and `train rl`, and each phase stops at its share.
+/// β = 0 is full RL (no mid-training), β = 1 full mid-training.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeSplit {
+    /// FLOPs of mid-training and RL together.
+    pub total_flops: f64,
+    pub beta: f64,
+}
+
+impl ComputeSplit {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.total_flops > 0.0 && self.total_flops.is_finite()) {
+            return Err(format!(
+                "compute.total_flops = {}: must be a positive number",
+                self.total_flops
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.beta) {
+            return Err(format!("compute.beta = {}: must be in [0, 1]", self.beta));
+        }
+        Ok(())
+    }
+
+    pub fn midtrain_flops(&self) -> f64 {
+        self.beta * self.total_flops
+    }
+
+    pub fn rl_flops(&self) -> f64 {
+        (1.0 - self.beta) * self.total_flops
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -239,6 +277,9 @@ impl TrainConfig {
         }
         if self.checkpoint.keep == 0 {
             return Err("checkpoint.keep must be at least 1".into());
+        }
+        if let Some(c) = &self.compute {
+            c.validate()?;
         }
         self.optim.validate()
     }

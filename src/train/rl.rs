@@ -24,6 +24,10 @@
 //! micro_batch_rows = 32     # rows per forward/backward (gradient accumulation)
 //! # flops = 1e15            # stop once RL has spent this much compute
 //!
+//! # [compute]               # one budget split with mid-training: RL gets (1 − beta)
+//! # total_flops = 2e15
+//! # beta = 0.2
+//!
 //! [rollout]
 //! temperature = 1.0
 //! max_new_tokens = 1024
@@ -47,7 +51,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{self, PhaseRecord};
-use super::config::{CheckpointConfig, DeviceKind, Precision};
+use super::config::{CheckpointConfig, ComputeSplit, DeviceKind, Precision};
 use super::grpo::{self, GrpoConfig};
 use super::metrics::MetricsLog;
 use super::optim::{clip_factor, AdamW, OptimConfig, Schedule};
@@ -84,6 +88,9 @@ pub struct RlConfig {
     pub optim: OptimConfig,
     #[serde(default)]
     pub checkpoint: CheckpointConfig,
+    /// The mid-training/RL compute split; RL stops at (1 − β)·total_flops.
+    #[serde(default)]
+    pub compute: Option<ComputeSplit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -211,8 +218,8 @@ impl RlConfig {
 
     pub fn validate(&self) -> Result<(), String> {
         let r = &self.rl;
-        if r.steps == 0 && r.flops.is_none() {
-            return Err("rl.steps: must be ≥ 1".into());
+        if r.steps == 0 {
+            return Err("rl.steps: must be ≥ 1 (with a FLOP cap, the most steps to take)".into());
         }
         if r.prompts_per_step == 0 {
             return Err("rl.prompts_per_step: must be ≥ 1".into());
@@ -240,7 +247,19 @@ impl RlConfig {
         if self.data.splits.is_empty() {
             return Err("data.splits: name at least one split".into());
         }
+        if let Some(c) = &self.compute {
+            c.validate()?;
+        }
         Ok(())
+    }
+
+    /// The phase's FLOP cap: `rl.flops` and the compute split's RL share, whichever is lower.
+    pub fn flops_cap(&self) -> Option<f64> {
+        let split = self.compute.map(|c| c.rl_flops());
+        match (self.rl.flops, split) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn sampling(&self) -> Sampling {
@@ -754,7 +773,8 @@ pub fn train_rl<B: AutodiffBackend>(
     let mut all_metrics = Vec::new();
     let mut final_checkpoint = PathBuf::new();
     obs.start(step, total);
-    while step < total && cfg.rl.flops.is_none_or(|f| current.flops < f) {
+    let cap = cfg.flops_cap();
+    while step < total && cap.is_none_or(|f| current.flops < f) {
         let t0 = Instant::now();
         let picks = draw(pool.len(), cfg.rl.prompts_per_step, cfg.seed, &mut cursor);
         let prompts: Vec<(&[u32], u64)> = picks
@@ -883,7 +903,7 @@ pub fn train_rl<B: AutodiffBackend>(
         log.write_json(&m).map_err(io_err)?;
         obs.step(&m);
         all_metrics.push(m);
-        let last = step == total || cfg.rl.flops.is_some_and(|f| current.flops >= f);
+        let last = step == total || cap.is_some_and(|f| current.flops >= f);
         let due = cfg.checkpoint.every > 0 && step % cfg.checkpoint.every == 0;
         if due || last {
             let mut all = phases.clone();

@@ -207,7 +207,21 @@ pub fn train<B: AutodiffBackend>(
     let mut model: Qwen2<B> = weights::to_model(&model_cfg, &init_weights, device)?;
     drop(init_weights);
     let mut optim = AdamW::<B>::new(cfg.optim.clone());
-    let total = cfg.total_steps();
+    let total = match (&cfg.compute, phase) {
+        (Some(c), "midtrain") => {
+            let per_step =
+                cfg.tokens_per_step() as f64 * model_cfg.train_flops_per_token(cfg.data.seq_len);
+            let steps = (c.midtrain_flops() / per_step).floor() as u64;
+            if steps == 0 {
+                return Err(TrainError::Config(format!(
+                    "compute: β·total_flops = {:.3e} FLOPs is less than one mid-training step ({per_step:.3e}); with β = 0 skip mid-training and run `train rl` alone",
+                    c.midtrain_flops()
+                )));
+            }
+            steps
+        }
+        _ => cfg.total_steps(),
+    };
     let mut step = 0;
     let mut current = PhaseRecord {
         name: phase.to_string(),

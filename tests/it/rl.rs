@@ -496,3 +496,76 @@ fn eval_and_select_cli_end_to_end() {
     assert_eq!(ds.read_split("pool").unwrap().len(), 5);
     assert!(sel.join("selection.parquet").exists());
 }
+
+#[test]
+fn a_compute_split_stops_midtraining_and_rl_at_their_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path());
+    let tok = Tokenizer::domain(&TemplateSet::builtin());
+    let c = micro(tok.vocab_size());
+    let start = dir.path().join("start");
+    hf::export(&start, &c, &weights::init(&c, 2), tok.json(), 0, 1).unwrap();
+    // Mid-training: β·F is 3.5 steps' worth → 3 steps, whatever budget.tokens says.
+    let seq = 32usize;
+    let per_step = (4 * seq) as f64 * c.train_flops_per_token(seq);
+    let total_flops = 7.0 * per_step;
+    let mid: dagmath::train::TrainConfig = toml::from_str(&format!(
+        r#"
+out = "{out}"
+[data]
+dir = "{data}"
+splits = ["pool"]
+seq_len = {seq}
+[budget]
+tokens = 1_000_000
+batch_size = 4
+[compute]
+total_flops = {total_flops}
+beta = 0.5
+"#,
+        out = dir.path().join("mid").display(),
+        data = data.display(),
+    ))
+    .unwrap();
+    let s = dagmath::train::train::<CpuBackend>(
+        &mid,
+        "midtrain",
+        dagmath::train::Start::From(&start),
+        &cpu_device(),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(s.phases.last().unwrap().steps, 3);
+    // RL: its share is (1 − β)·F; it stops once spent, well before rl.steps.
+    let mut cfg = rl_config(&data, &dir.path().join("rl"));
+    cfg.rl.steps = 50;
+    let probe = rl::train_rl::<CpuBackend>(
+        &RlConfig {
+            rl: dagmath::train::rl::RlSettings {
+                steps: 1,
+                ..cfg.rl.clone()
+            },
+            out: dir.path().join("probe"),
+            ..cfg.clone()
+        },
+        RlStart::From(&start),
+        &cpu_device(),
+        &mut Silent,
+    )
+    .unwrap();
+    let one_step = probe.metrics[0].flops;
+    cfg.compute = Some(dagmath::train::config::ComputeSplit {
+        total_flops: 4.0 * one_step,
+        beta: 0.5,
+    });
+    let s = rl::train_rl::<CpuBackend>(&cfg, RlStart::From(&start), &cpu_device(), &mut Silent)
+        .unwrap();
+    let spent = s.phases.last().unwrap().flops;
+    let steps = s.metrics.len();
+    assert!(steps >= 2 && steps < 50, "{steps} steps");
+    assert!(spent >= 2.0 * one_step);
+    assert!(
+        s.metrics[steps - 2].flops < 2.0 * one_step,
+        "it stopped at the first step past its share"
+    );
+}

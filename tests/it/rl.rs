@@ -562,7 +562,7 @@ beta = 0.5
         .unwrap();
     let spent = s.phases.last().unwrap().flops;
     let steps = s.metrics.len();
-    assert!(steps >= 2 && steps < 50, "{steps} steps");
+    assert!((2..50).contains(&steps), "{steps} steps");
     assert!(spent >= 2.0 * one_step);
     assert!(
         s.metrics[steps - 2].flops < 2.0 * one_step,

@@ -23,7 +23,7 @@ eval_one () {  # eval_one NAME CHECKPOINT
 eval_one base out/micro/pretrain
 # Edge of competence: pool problems the base model answers right sometimes but not always.
 $D select --checkpoint out/micro/pretrain --pool out/micro --splits rl_pool --samples 8 \
-  --band 0.1-0.7 --pass answer --max-new-tokens 320 --device "$DEVICE" \
+  --band 0.1-0.7 --pass answer --limit 200 --max-new-tokens 320 --device "$DEVICE" \
   --out out/micro/edge --force
 $D train rl --config examples/micro/rl_edge.toml --from out/micro/pretrain --device "$DEVICE" --force
 $D train rl --config examples/micro/rl_easy.toml --from out/micro/pretrain --device "$DEVICE" --force

@@ -30,6 +30,7 @@
 //! assert!(verify(&gold, trace, Rule::Strict).verified_correct);
 //! ```
 
+mod marks;
 mod num;
 mod read;
 mod reward;

@@ -18,6 +18,7 @@
 
 use std::ops::Range;
 
+use super::marks::Marks;
 use super::num::{Lin, Num};
 use super::verdict::{Issue, IssueKind};
 use crate::composer::Mode;
@@ -195,6 +196,8 @@ pub(crate) struct Reader {
     reverse: bool,
     final_gold: usize,
     final_value: i64,
+    /// Delimiter and `<` bitmaps of the text being read.
+    marks: Marks,
 }
 
 fn is_word(c: u8) -> bool {
@@ -263,41 +266,6 @@ fn find(b: &[u8], pat: &[u8], from: usize, to: usize) -> Option<usize> {
         i = k + 1;
     }
     None
-}
-
-/// The end of the clause starting at `i`: the first `;`, newline, or `.` not followed by a
-/// digit, else `end`. Skips eight ordinary bytes at a time (SWAR).
-fn clause_end(b: &[u8], mut i: usize, end: usize) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
-    let end = end.min(b.len());
-    loop {
-        while i + 8 <= end {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&b[i..i + 8]);
-            let x = u64::from_le_bytes(w);
-            let z = zero(x ^ (LO * b';' as u64))
-                | zero(x ^ (LO * b'\n' as u64))
-                | zero(x ^ (LO * b'.' as u64));
-            if z != 0 {
-                i += (z.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
-        while i < end && !matches!(b[i], b';' | b'\n' | b'.') {
-            i += 1;
-        }
-        if i >= end {
-            return end;
-        }
-        if b[i] == b'.' && i + 1 < end && b[i + 1].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        return i;
-    }
 }
 
 /// The first `Define ` at a word boundary in `b[s..e]`.
@@ -423,6 +391,7 @@ impl Reader {
             reverse: false,
             final_gold: 0,
             final_value: 0,
+            marks: Marks::default(),
         }
     }
 
@@ -431,11 +400,12 @@ impl Reader {
     pub fn read(&mut self, gold: &GoldGraph, text: &str) {
         self.reset(gold);
         let b = text.as_bytes();
+        self.marks.build(b);
         // One pass over the `<` bytes finds the tags; a second only in odd texts where an
         // `<answer>` or `</solution>` comes before the solution region.
         let (mut sol, mut qc, mut ans, mut sc) = (None, None, None, None);
         let mut p = 0;
-        while let Some(k) = find_byte(b, p, b.len(), b'<') {
+        while let Some(k) = self.marks.next_lt(p, b.len()) {
             let r = &b[k..];
             let slot = if r.starts_with(b"<solution>") {
                 &mut sol
@@ -549,10 +519,23 @@ impl Reader {
     fn clauses(&mut self, gold: &GoldGraph, b: &[u8], start: usize, end: usize) {
         let mut i = start;
         while i < end {
-            let j = clause_end(b, i, end);
+            let j = self.clause_end(b, i, end);
             self.clause(gold, b, i, j);
             i = j + 1;
         }
+    }
+
+    /// The end of the clause starting at `i`: the first `;`, newline, or `.` not followed by a
+    /// digit, else `end` (`end <= b.len()`, `b` the marked text).
+    fn clause_end(&self, b: &[u8], mut i: usize, end: usize) -> usize {
+        while let Some(k) = self.marks.next_delim(i, end) {
+            if b[k] == b'.' && k + 1 < end && b[k + 1].is_ascii_digit() {
+                i = k + 1;
+                continue;
+            }
+            return k;
+        }
+        end
     }
 
     /// `Define NAME as L`: start a new step.

@@ -200,20 +200,46 @@ pub(crate) struct Reader {
     marks: Marks,
 }
 
+/// Word bytes (ASCII letters and digits, `_`, any non-ASCII byte): one table lookup instead
+/// of a chain of comparisons and branches.
+static WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+        c += 1;
+    }
+    t
+};
+
+/// Letter slot of each byte: 0..26 for `A`-`Z`, 26..52 for `a`-`z`, `NO_SLOT` otherwise.
+const NO_SLOT: u8 = u8::MAX;
+static SLOT: [u8; 256] = {
+    let mut t = [NO_SLOT; 256];
+    let mut c = 0;
+    while c < 26 {
+        t[b'A' as usize + c] = c as u8;
+        t[b'a' as usize + c] = c as u8 + 26;
+        c += 1;
+    }
+    t
+};
+
+#[inline(always)]
 fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+    WORD[c as usize]
 }
 
+#[inline(always)]
 fn is_ws(c: u8) -> bool {
     c == b' ' || c == b'\t' || c == b'\r' || c == b'\n'
 }
 
+#[inline(always)]
 fn slot_ix(c: u8) -> Option<usize> {
-    match c {
-        b'A'..=b'Z' => Some((c - b'A') as usize),
-        b'a'..=b'z' => Some((c - b'a') as usize + 26),
-        _ => None,
-    }
+    let ix = SLOT[c as usize];
+    (ix != NO_SLOT).then_some(ix as usize)
 }
 
 fn trim(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
@@ -226,10 +252,34 @@ fn trim(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
     (s, e)
 }
 
+#[inline(always)]
 fn skip_ws(b: &[u8], c: &mut usize, e: usize) {
     while *c < e && is_ws(b[*c]) {
         *c += 1;
     }
+}
+
+/// The run of ASCII digits at `i` (at most eight, none at or past `e`) and its value, read
+/// eight bytes at a time without a loop; `None` when fewer than eight bytes of `b` remain.
+#[inline(always)]
+fn digits8(b: &[u8], i: usize, e: usize) -> Option<(usize, i64)> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    let w = u64::from_le_bytes(*b.get(i..)?.first_chunk::<8>()?);
+    // Digit values in the digit bytes; a byte is a digit iff its value is below 10.
+    let x = w ^ (LO * b'0' as u64);
+    // High bit of each byte set iff the byte is not a digit (no carries between bytes).
+    let non_digit = (((x & (LO * 0x7f)) + LO * (0x80 - 10)) | x) & (LO * 0x80);
+    let n = ((non_digit.trailing_zeros() / 8) as usize).min(e.saturating_sub(i));
+    if n == 0 {
+        return Some((0, 0));
+    }
+    // Keep the n digit values, most significant first, as the low-order end of eight digits
+    // with leading zeros; then combine pairs, quads and halves by multiply-shift.
+    let v = x << (8 * (8 - n));
+    let v = ((v & (LO * 0x0f)).wrapping_mul(10 << 8 | 1) >> 8) & 0x00ff_00ff_00ff_00ff;
+    let v = (v.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_ffff_0000_ffff;
+    let v = v.wrapping_mul(10000 << 32 | 1) >> 32;
+    Some((n, v as i64))
 }
 
 /// Position of byte `c` in `b[from..to]`, eight bytes at a time (SWAR).
@@ -985,13 +1035,20 @@ impl Reader {
         match b[*c] {
             b'0'..=b'9' => {
                 // Fast path: at most 18 digits (no overflow possible), no fraction, not glued
-                // to a word; anything else is read by `factor_slow`.
-                let mut i = *c;
-                let mut n: i64 = 0;
-                while i < e && i - *c < 18 && b[i].is_ascii_digit() {
-                    n = n * 10 + (b[i] - b'0') as i64;
-                    i += 1;
-                }
+                // to a word; anything else is read by `factor_slow`. Up to eight digits are
+                // read without a loop where eight bytes remain.
+                let (i, n) = match digits8(b, *c, e) {
+                    Some((k, n)) => (*c + k, n),
+                    None => {
+                        let mut i = *c;
+                        let mut n: i64 = 0;
+                        while i < e && i - *c < 18 && b[i].is_ascii_digit() {
+                            n = n * 10 + (b[i] - b'0') as i64;
+                            i += 1;
+                        }
+                        (i, n)
+                    }
+                };
                 if i >= e || !(is_word(b[i]) || b[i] == b'.') {
                     *c = i;
                     return V {
@@ -1152,6 +1209,66 @@ mod tests {
         r.reset(&g2);
         assert_eq!(r.lookup(&g2, names[5].as_bytes()), None);
         assert_eq!(r.lookup(&g2, names[2].as_bytes()), Some(2));
+    }
+
+    /// The class tables say what the comparisons they replace said, for every byte.
+    #[test]
+    fn byte_class_tables() {
+        for c in 0..=255u8 {
+            assert_eq!(is_ws(c), matches!(c, b' ' | b'\t' | b'\r' | b'\n'), "{c}");
+            assert_eq!(
+                is_word(c),
+                c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80,
+                "{c}"
+            );
+            let want = match c {
+                b'A'..=b'Z' => Some((c - b'A') as usize),
+                b'a'..=b'z' => Some((c - b'a') as usize + 26),
+                _ => None,
+            };
+            assert_eq!(slot_ix(c), want, "{c}");
+        }
+    }
+
+    /// The eight-byte digit reader agrees with a byte loop: digit bytes next to the ones
+    /// that are not (`/` and `:` border `0`-`9`; 0xb0 is `0` with the high bit), every digit
+    /// count, every end.
+    #[test]
+    fn digits8_agrees_with_a_loop() {
+        let alphabet = [
+            b'0', b'1', b'5', b'9', b'/', b':', b' ', b'a', b'.', 0x80, 0xb0, 0xb9,
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = 8 + (seed % 5) as usize;
+            let mut b = vec![0u8; len];
+            let mut r = seed;
+            for (k, c) in b.iter_mut().enumerate() {
+                // Mostly digits, so long runs are common.
+                *c = if r % 3 != 0 {
+                    b'0' + (r % 10) as u8
+                } else {
+                    alphabet[(r % 12) as usize]
+                };
+                r = r.rotate_right(5) ^ k as u64;
+            }
+            let i = (seed >> 40) as usize % (len - 7);
+            let e = i + 1 + (seed >> 50) as usize % (len - i);
+            let mut k = i;
+            let mut n = 0i64;
+            while k < e && k - i < 8 && b[k].is_ascii_digit() {
+                n = n * 10 + (b[k] - b'0') as i64;
+                k += 1;
+            }
+            assert_eq!(digits8(&b, i, e), Some((k - i, n)), "{b:?} {i}..{e}");
+        }
+        assert_eq!(digits8(b"1234567", 0, 7), None);
+        assert_eq!(digits8(b"99999999", 0, 8), Some((8, 99_999_999)));
+        assert_eq!(digits8(b"00000007", 0, 8), Some((8, 7)));
+        assert_eq!(digits8(b"12345678", 0, 3), Some((3, 123)));
     }
 
     #[test]

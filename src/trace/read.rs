@@ -356,6 +356,30 @@ pub(crate) fn name_key(s: &[u8]) -> u64 {
     first ^ last.rotate_left(29) ^ (s.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+/// `a == b`, eight bytes a step: names are a few dozen bytes and, once their keys agree,
+/// almost always equal, so an inline loop beats a call to `memcmp`.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word =
+        |s: &[u8], i: usize| u64::from_le_bytes(*s[i..].first_chunk::<8>().expect("8 bytes"));
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last eight bytes, overlapping the words before.
+    word(a, n - 8) == word(b, n - 8)
+}
+
 /// Buckets in the gold name table (twice `MAX_GOLD_NODES`, rounded up).
 const TABLE: usize = 256;
 
@@ -558,7 +582,7 @@ impl Reader {
                 return None;
             }
             let i = i - 1;
-            if self.keys[i] == h && gold.nodes[i].name.as_bytes() == name {
+            if self.keys[i] == h && same_bytes(gold.nodes[i].name.as_bytes(), name) {
                 return Some(i);
             }
             k = (k + 1) % TABLE;
@@ -1269,6 +1293,23 @@ mod tests {
         assert_eq!(digits8(b"99999999", 0, 8), Some((8, 99_999_999)));
         assert_eq!(digits8(b"00000007", 0, 8), Some((8, 7)));
         assert_eq!(digits8(b"12345678", 0, 3), Some((3, 123)));
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..=40 {
+            let a = &base[..n];
+            assert!(same_bytes(a, a));
+            for k in 0..n {
+                let mut b = a.to_vec();
+                b[k] ^= 0x20;
+                assert!(!same_bytes(a, &b), "{n} {k}");
+            }
+            if n > 0 {
+                assert!(!same_bytes(a, &base[..n - 1]));
+            }
+        }
     }
 
     #[test]

@@ -17,19 +17,20 @@ const LT: usize = 1;
 
 impl Marks {
     /// Mark `b`, reusing the buffer.
+    #[inline]
     pub fn build(&mut self, b: &[u8]) {
         self.words.clear();
-        let mut blocks = b.chunks_exact(64);
-        for blk in &mut blocks {
-            let blk: &[u8; 64] = blk.try_into().expect("64-byte chunk");
-            self.words.push(block(blk));
-        }
+        self.words.resize(b.len().div_ceil(64), [0; 2]);
+        let blocks = b.chunks_exact(64);
         let rest = blocks.remainder();
+        for (w, blk) in self.words.iter_mut().zip(blocks) {
+            *w = block(blk.try_into().expect("64-byte chunk"));
+        }
         if !rest.is_empty() {
             // Zero padding: NUL is neither a delimiter nor `<`.
             let mut pad = [0u8; 64];
             pad[..rest.len()].copy_from_slice(rest);
-            self.words.push(block(&pad));
+            self.words[b.len() / 64] = block(&pad);
         }
     }
 

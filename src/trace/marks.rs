@@ -3,7 +3,7 @@
 //! trailing-zero count instead of a byte loop.
 //!
 //! The reader builds them once per completion over the whole text; clause cutting and the tag
-//! scan then never look at an ordinary byte again.
+//! scan then walk the set bits ([`Cursor`]) and never look at an ordinary byte again.
 
 /// Bitmaps of the clause delimiters (`;`, newline, `.`) and of `<` over one text.
 #[derive(Debug, Default)]
@@ -34,35 +34,62 @@ impl Marks {
         }
     }
 
-    /// The first delimiter (`;`, newline or `.`) at or after `i` and before `end`.
+    /// The delimiters (`;`, newline, `.`) in `[start, end)`, in order.
     #[inline]
-    pub fn next_delim(&self, i: usize, end: usize) -> Option<usize> {
-        self.next(DELIM, i, end)
+    pub fn delims(&self, start: usize, end: usize) -> Cursor {
+        self.cursor(DELIM, start, end)
     }
 
-    /// The first `<` at or after `i` and before `end`.
+    /// The `<` bytes in `[start, end)`, in order.
     #[inline]
-    pub fn next_lt(&self, i: usize, end: usize) -> Option<usize> {
-        self.next(LT, i, end)
+    pub fn lts(&self, start: usize, end: usize) -> Cursor {
+        self.cursor(LT, start, end)
     }
 
     #[inline]
-    fn next(&self, class: usize, i: usize, end: usize) -> Option<usize> {
-        if i >= end {
-            return None;
+    fn cursor(&self, class: usize, start: usize, end: usize) -> Cursor {
+        let end = end.min(self.words.len() * 64);
+        if start >= end {
+            return Cursor {
+                class,
+                w: 0,
+                m: 0,
+                end: 0,
+            };
         }
-        let mut w = i / 64;
-        let mut m = self.words.get(w)?[class] & (!0u64 << (i % 64));
-        while m == 0 {
-            w += 1;
-            if w * 64 >= end {
+        let w = start / 64;
+        Cursor {
+            class,
+            w,
+            m: self.words[w][class] & (!0u64 << (start % 64)),
+            end,
+        }
+    }
+
+    /// The next position of `cur`'s class, if any is left before its end.
+    #[inline]
+    pub fn next(&self, cur: &mut Cursor) -> Option<usize> {
+        while cur.m == 0 {
+            cur.w += 1;
+            if cur.w * 64 >= cur.end {
                 return None;
             }
-            m = self.words.get(w)?[class];
+            cur.m = self.words[cur.w][cur.class];
         }
-        let k = w * 64 + m.trailing_zeros() as usize;
-        (k < end).then_some(k)
+        let k = cur.w * 64 + cur.m.trailing_zeros() as usize;
+        cur.m &= cur.m - 1;
+        (k < cur.end).then_some(k)
     }
+}
+
+/// A walk over the set bits of one class in a range (see [`Marks::next`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cursor {
+    class: usize,
+    /// The current word and its bits not yet returned.
+    w: usize,
+    m: u64,
+    end: usize,
 }
 
 /// The masks of one 64-byte block.
@@ -131,31 +158,45 @@ mod tests {
     }
 
     #[test]
-    fn next_finds_each_mark_in_range() {
+    fn cursors_walk_each_mark_in_range() {
         let mut text = vec![b'a'; 300];
         for &i in &[0usize, 5, 63, 64, 65, 127, 128, 200, 299] {
             text[i] = b';';
         }
         text[10] = b'<';
         text[190] = b'<';
+        text[66] = b'.';
+        text[67] = b'\n';
         let mut m = Marks::default();
         m.build(&text);
-        let naive = |c: &dyn Fn(u8) -> bool, i: usize, end: usize| (i..end).find(|&k| c(text[k]));
-        let is_delim = |c: u8| matches!(c, b';' | b'\n' | b'.');
-        let is_lt = |c: u8| c == b'<';
-        for i in 0..=310 {
+        fn all(m: &Marks, mut cur: Cursor) -> Vec<usize> {
+            let mut v = Vec::new();
+            while let Some(k) = m.next(&mut cur) {
+                v.push(k);
+            }
+            v
+        }
+        for start in 0..=310 {
             for end in [
-                0, 1, 5, 6, 63, 64, 65, 100, 128, 129, 199, 200, 298, 299, 300,
+                0, 1, 5, 6, 63, 64, 65, 100, 128, 129, 199, 200, 298, 299, 300, 400,
             ] {
-                assert_eq!(m.next_delim(i, end), naive(&is_delim, i, end), "{i}..{end}");
-                assert_eq!(m.next_lt(i, end), naive(&is_lt, i, end), "{i}..{end}");
+                let want = |f: &dyn Fn(u8) -> bool| -> Vec<usize> {
+                    (start..end.min(300)).filter(|&k| f(text[k])).collect()
+                };
+                let d = want(&|c| matches!(c, b';' | b'\n' | b'.'));
+                assert_eq!(all(&m, m.delims(start, end)), d, "{start}..{end}");
+                assert_eq!(
+                    all(&m, m.lts(start, end)),
+                    want(&|c| c == b'<'),
+                    "{start}..{end}"
+                );
             }
         }
         // Reuse for a shorter text: no stale marks.
         m.build(b"ab.c");
-        assert_eq!(m.next_delim(0, 4), Some(2));
-        assert_eq!(m.next_lt(0, 4), None);
+        assert_eq!(all(&m, m.delims(0, 4)), [2]);
+        assert!(all(&m, m.lts(0, 4)).is_empty());
         m.build(b"");
-        assert_eq!(m.next_delim(0, 0), None);
+        assert!(all(&m, m.delims(0, 0)).is_empty());
     }
 }

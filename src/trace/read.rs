@@ -478,8 +478,8 @@ impl Reader {
         // One pass over the `<` bytes finds the tags; a second only in odd texts where an
         // `<answer>` or `</solution>` comes before the solution region.
         let (mut sol, mut qc, mut ans, mut sc) = (None, None, None, None);
-        let mut p = 0;
-        while let Some(k) = self.marks.next_lt(p, b.len()) {
+        let mut lts = self.marks.lts(0, b.len());
+        while let Some(k) = self.marks.next(&mut lts) {
             let r = &b[k..];
             let slot = if r.starts_with(b"<solution>") {
                 &mut sol
@@ -490,13 +490,11 @@ impl Reader {
             } else if r.starts_with(b"</solution>") {
                 &mut sc
             } else {
-                p = k + 1;
                 continue;
             };
             if slot.is_none() {
                 *slot = Some(k);
             }
-            p = k + 1;
         }
         let start = sol.map(|i| i + 10).or(qc.map(|i| i + 11)).unwrap_or(0);
         let tag = match ans {
@@ -589,27 +587,23 @@ impl Reader {
         }
     }
 
-    /// Cut `b[start..end]` into clauses and handle each.
+    /// Cut `b[start..end]` into clauses and handle each: a clause ends at the first `;`,
+    /// newline, or `.` not followed by a digit, else at `end` (`b` is the marked text).
     fn clauses(&mut self, gold: &GoldGraph, b: &[u8], start: usize, end: usize) {
+        let mut delims = self.marks.delims(start, end);
         let mut i = start;
         while i < end {
-            let j = self.clause_end(b, i, end);
+            let mut j = end;
+            while let Some(k) = self.marks.next(&mut delims) {
+                if b[k] == b'.' && k + 1 < end && b[k + 1].is_ascii_digit() {
+                    continue;
+                }
+                j = k;
+                break;
+            }
             self.clause(gold, b, i, j);
             i = j + 1;
         }
-    }
-
-    /// The end of the clause starting at `i`: the first `;`, newline, or `.` not followed by a
-    /// digit, else `end` (`end <= b.len()`, `b` the marked text).
-    fn clause_end(&self, b: &[u8], mut i: usize, end: usize) -> usize {
-        while let Some(k) = self.marks.next_delim(i, end) {
-            if b[k] == b'.' && k + 1 < end && b[k + 1].is_ascii_digit() {
-                i = k + 1;
-                continue;
-            }
-            return k;
-        }
-        end
     }
 
     /// `Define NAME as L`: start a new step.

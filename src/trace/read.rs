@@ -766,7 +766,6 @@ impl Reader {
                 self.issue(IssueKind::Malformed, self.at);
                 return;
             };
-            skip_ws(b, &mut c, e);
             if first_deps.is_none() {
                 first_deps = Some(ev.deps);
             }
@@ -877,13 +876,11 @@ impl Reader {
     /// Parse `expr = expr` at `c`; returns both sides and the position after them.
     fn equation(&mut self, b: &[u8], c: &mut usize, e: usize) -> Option<(Ev, Ev, usize)> {
         let l = self.top_expr(b, c, e).ok()?;
-        skip_ws(b, c, e);
         if *c >= e || b[*c] != b'=' {
             return None;
         }
         *c += 1;
         let r = self.top_expr(b, c, e).ok()?;
-        skip_ws(b, c, e);
         Some((l, r, *c))
     }
 
@@ -924,7 +921,8 @@ impl Reader {
         };
     }
 
-    /// Evaluate a whole expression at `c` (one part of a chain, one side of an equation).
+    /// Evaluate a whole expression at `c` (one part of a chain, one side of an equation);
+    /// on success `c` is past the whitespace after it.
     fn top_expr(&mut self, b: &[u8], c: &mut usize, e: usize) -> Result<Ev, ()> {
         self.lins.clear();
         self.acc_deps = 0;
@@ -966,10 +964,12 @@ impl Reader {
         }
     }
 
+    /// An expression at `*c`. On success `*c` is past the whitespace after it: `term` always
+    /// ends by skipping whitespace, so neither this loop nor the callers skip it again.
     fn expr(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
         let mut acc = tri!(self.term(b, c, e, depth));
         loop {
-            skip_ws(b, c, e);
+            debug_assert!(*c >= e || !is_ws(b[*c]));
             if *c >= e || (b[*c] != b'+' && b[*c] != b'-') {
                 return acc;
             }
@@ -1138,7 +1138,6 @@ impl Reader {
             b'(' => {
                 *c += 1;
                 let inner = tri!(self.expr(b, c, e, depth + 1));
-                skip_ws(b, c, e);
                 if *c >= e || b[*c] != b')' {
                     return V::ERR;
                 }

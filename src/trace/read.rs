@@ -608,6 +608,7 @@ impl Reader {
 
     /// `Define NAME as L`: start a new step.
     fn header(&mut self, gold: &GoldGraph, b: &[u8], d: usize, ce: usize) {
+        assert!(ce <= b.len());
         self.finish_step();
         self.eq_mode = false;
         self.at = d;
@@ -700,6 +701,7 @@ impl Reader {
     /// One clause: a step header, an answer claim, an equation line, an assignment, or free
     /// text (which may still hold a `Define` after some words).
     fn clause(&mut self, gold: &GoldGraph, b: &[u8], cs: usize, ce: usize) {
+        assert!(ce <= b.len());
         let (s, e) = trim(b, cs, ce);
         if s == e {
             return;
@@ -758,6 +760,7 @@ impl Reader {
 
     /// `L = e1 = ... = en` with the chain starting at `k`.
     fn assign(&mut self, b: &[u8], lhs: u8, mut k: usize, e: usize) {
+        assert!(e <= b.len());
         let mut first_deps = None;
         let mut prev: Option<Ev> = None;
         loop {
@@ -967,6 +970,9 @@ impl Reader {
     /// An expression at `*c`. On success `*c` is past the whitespace after it: `term` always
     /// ends by skipping whitespace, so neither this loop nor the callers skip it again.
     fn expr(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
+        // Every caller passes an end inside the text; saying so lets every `*c < e` check
+        // stand for the bounds check of the index that follows.
+        assert!(e <= b.len());
         let mut acc = tri!(self.term(b, c, e, depth));
         loop {
             debug_assert!(*c >= e || !is_ws(b[*c]));

@@ -4,6 +4,8 @@
 //!   predicted graph, following `grammars/trace.ebnf`; it recomputes every arithmetic chain,
 //!   tracks reverse-mode expressions as exact linear forms in x ([`Lin`]) and checks the
 //!   equation section line by line.
+//! - `marks` (internal): bitmaps of the clause delimiters and `<` bytes of a completion, built
+//!   in one SIMD pass, which the reader walks instead of scanning bytes.
 //! - [`Verifier`] / [`verify`]: the per-node comparison with the gold graph and the scores
 //!   (`process_acc`, `answer_correct`, `verified_correct`) under a [`Rule`].
 //! - [`Reward`]: the scalar RL rewards derived from a [`Verdict`].
@@ -30,6 +32,7 @@
 //! assert!(verify(&gold, trace, Rule::Strict).verified_correct);
 //! ```
 
+mod marks;
 mod num;
 mod read;
 mod reward;

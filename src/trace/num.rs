@@ -31,11 +31,13 @@ impl Num {
     pub const ONE: Num = Num { n: 1, d: 1 };
 
     /// The integer `v`.
+    #[inline]
     pub const fn int(v: i64) -> Num {
         Num { n: v, d: 1 }
     }
 
     /// `n / d` in lowest terms; `None` when `d` is 0 or the result does not fit.
+    #[inline]
     pub fn ratio(n: i64, d: i64) -> Option<Num> {
         Num::from_i128(n as i128, d as i128)
     }
@@ -61,31 +63,42 @@ impl Num {
         })
     }
 
+    #[inline]
     pub fn numer(self) -> i64 {
         self.n
     }
 
+    #[inline]
     pub fn denom(self) -> i64 {
         self.d
     }
 
     /// The value as an integer, if it is one.
+    #[inline]
     pub fn as_int(self) -> Option<i64> {
         (self.d == 1).then_some(self.n)
     }
 
+    #[inline]
     pub fn is_zero(self) -> bool {
         self.n == 0
     }
 
+    #[inline]
     pub fn checked_add(self, o: Num) -> Option<Num> {
         if self.d == 1 && o.d == 1 {
             return self.n.checked_add(o.n).map(Num::int);
         }
+        self.add_fractions(o)
+    }
+
+    #[inline(never)]
+    fn add_fractions(self, o: Num) -> Option<Num> {
         let (a, b, c, d) = (self.n as i128, self.d as i128, o.n as i128, o.d as i128);
         Num::from_i128(a * d + c * b, b * d)
     }
 
+    #[inline]
     pub fn checked_neg(self) -> Option<Num> {
         Some(Num {
             n: self.n.checked_neg()?,
@@ -93,6 +106,7 @@ impl Num {
         })
     }
 
+    #[inline]
     pub fn checked_sub(self, o: Num) -> Option<Num> {
         if self.d == 1 && o.d == 1 {
             return self.n.checked_sub(o.n).map(Num::int);
@@ -100,6 +114,7 @@ impl Num {
         self.checked_add(o.checked_neg()?)
     }
 
+    #[inline]
     pub fn checked_mul(self, o: Num) -> Option<Num> {
         if self.d == 1 && o.d == 1 {
             return self.n.checked_mul(o.n).map(Num::int);
@@ -107,7 +122,18 @@ impl Num {
         Num::from_i128(self.n as i128 * o.n as i128, self.d as i128 * o.d as i128)
     }
 
+    #[inline]
     pub fn checked_div(self, o: Num) -> Option<Num> {
+        // Exact integer quotients without 128-bit division. `checked_rem` is `None` for a
+        // zero divisor and for `i64::MIN % -1`; both go the general way (and fail there).
+        if self.d == 1 && o.d == 1 && self.n.checked_rem(o.n) == Some(0) {
+            return self.n.checked_div(o.n).map(Num::int);
+        }
+        self.div_general(o)
+    }
+
+    #[inline(never)]
+    fn div_general(self, o: Num) -> Option<Num> {
         Num::from_i128(self.n as i128 * o.d as i128, self.d as i128 * o.n as i128)
     }
 }
@@ -137,20 +163,24 @@ impl Lin {
     };
 
     /// A plain number.
+    #[inline]
     pub const fn num(b: Num) -> Lin {
         Lin { a: Num::ZERO, b }
     }
 
     /// Whether the form does not depend on x.
+    #[inline]
     pub fn is_const(self) -> bool {
         self.a.is_zero()
     }
 
     /// The value at `x`.
+    #[inline]
     pub fn eval(self, x: Num) -> Option<Num> {
         self.a.checked_mul(x)?.checked_add(self.b)
     }
 
+    #[inline]
     pub fn checked_add(self, o: Lin) -> Option<Lin> {
         Some(Lin {
             a: self.a.checked_add(o.a)?,
@@ -158,6 +188,7 @@ impl Lin {
         })
     }
 
+    #[inline]
     pub fn checked_sub(self, o: Lin) -> Option<Lin> {
         Some(Lin {
             a: self.a.checked_sub(o.a)?,
@@ -165,6 +196,7 @@ impl Lin {
         })
     }
 
+    #[inline]
     pub fn checked_neg(self) -> Option<Lin> {
         Some(Lin {
             a: self.a.checked_neg()?,
@@ -172,6 +204,7 @@ impl Lin {
         })
     }
 
+    #[inline]
     fn scale(self, k: Num) -> Option<Lin> {
         Some(Lin {
             a: self.a.checked_mul(k)?,
@@ -180,6 +213,7 @@ impl Lin {
     }
 
     /// The product, when one side is a plain number (otherwise it is not linear).
+    #[inline]
     pub fn checked_mul(self, o: Lin) -> Option<Lin> {
         if self.is_const() {
             o.scale(self.b)
@@ -191,6 +225,7 @@ impl Lin {
     }
 
     /// The quotient by a non-zero plain number.
+    #[inline]
     pub fn checked_div(self, o: Lin) -> Option<Lin> {
         if !o.is_const() || o.b.is_zero() {
             return None;
@@ -202,6 +237,7 @@ impl Lin {
     }
 
     /// The root of `self = 0`, if there is exactly one.
+    #[inline]
     pub fn root(self) -> Option<Num> {
         if self.a.is_zero() {
             return None;
@@ -237,6 +273,39 @@ mod tests {
         assert_eq!(Num::int(1).checked_div(Num::ZERO), None);
         assert_eq!(Num::int(i64::MAX).checked_add(Num::ONE), None);
         assert_eq!(Num::int(i64::MIN).checked_neg(), None);
+    }
+
+    /// The integer quotient shortcut agrees with the general rational division.
+    #[test]
+    fn integer_division_shortcut() {
+        let vals = [
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            3,
+            -3,
+            6,
+            -6,
+            7,
+            -7,
+            i64::MAX,
+            i64::MAX - 1,
+            i64::MIN,
+            i64::MIN + 1,
+            i64::MIN / 2,
+            1 << 32,
+        ];
+        for &a in &vals {
+            for &b in &vals {
+                let (x, y) = (Num::int(a), Num::int(b));
+                assert_eq!(x.checked_div(y), x.div_general(y), "{a} / {b}");
+            }
+        }
+        let half = Num::ratio(1, 2).unwrap();
+        assert_eq!(half.checked_div(half), Some(Num::ONE));
+        assert_eq!(Num::int(3).checked_div(half), Some(Num::int(6)));
     }
 
     #[test]

@@ -18,6 +18,7 @@
 
 use std::ops::Range;
 
+use super::marks::Marks;
 use super::num::{Lin, Num};
 use super::verdict::{Issue, IssueKind};
 use crate::composer::Mode;
@@ -195,22 +196,50 @@ pub(crate) struct Reader {
     reverse: bool,
     final_gold: usize,
     final_value: i64,
+    /// Delimiter and `<` bitmaps of the text being read.
+    marks: Marks,
 }
 
+/// Word bytes (ASCII letters and digits, `_`, any non-ASCII byte): one table lookup instead
+/// of a chain of comparisons and branches.
+static WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+        c += 1;
+    }
+    t
+};
+
+/// Letter slot of each byte: 0..26 for `A`-`Z`, 26..52 for `a`-`z`, `NO_SLOT` otherwise.
+const NO_SLOT: u8 = u8::MAX;
+static SLOT: [u8; 256] = {
+    let mut t = [NO_SLOT; 256];
+    let mut c = 0;
+    while c < 26 {
+        t[b'A' as usize + c] = c as u8;
+        t[b'a' as usize + c] = c as u8 + 26;
+        c += 1;
+    }
+    t
+};
+
+#[inline(always)]
 fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+    WORD[c as usize]
 }
 
+#[inline(always)]
 fn is_ws(c: u8) -> bool {
     c == b' ' || c == b'\t' || c == b'\r' || c == b'\n'
 }
 
+#[inline(always)]
 fn slot_ix(c: u8) -> Option<usize> {
-    match c {
-        b'A'..=b'Z' => Some((c - b'A') as usize),
-        b'a'..=b'z' => Some((c - b'a') as usize + 26),
-        _ => None,
-    }
+    let ix = SLOT[c as usize];
+    (ix != NO_SLOT).then_some(ix as usize)
 }
 
 fn trim(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
@@ -223,10 +252,34 @@ fn trim(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
     (s, e)
 }
 
+#[inline(always)]
 fn skip_ws(b: &[u8], c: &mut usize, e: usize) {
     while *c < e && is_ws(b[*c]) {
         *c += 1;
     }
+}
+
+/// The run of ASCII digits at `i` (at most eight, none at or past `e`) and its value, read
+/// eight bytes at a time without a loop; `None` when fewer than eight bytes of `b` remain.
+#[inline(always)]
+fn digits8(b: &[u8], i: usize, e: usize) -> Option<(usize, i64)> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    let w = u64::from_le_bytes(*b.get(i..)?.first_chunk::<8>()?);
+    // Digit values in the digit bytes; a byte is a digit iff its value is below 10.
+    let x = w ^ (LO * b'0' as u64);
+    // High bit of each byte set iff the byte is not a digit (no carries between bytes).
+    let non_digit = (((x & (LO * 0x7f)) + LO * (0x80 - 10)) | x) & (LO * 0x80);
+    let n = ((non_digit.trailing_zeros() / 8) as usize).min(e.saturating_sub(i));
+    if n == 0 {
+        return Some((0, 0));
+    }
+    // Keep the n digit values, most significant first, as the low-order end of eight digits
+    // with leading zeros; then combine pairs, quads and halves by multiply-shift.
+    let v = x << (8 * (8 - n));
+    let v = ((v & (LO * 0x0f)).wrapping_mul(10 << 8 | 1) >> 8) & 0x00ff_00ff_00ff_00ff;
+    let v = (v.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_ffff_0000_ffff;
+    let v = v.wrapping_mul(10000 << 32 | 1) >> 32;
+    Some((n, v as i64))
 }
 
 /// Position of byte `c` in `b[from..to]`, eight bytes at a time (SWAR).
@@ -265,41 +318,6 @@ fn find(b: &[u8], pat: &[u8], from: usize, to: usize) -> Option<usize> {
     None
 }
 
-/// The end of the clause starting at `i`: the first `;`, newline, or `.` not followed by a
-/// digit, else `end`. Skips eight ordinary bytes at a time (SWAR).
-fn clause_end(b: &[u8], mut i: usize, end: usize) -> usize {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
-    let end = end.min(b.len());
-    loop {
-        while i + 8 <= end {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&b[i..i + 8]);
-            let x = u64::from_le_bytes(w);
-            let z = zero(x ^ (LO * b';' as u64))
-                | zero(x ^ (LO * b'\n' as u64))
-                | zero(x ^ (LO * b'.' as u64));
-            if z != 0 {
-                i += (z.trailing_zeros() / 8) as usize;
-                break;
-            }
-            i += 8;
-        }
-        while i < end && !matches!(b[i], b';' | b'\n' | b'.') {
-            i += 1;
-        }
-        if i >= end {
-            return end;
-        }
-        if b[i] == b'.' && i + 1 < end && b[i + 1].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        return i;
-    }
-}
-
 /// The first `Define ` at a word boundary in `b[s..e]`.
 fn find_define(b: &[u8], mut s: usize, e: usize) -> Option<usize> {
     while let Some(d) = find(b, b"Define ", s, e) {
@@ -336,6 +354,30 @@ pub(crate) fn name_key(s: &[u8]) -> u64 {
         }
     };
     first ^ last.rotate_left(29) ^ (s.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// `a == b`, eight bytes a step: names are a few dozen bytes and, once their keys agree,
+/// almost always equal, so an inline loop beats a call to `memcmp`.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n < 8 {
+        return a == b;
+    }
+    let word =
+        |s: &[u8], i: usize| u64::from_le_bytes(*s[i..].first_chunk::<8>().expect("8 bytes"));
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last eight bytes, overlapping the words before.
+    word(a, n - 8) == word(b, n - 8)
 }
 
 /// Buckets in the gold name table (twice `MAX_GOLD_NODES`, rounded up).
@@ -423,6 +465,7 @@ impl Reader {
             reverse: false,
             final_gold: 0,
             final_value: 0,
+            marks: Marks::default(),
         }
     }
 
@@ -431,11 +474,12 @@ impl Reader {
     pub fn read(&mut self, gold: &GoldGraph, text: &str) {
         self.reset(gold);
         let b = text.as_bytes();
+        self.marks.build(b);
         // One pass over the `<` bytes finds the tags; a second only in odd texts where an
         // `<answer>` or `</solution>` comes before the solution region.
         let (mut sol, mut qc, mut ans, mut sc) = (None, None, None, None);
-        let mut p = 0;
-        while let Some(k) = find_byte(b, p, b.len(), b'<') {
+        let mut lts = self.marks.lts(0, b.len());
+        while let Some(k) = self.marks.next(&mut lts) {
             let r = &b[k..];
             let slot = if r.starts_with(b"<solution>") {
                 &mut sol
@@ -446,13 +490,11 @@ impl Reader {
             } else if r.starts_with(b"</solution>") {
                 &mut sc
             } else {
-                p = k + 1;
                 continue;
             };
             if slot.is_none() {
                 *slot = Some(k);
             }
-            p = k + 1;
         }
         let start = sol.map(|i| i + 10).or(qc.map(|i| i + 11)).unwrap_or(0);
         let tag = match ans {
@@ -538,18 +580,27 @@ impl Reader {
                 return None;
             }
             let i = i - 1;
-            if self.keys[i] == h && gold.nodes[i].name.as_bytes() == name {
+            if self.keys[i] == h && same_bytes(gold.nodes[i].name.as_bytes(), name) {
                 return Some(i);
             }
             k = (k + 1) % TABLE;
         }
     }
 
-    /// Cut `b[start..end]` into clauses and handle each.
+    /// Cut `b[start..end]` into clauses and handle each: a clause ends at the first `;`,
+    /// newline, or `.` not followed by a digit, else at `end` (`b` is the marked text).
     fn clauses(&mut self, gold: &GoldGraph, b: &[u8], start: usize, end: usize) {
+        let mut delims = self.marks.delims(start, end);
         let mut i = start;
         while i < end {
-            let j = clause_end(b, i, end);
+            let mut j = end;
+            while let Some(k) = self.marks.next(&mut delims) {
+                if b[k] == b'.' && k + 1 < end && b[k + 1].is_ascii_digit() {
+                    continue;
+                }
+                j = k;
+                break;
+            }
             self.clause(gold, b, i, j);
             i = j + 1;
         }
@@ -557,6 +608,7 @@ impl Reader {
 
     /// `Define NAME as L`: start a new step.
     fn header(&mut self, gold: &GoldGraph, b: &[u8], d: usize, ce: usize) {
+        assert!(ce <= b.len());
         self.finish_step();
         self.eq_mode = false;
         self.at = d;
@@ -649,6 +701,7 @@ impl Reader {
     /// One clause: a step header, an answer claim, an equation line, an assignment, or free
     /// text (which may still hold a `Define` after some words).
     fn clause(&mut self, gold: &GoldGraph, b: &[u8], cs: usize, ce: usize) {
+        assert!(ce <= b.len());
         let (s, e) = trim(b, cs, ce);
         if s == e {
             return;
@@ -707,6 +760,7 @@ impl Reader {
 
     /// `L = e1 = ... = en` with the chain starting at `k`.
     fn assign(&mut self, b: &[u8], lhs: u8, mut k: usize, e: usize) {
+        assert!(e <= b.len());
         let mut first_deps = None;
         let mut prev: Option<Ev> = None;
         loop {
@@ -715,7 +769,6 @@ impl Reader {
                 self.issue(IssueKind::Malformed, self.at);
                 return;
             };
-            skip_ws(b, &mut c, e);
             if first_deps.is_none() {
                 first_deps = Some(ev.deps);
             }
@@ -826,13 +879,11 @@ impl Reader {
     /// Parse `expr = expr` at `c`; returns both sides and the position after them.
     fn equation(&mut self, b: &[u8], c: &mut usize, e: usize) -> Option<(Ev, Ev, usize)> {
         let l = self.top_expr(b, c, e).ok()?;
-        skip_ws(b, c, e);
         if *c >= e || b[*c] != b'=' {
             return None;
         }
         *c += 1;
         let r = self.top_expr(b, c, e).ok()?;
-        skip_ws(b, c, e);
         Some((l, r, *c))
     }
 
@@ -873,7 +924,8 @@ impl Reader {
         };
     }
 
-    /// Evaluate a whole expression at `c` (one part of a chain, one side of an equation).
+    /// Evaluate a whole expression at `c` (one part of a chain, one side of an equation);
+    /// on success `c` is past the whitespace after it.
     fn top_expr(&mut self, b: &[u8], c: &mut usize, e: usize) -> Result<Ev, ()> {
         self.lins.clear();
         self.acc_deps = 0;
@@ -915,10 +967,15 @@ impl Reader {
         }
     }
 
+    /// An expression at `*c`. On success `*c` is past the whitespace after it: `term` always
+    /// ends by skipping whitespace, so neither this loop nor the callers skip it again.
     fn expr(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
+        // Every caller passes an end inside the text; saying so lets every `*c < e` check
+        // stand for the bounds check of the index that follows.
+        assert!(e <= b.len());
         let mut acc = tri!(self.term(b, c, e, depth));
         loop {
-            skip_ws(b, c, e);
+            debug_assert!(*c >= e || !is_ws(b[*c]));
             if *c >= e || (b[*c] != b'+' && b[*c] != b'-') {
                 return acc;
             }
@@ -1002,13 +1059,20 @@ impl Reader {
         match b[*c] {
             b'0'..=b'9' => {
                 // Fast path: at most 18 digits (no overflow possible), no fraction, not glued
-                // to a word; anything else is read by `factor_slow`.
-                let mut i = *c;
-                let mut n: i64 = 0;
-                while i < e && i - *c < 18 && b[i].is_ascii_digit() {
-                    n = n * 10 + (b[i] - b'0') as i64;
-                    i += 1;
-                }
+                // to a word; anything else is read by `factor_slow`. Up to eight digits are
+                // read without a loop where eight bytes remain.
+                let (i, n) = match digits8(b, *c, e) {
+                    Some((k, n)) => (*c + k, n),
+                    None => {
+                        let mut i = *c;
+                        let mut n: i64 = 0;
+                        while i < e && i - *c < 18 && b[i].is_ascii_digit() {
+                            n = n * 10 + (b[i] - b'0') as i64;
+                            i += 1;
+                        }
+                        (i, n)
+                    }
+                };
                 if i >= e || !(is_word(b[i]) || b[i] == b'.') {
                     *c = i;
                     return V {
@@ -1080,7 +1144,6 @@ impl Reader {
             b'(' => {
                 *c += 1;
                 let inner = tri!(self.expr(b, c, e, depth + 1));
-                skip_ws(b, c, e);
                 if *c >= e || b[*c] != b')' {
                     return V::ERR;
                 }
@@ -1169,6 +1232,83 @@ mod tests {
         r.reset(&g2);
         assert_eq!(r.lookup(&g2, names[5].as_bytes()), None);
         assert_eq!(r.lookup(&g2, names[2].as_bytes()), Some(2));
+    }
+
+    /// The class tables say what the comparisons they replace said, for every byte.
+    #[test]
+    fn byte_class_tables() {
+        for c in 0..=255u8 {
+            assert_eq!(is_ws(c), matches!(c, b' ' | b'\t' | b'\r' | b'\n'), "{c}");
+            assert_eq!(
+                is_word(c),
+                c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80,
+                "{c}"
+            );
+            let want = match c {
+                b'A'..=b'Z' => Some((c - b'A') as usize),
+                b'a'..=b'z' => Some((c - b'a') as usize + 26),
+                _ => None,
+            };
+            assert_eq!(slot_ix(c), want, "{c}");
+        }
+    }
+
+    /// The eight-byte digit reader agrees with a byte loop: digit bytes next to the ones
+    /// that are not (`/` and `:` border `0`-`9`; 0xb0 is `0` with the high bit), every digit
+    /// count, every end.
+    #[test]
+    fn digits8_agrees_with_a_loop() {
+        let alphabet = [
+            b'0', b'1', b'5', b'9', b'/', b':', b' ', b'a', b'.', 0x80, 0xb0, 0xb9,
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = 8 + (seed % 5) as usize;
+            let mut b = vec![0u8; len];
+            let mut r = seed;
+            for (k, c) in b.iter_mut().enumerate() {
+                // Mostly digits, so long runs are common.
+                *c = if r % 3 != 0 {
+                    b'0' + (r % 10) as u8
+                } else {
+                    alphabet[(r % 12) as usize]
+                };
+                r = r.rotate_right(5) ^ k as u64;
+            }
+            let i = (seed >> 40) as usize % (len - 7);
+            let e = i + 1 + (seed >> 50) as usize % (len - i);
+            let mut k = i;
+            let mut n = 0i64;
+            while k < e && k - i < 8 && b[k].is_ascii_digit() {
+                n = n * 10 + (b[k] - b'0') as i64;
+                k += 1;
+            }
+            assert_eq!(digits8(&b, i, e), Some((k - i, n)), "{b:?} {i}..{e}");
+        }
+        assert_eq!(digits8(b"1234567", 0, 7), None);
+        assert_eq!(digits8(b"99999999", 0, 8), Some((8, 99_999_999)));
+        assert_eq!(digits8(b"00000007", 0, 8), Some((8, 7)));
+        assert_eq!(digits8(b"12345678", 0, 3), Some((3, 123)));
+    }
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..=40 {
+            let a = &base[..n];
+            assert!(same_bytes(a, a));
+            for k in 0..n {
+                let mut b = a.to_vec();
+                b[k] ^= 0x20;
+                assert!(!same_bytes(a, &b), "{n} {k}");
+            }
+            if n > 0 {
+                assert!(!same_bytes(a, &base[..n - 1]));
+            }
+        }
     }
 
     #[test]

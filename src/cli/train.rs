@@ -64,12 +64,8 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let mut cfg = TrainConfig::from_file(&args.config)
         .map_err(anyhow::Error::msg)
         .map_err(CliError::usage)?;
-    if let Some(d) = &args.device {
-        cfg.device = if d == "cuda" {
-            DeviceKind::Cuda
-        } else {
-            DeviceKind::Cpu
-        };
+    if let Some(d) = device_flag(&args) {
+        cfg.device = d;
     }
     if let Some(f) = &from {
         if !f.is_dir() {
@@ -234,17 +230,21 @@ impl TrainObserver for Bar {
     }
 }
 
+/// The `--device` override, if given.
+fn device_flag(args: &PhaseArgs) -> Option<DeviceKind> {
+    args.device.as_deref().map(|d| match d {
+        "cuda" => DeviceKind::Cuda,
+        _ => DeviceKind::Cpu,
+    })
+}
+
 fn run_rl(args: PhaseArgs, from: Option<PathBuf>) -> Result<(), CliError> {
     use dagmath::train::rl::{train_rl, RlConfig, RlStart};
     let mut cfg = RlConfig::from_file(&args.config)
         .map_err(anyhow::Error::msg)
         .map_err(CliError::usage)?;
-    if let Some(d) = &args.device {
-        cfg.device = if d == "cuda" {
-            DeviceKind::Cuda
-        } else {
-            DeviceKind::Cpu
-        };
+    if let Some(d) = device_flag(&args) {
+        cfg.device = d;
     }
     let from = match from {
         Some(f) => Some(super::export::resolve_checkpoint(&f)?),

@@ -363,24 +363,29 @@ fn eval_and_select_cli_end_to_end() {
     let ckpt = dir.path().join("ckpt");
     hf::export(&ckpt, &c, &weights::init(&c, 2), tok.json(), 0, 1).unwrap();
     let (ck, d) = (ckpt.to_str().unwrap(), data.to_str().unwrap());
+    let eval = |out: &Path, batch_rows: &str| {
+        dagmath(&[
+            "eval",
+            "--checkpoint",
+            ck,
+            "--data",
+            d,
+            "--splits",
+            "pool",
+            "--samples",
+            "3",
+            "--limit",
+            "4",
+            "--max-new-tokens",
+            "16",
+            "--batch-rows",
+            batch_rows,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
     let out = dir.path().join("eval");
-    let o = dagmath(&[
-        "eval",
-        "--checkpoint",
-        ck,
-        "--data",
-        d,
-        "--splits",
-        "pool",
-        "--samples",
-        "3",
-        "--limit",
-        "4",
-        "--max-new-tokens",
-        "16",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = eval(&out, "64");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for f in [
         "samples.parquet",
@@ -395,27 +400,9 @@ fn eval_and_select_cli_end_to_end() {
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["samples"], 12);
     assert_eq!(summary["eval"]["samples"], 3);
-    // Same seed, same samples.
+    // Same seed, same samples, whatever the batching.
     let again = dir.path().join("eval2");
-    let o = dagmath(&[
-        "eval",
-        "--checkpoint",
-        ck,
-        "--data",
-        d,
-        "--splits",
-        "pool",
-        "--samples",
-        "3",
-        "--limit",
-        "4",
-        "--max-new-tokens",
-        "16",
-        "--batch-rows",
-        "5",
-        "--out",
-        again.to_str().unwrap(),
-    ]);
+    let o = eval(&again, "5");
     assert!(o.status.success());
     let read = |p: &Path| {
         let f = std::fs::File::open(p.join("samples.parquet")).unwrap();

@@ -280,8 +280,18 @@ pub fn pass_table(gold: &[GoldItem], verdicts: &[SampleVerdict]) -> (PassAtK, (u
     (table, range, per.len())
 }
 
-/// Summarise an audit.
+/// Summarise an audit, with pass@k at [`report_ks`] (powers of two and the largest n).
 pub fn summarize(gold: &[GoldItem], verdicts: &[SampleVerdict], cfg: AuditConfig) -> Summary {
+    summarize_at(gold, verdicts, cfg, None)
+}
+
+/// [`summarize`] with pass@k at every k in `ks` (`None`: [`report_ks`]).
+pub fn summarize_at(
+    gold: &[GoldItem],
+    verdicts: &[SampleVerdict],
+    cfg: AuditConfig,
+    ks: Option<&[u32]>,
+) -> Summary {
     let mut t = Taxonomy::default();
     let mut sums = [0.0f64; 5];
     let mut process = 0.0;
@@ -306,7 +316,10 @@ pub fn summarize(gold: &[GoldItem], verdicts: &[SampleVerdict], cfg: AuditConfig
     }
     let n = verdicts.len().max(1) as f64;
     let (table, range, problems) = pass_table(gold, verdicts);
-    let ks = report_ks(range.1);
+    let ks = match ks {
+        Some(ks) => ks.to_vec(),
+        None => report_ks(range.1),
+    };
     let mut pass_at_k: Vec<PassJson> = Vec::new();
     let views = [
         By {

@@ -373,7 +373,7 @@ fn eval_and_select_cli_end_to_end() {
             "--splits",
             "pool",
             "--samples",
-            "3",
+            "5",
             "--limit",
             "4",
             "--max-new-tokens",
@@ -398,8 +398,16 @@ fn eval_and_select_cli_end_to_end() {
     }
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["samples"], 12);
-    assert_eq!(summary["eval"]["samples"], 3);
+    assert_eq!(summary["samples"], 20);
+    assert_eq!(summary["eval"]["samples"], 5);
+    // pass@k for every k ≤ N, not only the powers of two printed.
+    let ks: std::collections::BTreeSet<u64> = summary["pass_at_k"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["k"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ks, (1..=5).collect());
     // Same seed, same samples, whatever the batching.
     let again = dir.path().join("eval2");
     let o = eval(&again, "5");

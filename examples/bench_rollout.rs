@@ -137,6 +137,7 @@ fn side_by_side<B: Backend>(label: &str, c: &ModelConfig, o: &Opts, device: &B::
 }
 
 fn main() {
+    dagmath::train::device::tune_allocator();
     let o = parse();
     let vocab = Tokenizer::domain(&TemplateSet::builtin()).vocab_size();
     let c = ModelConfig::preset(&o.preset, vocab).expect("preset tiny|small|paper");

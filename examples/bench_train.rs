@@ -114,6 +114,7 @@ fn torch(preset: &str, vocab: usize, o: &Opts) -> Option<f64> {
 }
 
 fn main() {
+    dagmath::train::device::tune_allocator();
     let o = parse();
     let vocab = Tokenizer::domain(&TemplateSet::builtin()).vocab_size();
     let threads = std::thread::available_parallelism()

@@ -12,6 +12,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    #[cfg(feature = "train")]
+    dagmath::train::device::tune_allocator();
     match cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -299,15 +299,21 @@ keep = 5
     RlConfig::from_toml(&text).unwrap()
 }
 
+/// A starting checkpoint at `dir/name`: fresh weights of the micro model with the domain
+/// tokenizer, as a Hugging Face folder; returns its path and the model's dimensions.
+fn fresh_checkpoint(dir: &Path, name: &str) -> (PathBuf, ModelConfig) {
+    let tok = Tokenizer::domain(&TemplateSet::builtin());
+    let c = micro(tok.vocab_size());
+    let path = dir.join(name);
+    hf::export(&path, &c, &weights::init(&c, 2), tok.json(), 0, 1).unwrap();
+    (path, c)
+}
+
 #[test]
 fn rl_loop_checkpoints_resumes_and_records_compute() {
     let dir = tempfile::tempdir().unwrap();
     let data = dataset(dir.path());
-    // A starting checkpoint: fresh weights with the domain tokenizer, as a Hugging Face folder.
-    let tok = Tokenizer::domain(&TemplateSet::builtin());
-    let c = micro(tok.vocab_size());
-    let start = dir.path().join("start");
-    hf::export(&start, &c, &weights::init(&c, 2), tok.json(), 0, 1).unwrap();
+    let (start, _) = fresh_checkpoint(dir.path(), "start");
 
     let cfg = rl_config(&data, &dir.path().join("run"));
     let full = rl::train_rl::<CpuBackend>(&cfg, RlStart::From(&start), &cpu_device(), &mut Silent)
@@ -358,10 +364,7 @@ fn eval_and_select_cli_end_to_end() {
     use crate::cli::{assert_usage_error, dagmath};
     let dir = tempfile::tempdir().unwrap();
     let data = dataset(dir.path());
-    let tok = Tokenizer::domain(&TemplateSet::builtin());
-    let c = micro(tok.vocab_size());
-    let ckpt = dir.path().join("ckpt");
-    hf::export(&ckpt, &c, &weights::init(&c, 2), tok.json(), 0, 1).unwrap();
+    let (ckpt, _) = fresh_checkpoint(dir.path(), "ckpt");
     let (ck, d) = (ckpt.to_str().unwrap(), data.to_str().unwrap());
     let eval = |out: &Path, batch_rows: &str| {
         dagmath(&[
@@ -496,10 +499,7 @@ fn eval_and_select_cli_end_to_end() {
 fn a_compute_split_stops_midtraining_and_rl_at_their_shares() {
     let dir = tempfile::tempdir().unwrap();
     let data = dataset(dir.path());
-    let tok = Tokenizer::domain(&TemplateSet::builtin());
-    let c = micro(tok.vocab_size());
-    let start = dir.path().join("start");
-    hf::export(&start, &c, &weights::init(&c, 2), tok.json(), 0, 1).unwrap();
+    let (start, c) = fresh_checkpoint(dir.path(), "start");
     // Mid-training: β·F is 3.5 steps' worth → 3 steps, whatever budget.tokens says.
     let seq = 32usize;
     let per_step = (4 * seq) as f64 * c.train_flops_per_token(seq);

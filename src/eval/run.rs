@@ -22,7 +22,6 @@ pub struct EvalProblem {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sampled {
     pub text: String,
-    pub prompt_tokens: Vec<u32>,
     pub tokens: Vec<u32>,
     pub logprobs: Vec<f32>,
     pub finish: Finish,
@@ -64,14 +63,12 @@ pub fn sample<B: Backend>(
     let mut dec = ModelDecoder::new(model, device);
     let out = generate(&mut dec, &requests, gen, &stops, on_done);
     out.into_iter()
-        .zip(prompts)
-        .map(|(completions, prompt)| {
+        .map(|completions| {
             completions
                 .into_iter()
                 .map(|c| {
                     Ok(Sampled {
                         text: tok.decode(&c.tokens)?,
-                        prompt_tokens: prompt.clone(),
                         tokens: c.tokens,
                         logprobs: c.logprobs,
                         finish: c.finish,

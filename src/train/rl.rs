@@ -55,7 +55,7 @@ use super::config::{CheckpointConfig, ComputeSplit, DeviceKind, Precision};
 use super::grpo::{self, GrpoConfig};
 use super::metrics::MetricsLog;
 use super::optim::{clip_factor, AdamW, OptimConfig, Schedule};
-use super::trainer::TrainError;
+use super::trainer::{latest, refuse_existing, TrainError};
 use crate::composer::seed::{derive, str_key};
 use crate::dataset::reader::{read_rows, Dataset};
 use crate::engine::model::ModelDecoder;
@@ -654,21 +654,11 @@ pub fn train_rl<B: AutodiffBackend>(
     let existing = checkpoint::list(&cfg.out)?;
     let (loaded, reference_dir, resumed) = match start {
         RlStart::From(dir) => {
-            if !existing.is_empty() {
-                return Err(TrainError::Config(format!(
-                    "{} already holds checkpoints; use --resume to continue, or --force to start over",
-                    cfg.out.display()
-                )));
-            }
+            refuse_existing(&cfg.out, &existing)?;
             (checkpoint::load(dir)?, dir.to_path_buf(), None)
         }
         RlStart::Resume => {
-            let (_, dir) = existing.last().ok_or_else(|| {
-                TrainError::Config(format!(
-                    "--resume: no checkpoint under {}",
-                    checkpoint::checkpoints_dir(&cfg.out).display()
-                ))
-            })?;
+            let dir = latest(&cfg.out, &existing)?;
             let l = checkpoint::load(dir)?;
             let state: RlState = l
                 .rl_state

@@ -84,12 +84,7 @@ pub fn train<B: AutodiffBackend>(
     // Resolve the starting point: weights, tokenizer, compute so far, optimiser and cursor.
     let (model_cfg, init_weights, tokenizer, mut phases, resumed) = match start {
         Start::Resume => {
-            let (_, dir) = existing.last().ok_or_else(|| {
-                TrainError::Config(format!(
-                    "--resume: no checkpoint under {}",
-                    checkpoint::checkpoints_dir(&cfg.out).display()
-                ))
-            })?;
+            let dir = latest(&cfg.out, &existing)?;
             let l = checkpoint::load(dir)?;
             let state = l
                 .state
@@ -119,7 +114,7 @@ pub fn train<B: AutodiffBackend>(
             )
         }
         Start::From(dir) => {
-            refuse_existing(cfg, &existing)?;
+            refuse_existing(&cfg.out, &existing)?;
             if cfg.model.as_ref().is_some_and(|m| *m != Default::default()) {
                 return Err(TrainError::Config(
                     "model: mid-training takes the model from --from; remove the [model] section"
@@ -132,7 +127,7 @@ pub fn train<B: AutodiffBackend>(
             (l.model, l.weights, tok, prior, None)
         }
         Start::Fresh => {
-            refuse_existing(cfg, &existing)?;
+            refuse_existing(&cfg.out, &existing)?;
             let spec = cfg.model.clone().ok_or_else(|| {
                 TrainError::Config("model: a [model] section is required for pre-training".into())
             })?;
@@ -378,15 +373,29 @@ pub fn train<B: AutodiffBackend>(
     Ok(summary)
 }
 
-fn refuse_existing(cfg: &TrainConfig, existing: &[(u64, PathBuf)]) -> Result<(), TrainError> {
+/// A fresh start refuses a run folder that already holds checkpoints.
+pub(super) fn refuse_existing(out: &Path, existing: &[(u64, PathBuf)]) -> Result<(), TrainError> {
     if existing.is_empty() {
         Ok(())
     } else {
         Err(TrainError::Config(format!(
             "{} already holds checkpoints: continue it with --resume, or start over with --force",
-            cfg.out.display()
+            out.display()
         )))
     }
+}
+
+/// The checkpoint `--resume` continues from: the latest under `out`.
+pub(super) fn latest<'a>(
+    out: &Path,
+    existing: &'a [(u64, PathBuf)],
+) -> Result<&'a PathBuf, TrainError> {
+    existing.last().map(|(_, dir)| dir).ok_or_else(|| {
+        TrainError::Config(format!(
+            "--resume: no checkpoint under {}",
+            checkpoint::checkpoints_dir(out).display()
+        ))
+    })
 }
 
 fn load_tokenizer(path: &Path) -> Result<Tokenizer, TrainError> {

@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Int, Tensor, TensorData};
 use dagmath::model::{weights, ModelConfig, Qwen2};
 use dagmath::template::TemplateSet;
 use dagmath::tokenizer::Tokenizer;
 use dagmath::train::optim::{clip_factor, AdamW, OptimConfig};
+use dagmath::train::trainer::{autodiff_loss_and_grads, loss_and_grads};
 use rand::{RngExt, SeedableRng};
 
 struct Opts {
@@ -23,6 +23,8 @@ struct Opts {
     batch: usize,
     seq: usize,
     presets: Vec<String>,
+    /// Also time burn autodiff on the CPU (the path the fused step replaced).
+    autodiff: bool,
 }
 
 fn parse() -> Opts {
@@ -32,8 +34,13 @@ fn parse() -> Opts {
         batch: 8,
         seq: 512,
         presets: vec!["tiny".into(), "small".into()],
+        autodiff: false,
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(at) = args.iter().position(|a| a == "--autodiff") {
+        o.autodiff = true;
+        args.remove(at);
+    }
     let mut i = 0;
     while i + 1 < args.len() {
         let v = &args[i + 1];
@@ -50,8 +57,16 @@ fn parse() -> Opts {
     o
 }
 
-/// Median seconds per step of `steps` timed steps after `warmup`.
-fn bench<B: AutodiffBackend>(c: &ModelConfig, o: &Opts, device: &B::Device) -> f64 {
+type Step<B> = fn(&Qwen2<B>, &[u32], &[u32], usize, usize, f32) -> (f64, GradientsParams);
+
+/// Median seconds per step of `steps` timed steps after `warmup`, each a forward, loss and
+/// backward by `step`, the global-norm clip and an AdamW update.
+fn bench<B: AutodiffBackend>(
+    c: &ModelConfig,
+    o: &Opts,
+    device: &B::Device,
+    step_fn: Step<B>,
+) -> f64 {
     let mut model: Qwen2<B> = weights::to_model(c, &weights::init(c, 0), device).unwrap();
     let mut optim = AdamW::<B>::new(OptimConfig {
         lr: 1e-3,
@@ -60,17 +75,17 @@ fn bench<B: AutodiffBackend>(c: &ModelConfig, o: &Opts, device: &B::Device) -> f
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     let mut times = Vec::new();
     for step in 0..o.warmup + o.steps {
-        let n = o.batch * (o.seq + 1);
-        let toks: Vec<i64> = (0..n)
-            .map(|_| rng.random_range(0..c.vocab_size as i64))
+        let rows: Vec<Vec<u32>> = (0..o.batch)
+            .map(|_| {
+                (0..=o.seq)
+                    .map(|_| rng.random_range(0..c.vocab_size as u32))
+                    .collect()
+            })
             .collect();
-        let all =
-            Tensor::<B, 2, Int>::from_data(TensorData::new(toks, [o.batch, o.seq + 1]), device);
-        let x = all.clone().narrow(1, 0, o.seq);
-        let y = all.narrow(1, 1, o.seq);
+        let x: Vec<u32> = rows.iter().flat_map(|r| r[..o.seq].to_vec()).collect();
+        let y: Vec<u32> = rows.iter().flat_map(|r| r[1..].to_vec()).collect();
         let t0 = Instant::now();
-        let loss = Qwen2::loss(model.forward(x), y);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let (_, grads) = step_fn(&model, &x, &y, o.batch, o.seq, 1.0);
         let (clip, _) = clip_factor(&model, &grads, 1.0);
         model = optim.step(1e-3, model, grads, clip);
         // Force the step to finish (lazy backends) before stopping the clock.
@@ -125,29 +140,36 @@ fn main() {
         o.batch, o.seq
     );
     println!(
-        "{:<7} {:>11} {:>14} {:>16} {:>8}",
-        "preset", "params", "burn tok/s", "pytorch tok/s", "ratio"
+        "{:<7} {:>11} {:>15} {:>16} {:>8} {:>17}",
+        "preset", "params", "dagmath tok/s", "pytorch tok/s", "ratio", "burn autodiff"
     );
+    type Cpu = dagmath::train::device::CpuBackend;
+    let dev = dagmath::train::device::cpu_device();
     for preset in &o.presets {
         let c = ModelConfig::preset(preset, vocab).expect("a preset name");
-        let secs = bench::<dagmath::train::device::CpuBackend>(
-            &c,
-            &o,
-            &dagmath::train::device::cpu_device(),
-        );
-        let ours = (o.batch * o.seq) as f64 / secs;
+        let tps = |secs: f64| (o.batch * o.seq) as f64 / secs;
+        let ours = tps(bench::<Cpu>(&c, &o, &dev, loss_and_grads::<Cpu>));
         let theirs = torch(preset, vocab, &o);
         let (t, r) = match theirs {
             Some(t) => (format!("{t:.0}"), format!("{:.2}x", ours / t)),
             None => ("n/a".into(), "n/a".into()),
         };
+        let autodiff = if o.autodiff {
+            format!(
+                "{:.0}",
+                tps(bench::<Cpu>(&c, &o, &dev, autodiff_loss_and_grads::<Cpu>))
+            )
+        } else {
+            "(--autodiff)".into()
+        };
         println!(
-            "{:<7} {:>11} {:>14.0} {:>16} {:>8}",
+            "{:<7} {:>11} {:>15.0} {:>16} {:>8} {:>17}",
             preset,
             c.n_params(),
             ours,
             t,
-            r
+            r,
+            autodiff
         );
     }
     #[cfg(feature = "cuda")]
@@ -174,11 +196,13 @@ fn cuda(o: &Opts, vocab: usize) {
             .and_then(|v| v.parse().ok())
             .unwrap_or(16),
         seq: 2048,
+        autodiff: false,
         steps: o.steps,
         warmup: o.warmup,
     };
     let dev = burn::backend::cuda::CudaDevice::default();
-    let secs = bench::<dagmath::train::device::CudaBf16Backend>(&c, &opts, &dev);
+    type Gpu = dagmath::train::device::CudaBf16Backend;
+    let secs = bench::<Gpu>(&c, &opts, &dev, loss_and_grads::<Gpu>);
     let tps = (opts.batch * opts.seq) as f64 / secs;
     let mfu = tps * c.train_flops_per_token(opts.seq) / (peak * 1e12);
     println!(

@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod fused;
 pub mod hf;
 pub mod qwen2;
 pub mod weights;

@@ -14,4 +14,4 @@ pub mod rl;
 pub mod trainer;
 
 pub use config::TrainConfig;
-pub use trainer::{train, Silent, Start, TrainError, TrainObserver, TrainSummary};
+pub use trainer::{train, Silent, Start, TrainBackend, TrainError, TrainObserver, TrainSummary};

@@ -73,7 +73,7 @@ pub struct TrainSummary {
 }
 
 /// Runs one training phase (`pretrain` or `midtrain`) on backend `B`.
-pub fn train<B: AutodiffBackend>(
+pub fn train<B: TrainBackend>(
     cfg: &TrainConfig,
     phase: &str,
     start: Start<'_>,
@@ -277,11 +277,10 @@ pub fn train<B: AutodiffBackend>(
         let mut accumulator = GradientsAccumulator::<Qwen2<B>>::new();
         let mut loss_sum = 0.0;
         for _ in 0..cfg.budget.grad_accum {
-            let (x, y) = next_batch::<B>(&mut data, bs, seq, device)?;
-            let loss = Qwen2::loss(model.forward(x), y);
-            loss_sum += loss.clone().into_scalar().elem::<f64>();
-            let loss = loss.div_scalar(cfg.budget.grad_accum as f64);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let (x, y) = next_batch(&mut data, bs, seq)?;
+            let scale = 1.0 / cfg.budget.grad_accum as f32;
+            let (loss, grads) = loss_and_grads(&model, &x, &y, bs, seq, scale);
+            loss_sum += loss;
             accumulator.accumulate(&model, grads);
         }
         let grads = accumulator.grads();
@@ -402,29 +401,80 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer, TrainError> {
     Tokenizer::from_file(path).map_err(|e| TrainError::Config(e.to_string()))
 }
 
-/// Inputs and targets, both `[batch, seq]`.
-type TokenPair<B> = (Tensor<B, 2, Int>, Tensor<B, 2, Int>);
-
-/// `batch` sequences as inputs `[batch, seq]` and next-token targets `[batch, seq]`.
-fn next_batch<B: Backend>(
+/// `batch` sequences as inputs `[batch, seq]` and next-token targets `[batch, seq]`, row-major.
+fn next_batch(
     data: &mut Packer,
     batch: usize,
     seq: usize,
-    device: &B::Device,
-) -> Result<TokenPair<B>, TrainError> {
+) -> Result<(Vec<u32>, Vec<u32>), TrainError> {
     let mut x = Vec::with_capacity(batch * seq);
     let mut y = Vec::with_capacity(batch * seq);
     for _ in 0..batch {
         let s = data
             .next_sequence()?
             .expect("the training stream starts a new pass instead of ending");
-        x.extend(s[..seq].iter().map(|&t| t as i64));
-        y.extend(s[1..].iter().map(|&t| t as i64));
+        x.extend_from_slice(&s[..seq]);
+        y.extend_from_slice(&s[1..]);
     }
-    Ok((
-        Tensor::from_data(TensorData::new(x, [batch, seq]), device),
-        Tensor::from_data(TensorData::new(y, [batch, seq]), device),
-    ))
+    Ok((x, y))
+}
+
+/// A backend the training loop runs on, and how it computes a micro-batch's gradients.
+pub trait TrainBackend: AutodiffBackend {
+    /// Whether the tensors live in host memory, where the fused step
+    /// ([`crate::model::fused`]) replaces autodiff.
+    const FUSED: bool;
+}
+
+impl TrainBackend for super::device::CpuBackend {
+    const FUSED: bool = true;
+}
+#[cfg(feature = "cuda")]
+impl TrainBackend for super::device::CudaBf16Backend {
+    const FUSED: bool = false;
+}
+#[cfg(feature = "cuda")]
+impl TrainBackend for super::device::CudaF32Backend {
+    const FUSED: bool = false;
+}
+
+/// Mean next-token loss of one micro-batch (`inputs`, `targets`: `[batch, seq]` row-major)
+/// and its gradients scaled by `grad_scale`: the fused host step where the backend has one,
+/// burn autodiff otherwise.
+pub fn loss_and_grads<B: TrainBackend>(
+    model: &Qwen2<B>,
+    inputs: &[u32],
+    targets: &[u32],
+    batch: usize,
+    seq: usize,
+    grad_scale: f32,
+) -> (f64, GradientsParams) {
+    if B::FUSED {
+        crate::model::fused::loss_and_grads(model, inputs, targets, batch, seq, grad_scale)
+    } else {
+        autodiff_loss_and_grads(model, inputs, targets, batch, seq, grad_scale)
+    }
+}
+
+/// [`loss_and_grads`] through burn autodiff on any backend (the reference the fused step is
+/// tested against).
+pub fn autodiff_loss_and_grads<B: AutodiffBackend>(
+    model: &Qwen2<B>,
+    inputs: &[u32],
+    targets: &[u32],
+    batch: usize,
+    seq: usize,
+    grad_scale: f32,
+) -> (f64, GradientsParams) {
+    let device = model.embed_tokens.weight.val().device();
+    let ids = |v: &[u32]| {
+        let v: Vec<i64> = v.iter().map(|&t| t as i64).collect();
+        Tensor::<B, 2, Int>::from_data(TensorData::new(v, [batch, seq]), &device)
+    };
+    let loss = Qwen2::loss(model.forward(ids(inputs)), ids(targets));
+    let value = loss.clone().into_scalar().elem::<f64>();
+    let grads = loss.mul_scalar(grad_scale).backward();
+    (value, GradientsParams::from_grads(grads, model))
 }
 
 /// Mean next-token loss over held-out sequences (in batches of `batch`).

@@ -7,6 +7,8 @@ mod cli;
 mod composer;
 mod dataset;
 mod engine;
+#[cfg(feature = "train")]
+mod fused;
 mod golden;
 #[cfg(feature = "train")]
 mod rl;

@@ -209,7 +209,7 @@ fn loss_falls_resume_is_exact_and_midtrain_adds_compute() {
     assert_eq!(ck.iter().map(|c| c.0).collect::<Vec<_>>(), vec![30, 60]);
     std::fs::remove_dir_all(&ck[1].1).unwrap();
     let r = run(&cfg, "pretrain", Start::Resume);
-    assert_close(&r.losses, &s.losses[30..]);
+    assert_identical(&r.losses, &s.losses[30..]);
     let lines2 = dagmath::train::metrics::read(&cfg.out.join("metrics.jsonl")).unwrap();
     let losses = |v: &[dagmath::train::metrics::Metrics]| {
         v.iter().filter_map(|m| m.loss).collect::<Vec<_>>()
@@ -252,19 +252,18 @@ fn two_fresh_runs_give_identical_losses() {
         "pretrain",
         Start::Fresh,
     );
-    assert_close(&a.losses, &b.losses);
+    assert_identical(&a.losses, &b.losses);
 }
 
-/// Same steps, losses equal to 1e-5 relative. burn 0.21's CPU kernels are not bitwise
-/// reproducible from run to run (two fresh runs differ in the 7th digit now and then), so
-/// "identical" is checked at that precision; the data order, weights and optimiser state a
-/// checkpoint restores are exact (see export_import_round_trip_is_exact and the cursor test).
-fn assert_close(a: &[(u64, f64)], b: &[(u64, f64)]) {
+/// Same steps, bit-identical losses: the fused CPU step is deterministic, and a checkpoint
+/// restores the data order, weights and optimiser state exactly.
+fn assert_identical(a: &[(u64, f64)], b: &[(u64, f64)]) {
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(b) {
         assert_eq!(x.0, y.0);
-        assert!(
-            (x.1 - y.1).abs() <= 1e-5 * y.1.abs(),
+        assert_eq!(
+            x.1.to_bits(),
+            y.1.to_bits(),
             "step {}: {} vs {}",
             x.0,
             x.1,

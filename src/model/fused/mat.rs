@@ -1,0 +1,187 @@
+//! Strided matrix views over `f32` slices and one checked entry to the `gemm` crate, so that
+//! transposes and column blocks (the q, k and v parts of a fused projection) cost nothing.
+//!
+//! `gemm` splits its work over the rows and columns of the output only and walks the inner
+//! dimension in the same blocks whatever the thread count, so every product here is
+//! bit-identical from run to run and from one thread count to another.
+
+use ::gemm::Parallelism;
+
+/// A read-only `rows × cols` view: element `(r, c)` lies at `ptr + r·rs + c·cs`.
+#[derive(Clone, Copy)]
+pub struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// A row-major `rows × cols` matrix stored contiguously.
+    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self::strided(data, rows, cols, cols)
+    }
+
+    /// Rows of `cols` values, `rs` apart (a column block of a wider row-major matrix when
+    /// `data` starts at the block's first column).
+    pub fn strided(data: &'a [f32], rows: usize, cols: usize, rs: usize) -> Self {
+        let m = Mat {
+            data,
+            rows,
+            cols,
+            rs,
+            cs: 1,
+        };
+        assert!(m.fits(data.len()), "matrix view out of bounds");
+        m
+    }
+
+    /// `(rows, cols)`.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    /// Rows `r0..r1` of the view.
+    pub fn rows(self, r0: usize, r1: usize) -> Self {
+        assert!(r0 <= r1 && r1 <= self.rows, "row range out of bounds");
+        if r0 == r1 {
+            return Mat { rows: 0, ..self };
+        }
+        Mat {
+            data: &self.data[r0 * self.rs..],
+            rows: r1 - r0,
+            ..self
+        }
+    }
+
+    /// The transpose (same memory).
+    pub fn t(self) -> Self {
+        Mat {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+
+    fn fits(&self, len: usize) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < len
+    }
+}
+
+/// Whether a product may spread over the thread pool (callers already running in parallel
+/// tasks pass `Serial`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    Serial,
+    Pool,
+}
+
+/// `dst = a · b` (or `dst += a · b` with `accumulate`), `dst` row-major with row stride `ld`.
+pub fn matmul(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool, threads: Threads) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(k, b.rows, "inner dimensions differ");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!((m - 1) * ld + n <= dst.len(), "destination out of bounds");
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                dst[r * ld..r * ld + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    let parallelism = match threads {
+        Threads::Serial => Parallelism::None,
+        Threads::Pool => Parallelism::Rayon(rayon::current_num_threads()),
+    };
+    // SAFETY: the views and the destination were bounds-checked above and in `Mat::strided`;
+    // `dst` is borrowed mutably, so it aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            ld as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn products_with_transposes_and_blocks() {
+        let (m, k, n) = (5, 7, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let want = naive(&a, &b, m, k, n);
+        let mut got = vec![0.0; m * n];
+        matmul(
+            &mut got,
+            n,
+            Mat::new(&a, m, k),
+            Mat::new(&b, k, n),
+            false,
+            Threads::Pool,
+        );
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-5);
+        }
+        // aᵀ stored as [k, m]; the product of its transpose is the same.
+        let mut at = vec![0.0; k * m];
+        for i in 0..m {
+            for p in 0..k {
+                at[p * m + i] = a[i * k + p];
+            }
+        }
+        // Accumulate into a column block of a wider destination.
+        let mut wide = vec![1.0; m * (n + 2)];
+        matmul(
+            &mut wide[2..],
+            n + 2,
+            Mat::new(&at, k, m).t(),
+            Mat::new(&b, k, n),
+            true,
+            Threads::Serial,
+        );
+        for i in 0..m {
+            assert_eq!(wide[i * (n + 2)], 1.0);
+            for j in 0..n {
+                assert!((wide[i * (n + 2) + 2 + j] - 1.0 - want[i * n + j]).abs() < 1e-5);
+            }
+        }
+    }
+}

@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use super::mat::{matmul, Mat, Threads};
-use super::ops::{dot, exp, simd_fn};
+use super::ops::{dot, exp, max, simd_fn, sum};
 
 /// Query rows per block.
 const BLOCK: usize = 64;
@@ -55,31 +55,11 @@ impl Shape {
 simd_fn! {
     /// Softmax of `scale · s` over one causal row in place; returns its log-sum-exp.
     fn softmax_row(s: &mut [f32], scale: f32) -> f32 {
-        let mut m = f32::NEG_INFINITY;
-        for &v in s.iter() {
-            m = m.max(v);
+        let m = max(s);
+        for v in s.iter_mut() {
+            *v = exp((*v - m) * scale);
         }
-        let mut lanes = [0.0f32; 16];
-        let n = s.len();
-        let mut j = 0;
-        while j + 16 <= n {
-            for l in 0..16 {
-                let p = exp((s[j + l] - m) * scale);
-                s[j + l] = p;
-                lanes[l] += p;
-            }
-            j += 16;
-        }
-        let mut total = 0.0f32;
-        for v in lanes {
-            total += v;
-        }
-        while j < n {
-            let p = exp((s[j] - m) * scale);
-            s[j] = p;
-            total += p;
-            j += 1;
-        }
+        let total = sum(s);
         let inv = 1.0 / total;
         for v in s.iter_mut() {
             *v *= inv;

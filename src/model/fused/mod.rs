@@ -14,7 +14,7 @@
 //! Layouts are burn's: linear weights `[in, out]`, activations row-major `[batch·seq, features]`.
 
 mod attention;
-mod mat;
+pub mod mat;
 mod ops;
 
 use burn::module::{Param, ParamId};

@@ -53,10 +53,13 @@ pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    // Adding and removing 1.5·2²³ rounds to the nearest integer without `floor`.
+    // Adding 1.5·2²³ rounds x·log2(e) to the nearest integer n and leaves n in the low
+    // mantissa bits: the bit pattern is ROUND_BITS + n, so 2^n needs no float-to-int cast.
     const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    const ROUND_BITS: u32 = 0x4B40_0000;
+    let x = min(max2(x, -87.0), 88.0);
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -65,7 +68,27 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     p = p * r * r + r + 1.0;
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    let pow2 = t.to_bits().wrapping_sub(ROUND_BITS).wrapping_add(127) << 23;
+    p * f32::from_bits(pow2)
+}
+
+/// The larger of two values as one compare-and-select (no NaN handling), so loops vectorise.
+#[inline(always)]
+pub fn max2(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+#[inline(always)]
+fn min(a: f32, b: f32) -> f32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
 }
 
 /// Sum of a slice in 16 lanes, then the lanes in order: fixed order, vectorisable.
@@ -113,19 +136,20 @@ pub fn dot(x: &[f32], y: &[f32]) -> f32 {
     s
 }
 
+/// Largest value of a slice, in 16 lanes.
 #[inline(always)]
-fn max(x: &[f32]) -> f32 {
+pub fn max(x: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; 16];
     let chunks = x.chunks_exact(16);
     let rest = chunks.remainder();
     for c in chunks {
         for i in 0..16 {
-            acc[i] = acc[i].max(c[i]);
+            acc[i] = max2(acc[i], c[i]);
         }
     }
     let mut m = f32::NEG_INFINITY;
     for a in acc.into_iter().chain(rest.iter().copied()) {
-        m = m.max(a);
+        m = max2(m, a);
     }
     m
 }

@@ -14,7 +14,7 @@
 //! Layouts are burn's: linear weights `[in, out]`, activations row-major `[batch·seq, features]`.
 
 mod attention;
-pub mod mat;
+mod mat;
 mod ops;
 
 use burn::module::{Param, ParamId};

@@ -1,11 +1,13 @@
 //! Strided matrix views over `f32` slices and one checked entry to the `gemm` crate, so that
 //! transposes and column blocks (the q, k and v parts of a fused projection) cost nothing.
 //!
-//! `gemm` splits its work over the rows and columns of the output only and walks the inner
-//! dimension in the same blocks whatever the thread count, so every product here is
-//! bit-identical from run to run and from one thread count to another.
+//! Products run on the `gemm` crate (AVX-512 or AVX2 kernels chosen at run time), one
+//! single-threaded call per block of output rows; the blocks depend on the shapes alone, so
+//! every product here is bit-identical from run to run and from one thread count to another
+//! (tests/it/fused.rs checks this).
 
 use ::gemm::Parallelism;
+use rayon::prelude::*;
 
 /// A read-only `rows × cols` view: element `(r, c)` lies at `ptr + r·rs + c·cs`.
 #[derive(Clone, Copy)]
@@ -82,6 +84,10 @@ pub enum Threads {
 }
 
 /// `dst = a · b` (or `dst += a · b` with `accumulate`), `dst` row-major with row stride `ld`.
+///
+/// On the pool, the rows of `dst` are cut into blocks whose size depends on the shapes alone
+/// and each block is one single-threaded product, so the result is the same for any number
+/// of threads (and no second thread pool competes with rayon's).
 pub fn matmul(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool, threads: Threads) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "inner dimensions differ");
@@ -89,6 +95,28 @@ pub fn matmul(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool, thre
         return;
     }
     assert!((m - 1) * ld + n <= dst.len(), "destination out of bounds");
+    if threads == Threads::Serial || m < 2 * MIN_BLOCK_ROWS {
+        return kernel(dst, ld, a, b, accumulate);
+    }
+    let rows = m.div_ceil(8).max(MIN_BLOCK_ROWS).next_multiple_of(16);
+    let len = dst.len();
+    let dst = &mut dst[..len.min(m * ld)];
+    dst.par_chunks_mut(rows * ld)
+        .enumerate()
+        .for_each(|(i, block)| {
+            let r0 = i * rows;
+            let r1 = (r0 + rows).min(m);
+            kernel(block, ld, a.rows(r0, r1), b, accumulate);
+        });
+}
+
+/// Rows of the smallest block a pooled product is cut into.
+const MIN_BLOCK_ROWS: usize = 64;
+
+/// [`matmul`] on the calling thread.
+fn kernel(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    debug_assert!((m - 1) * ld + n <= dst.len());
     if k == 0 {
         if !accumulate {
             for r in 0..m {
@@ -97,14 +125,10 @@ pub fn matmul(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool, thre
         }
         return;
     }
-    let parallelism = match threads {
-        Threads::Serial => Parallelism::None,
-        Threads::Pool => Parallelism::Rayon(rayon::current_num_threads()),
-    };
-    // SAFETY: the views and the destination were bounds-checked above and in `Mat::strided`;
-    // `dst` is borrowed mutably, so it aliases neither input.
+    // SAFETY: the views and the destination were bounds-checked in `matmul` and in
+    // `Mat::strided`; `dst` is borrowed mutably, so it aliases neither input.
     unsafe {
-        gemm::gemm(
+        ::gemm::gemm(
             m,
             n,
             k,
@@ -123,7 +147,7 @@ pub fn matmul(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool, thre
             false,
             false,
             false,
-            parallelism,
+            Parallelism::None,
         );
     }
 }

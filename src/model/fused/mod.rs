@@ -50,18 +50,62 @@ impl Slot {
     }
 }
 
+/// Linear weights with a common input, side by side (`[in, Σ out]`), so that one product
+/// computes all of them and one gives all their gradients.
+struct Concat {
+    parts: Vec<(ParamId, Vec<usize>)>,
+    data: Vec<f32>,
+    cols: usize,
+}
+
+impl Concat {
+    fn of(slots: Vec<Slot>) -> Concat {
+        let rows = slots[0].shape[0];
+        let cols: usize = slots.iter().map(|s| s.shape[1]).sum();
+        let mut data = Vec::with_capacity(rows * cols);
+        for r in 0..rows {
+            for s in &slots {
+                let c = s.shape[1];
+                data.extend_from_slice(&s.data[r * c..(r + 1) * c]);
+            }
+        }
+        Concat {
+            parts: slots.into_iter().map(|s| (s.id, s.shape)).collect(),
+            data,
+            cols,
+        }
+    }
+
+    fn mat(&self) -> Mat<'_> {
+        Mat::new(&self.data, self.data.len() / self.cols, self.cols)
+    }
+
+    /// Splits the gradient of the concatenation into its parts' gradients.
+    fn add_grads(&self, g: &[f32], grads: &mut Grads) {
+        let mut col = 0;
+        for (id, shape) in &self.parts {
+            let (rows, c) = (shape[0], shape[1]);
+            let mut part = Vec::with_capacity(rows * c);
+            for r in 0..rows {
+                part.extend_from_slice(&g[r * self.cols + col..r * self.cols + col + c]);
+            }
+            grads.0.push((*id, shape.clone(), part));
+            col += c;
+        }
+    }
+}
+
 struct Layer {
     ln1: Slot,
-    wq: Slot,
-    wk: Slot,
-    wv: Slot,
+    /// `[Wq | Wk | Wv]`, `[d, d + 2·kv·hd]`.
+    wqkv: Concat,
     /// `[bq | bk | bv]` (zeros where the model has no bias), and which of the three exist.
     bqkv: Vec<f32>,
     biases: [Option<ParamId>; 3],
     wo: Slot,
     ln2: Slot,
-    wg: Slot,
-    wu: Slot,
+    /// `[Wg | Wu]`, `[d, 2·inter]`.
+    wgu: Concat,
     wd: Slot,
 }
 
@@ -123,7 +167,7 @@ pub fn loss_and_grads<B: AutodiffBackend>(
     let (vocab, hidden) = (embed.shape[0], embed.shape[1]);
     let dims = Dims {
         hidden,
-        inter: layers[0].wg.shape[1],
+        inter: layers[0].wgu.cols / 2,
         eps: first.input_layernorm.epsilon as f32,
         attn: Shape {
             batch,
@@ -236,15 +280,15 @@ fn host_layer<B: Backend>(l: &super::qwen2::DecoderLayer<B>) -> Layer {
     let (bv, iv) = bias(&a.v_proj, wv.shape[1]);
     Layer {
         ln1: Slot::of(&l.input_layernorm.gamma),
-        wq,
-        wk,
-        wv,
+        wqkv: Concat::of(vec![wq, wk, wv]),
         bqkv: [bq, bk, bv].concat(),
         biases: [iq, ik, iv],
         wo: Slot::of(&a.o_proj.weight),
         ln2: Slot::of(&l.post_attention_layernorm.gamma),
-        wg: Slot::of(&l.mlp.gate_proj.weight),
-        wu: Slot::of(&l.mlp.up_proj.weight),
+        wgu: Concat::of(vec![
+            Slot::of(&l.mlp.gate_proj.weight),
+            Slot::of(&l.mlp.up_proj.weight),
+        ]),
         wd: Slot::of(&l.mlp.down_proj.weight),
     }
 }
@@ -262,37 +306,14 @@ fn layer_forward(
     let n = sh.batch * sh.seq;
     let kvd = sh.kv_heads * sh.head_dim;
     let w = sh.qkv_width();
+    let pool = Threads::Pool;
 
     let mut rstd1 = vec![0.0f32; n];
     let mut xn1 = vec![0.0f32; n * d];
     ops::rms_forward(&x, &l.ln1.data, dims.eps, &mut xn1, &mut rstd1);
-    // [n, d] · [d, d | kvd | kvd] → qkv [n, w], then bias and rotation of q and k.
+    // [n, d] · [d, d + 2·kvd] → qkv [n, w], then the bias and the rotation of q and k.
     let mut qkv = vec![0.0f32; n * w];
-    let xn = Mat::new(&xn1, n, d);
-    matmul(
-        &mut qkv,
-        w,
-        xn,
-        Mat::new(&l.wq.data, d, d),
-        false,
-        Threads::Pool,
-    );
-    matmul(
-        &mut qkv[d..],
-        w,
-        xn,
-        Mat::new(&l.wk.data, d, kvd),
-        false,
-        Threads::Pool,
-    );
-    matmul(
-        &mut qkv[d + kvd..],
-        w,
-        xn,
-        Mat::new(&l.wv.data, d, kvd),
-        false,
-        Threads::Pool,
-    );
+    matmul(&mut qkv, w, Mat::new(&xn1, n, d), l.wqkv.mat(), false, pool);
     ops::add_bias(&mut qkv, w, &l.bqkv);
     ops::rope(&mut qkv, w, d + kvd, sh.head_dim, sh.seq, cos, sin, false);
 
@@ -300,67 +321,44 @@ fn layer_forward(
     let mut lse = vec![0.0f32; sh.batch * sh.heads * sh.seq];
     attention::forward(&qkv, sh, &mut o, &mut lse);
     let mut proj = vec![0.0f32; n * d];
-    matmul(
-        &mut proj,
-        d,
-        Mat::new(&o, n, d),
-        Mat::new(&l.wo.data, d, d),
-        false,
-        Threads::Pool,
-    );
+    let wo = Mat::new(&l.wo.data, d, d);
+    matmul(&mut proj, d, Mat::new(&o, n, d), wo, false, pool);
     let mut xmid = vec![0.0f32; n * d];
     ops::add(&x, &proj, &mut xmid);
 
     let mut rstd2 = vec![0.0f32; n];
     let mut xn2 = vec![0.0f32; n * d];
     ops::rms_forward(&xmid, &l.ln2.data, dims.eps, &mut xn2, &mut rstd2);
-    // [n, d] · [d, inter | inter] → gu [n, 2·inter]
+    // [n, d] · [d, 2·inter] → gu [n, 2·inter]
     let mut gu = vec![0.0f32; n * 2 * inter];
-    let xn = Mat::new(&xn2, n, d);
     matmul(
         &mut gu,
         2 * inter,
-        xn,
-        Mat::new(&l.wg.data, d, inter),
+        Mat::new(&xn2, n, d),
+        l.wgu.mat(),
         false,
-        Threads::Pool,
-    );
-    matmul(
-        &mut gu[inter..],
-        2 * inter,
-        xn,
-        Mat::new(&l.wu.data, d, inter),
-        false,
-        Threads::Pool,
+        pool,
     );
     let mut act = vec![0.0f32; n * inter];
     ops::swiglu(&gu, &mut act, inter);
-    matmul(
-        &mut proj,
-        d,
-        Mat::new(&act, n, inter),
-        Mat::new(&l.wd.data, inter, d),
-        false,
-        Threads::Pool,
-    );
+    let wd = Mat::new(&l.wd.data, inter, d);
+    matmul(&mut proj, d, Mat::new(&act, n, inter), wd, false, pool);
     let mut next = vec![0.0f32; n * d];
     ops::add(&xmid, &proj, &mut next);
-    (
-        next,
-        Saved {
-            x,
-            rstd1,
-            xn1,
-            qkv,
-            o,
-            lse,
-            xmid,
-            rstd2,
-            xn2,
-            gu,
-            act,
-        },
-    )
+    let saved = Saved {
+        x,
+        rstd1,
+        xn1,
+        qkv,
+        o,
+        lse,
+        xmid,
+        rstd2,
+        xn2,
+        gu,
+        act,
+    };
+    (next, saved)
 }
 
 /// Backward of one block: `dx` holds the gradient of the block's output and leaves holding
@@ -378,62 +376,32 @@ fn layer_backward(
     let n = sh.batch * sh.seq;
     let kvd = sh.kv_heads * sh.head_dim;
     let w = sh.qkv_width();
+    let pool = Threads::Pool;
 
     // MLP: next = xmid + act · Wd, act = silu(g) · u, [g | u] = xn2 · [Wg | Wu].
     let dxm = Mat::new(dx, n, d);
     grads.add(&l.wd, weight_grad(Mat::new(&s.act, n, inter), dxm));
     let mut dact = vec![0.0f32; n * inter];
-    matmul(
-        &mut dact,
-        inter,
-        dxm,
-        Mat::new(&l.wd.data, inter, d).t(),
-        false,
-        Threads::Pool,
-    );
+    let wd = Mat::new(&l.wd.data, inter, d);
+    matmul(&mut dact, inter, dxm, wd.t(), false, pool);
     let mut dgu = vec![0.0f32; n * 2 * inter];
     ops::swiglu_backward(&s.gu, &dact, &mut dgu, inter);
     drop(dact);
-    let dg = Mat::strided(&dgu, n, inter, 2 * inter);
-    let du = Mat::strided(&dgu[inter..], n, inter, 2 * inter);
-    let xn2 = Mat::new(&s.xn2, n, d);
-    grads.add(&l.wg, weight_grad(xn2, dg));
-    grads.add(&l.wu, weight_grad(xn2, du));
+    let dgu_m = Mat::new(&dgu, n, 2 * inter);
+    l.wgu
+        .add_grads(&weight_grad(Mat::new(&s.xn2, n, d), dgu_m), grads);
     let mut dxn = vec![0.0f32; n * d];
-    matmul(
-        &mut dxn,
-        d,
-        dg,
-        Mat::new(&l.wg.data, d, inter).t(),
-        false,
-        Threads::Pool,
-    );
-    matmul(
-        &mut dxn,
-        d,
-        du,
-        Mat::new(&l.wu.data, d, inter).t(),
-        true,
-        Threads::Pool,
-    );
+    matmul(&mut dxn, d, dgu_m, l.wgu.mat().t(), false, pool);
     drop(dgu);
-    grads.add(
-        &l.ln2,
-        ops::rms_backward(&s.xmid, &l.ln2.data, &s.rstd2, &dxn, dx, true),
-    );
+    let dln2 = ops::rms_backward(&s.xmid, &l.ln2.data, &s.rstd2, &dxn, dx, true);
+    grads.add(&l.ln2, dln2);
 
     // Attention: xmid = x + o · Wo, o = attention(rope(q), rope(k), v), qkv = xn1 · W + b.
     let dxm = Mat::new(dx, n, d);
     grads.add(&l.wo, weight_grad(Mat::new(&s.o, n, d), dxm));
     let mut dout = vec![0.0f32; n * d];
-    matmul(
-        &mut dout,
-        d,
-        dxm,
-        Mat::new(&l.wo.data, d, d).t(),
-        false,
-        Threads::Pool,
-    );
+    let wo = Mat::new(&l.wo.data, d, d);
+    matmul(&mut dout, d, dxm, wo.t(), false, pool);
     let mut dqkv = vec![0.0f32; n * w];
     attention::backward(&s.qkv, &s.o, &s.lse, &dout, sh, &mut dqkv);
     drop(dout);
@@ -454,41 +422,12 @@ fn layer_backward(
             grads.add_vector(*id, dbias[span].to_vec());
         }
     }
-    let xn1 = Mat::new(&s.xn1, n, d);
-    let dq = Mat::strided(&dqkv, n, d, w);
-    let dk = Mat::strided(&dqkv[d..], n, kvd, w);
-    let dv = Mat::strided(&dqkv[d + kvd..], n, kvd, w);
-    grads.add(&l.wq, weight_grad(xn1, dq));
-    grads.add(&l.wk, weight_grad(xn1, dk));
-    grads.add(&l.wv, weight_grad(xn1, dv));
-    matmul(
-        &mut dxn,
-        d,
-        dq,
-        Mat::new(&l.wq.data, d, d).t(),
-        false,
-        Threads::Pool,
-    );
-    matmul(
-        &mut dxn,
-        d,
-        dk,
-        Mat::new(&l.wk.data, d, kvd).t(),
-        true,
-        Threads::Pool,
-    );
-    matmul(
-        &mut dxn,
-        d,
-        dv,
-        Mat::new(&l.wv.data, d, kvd).t(),
-        true,
-        Threads::Pool,
-    );
-    grads.add(
-        &l.ln1,
-        ops::rms_backward(&s.x, &l.ln1.data, &s.rstd1, &dxn, dx, true),
-    );
+    let dqkv_m = Mat::new(&dqkv, n, w);
+    l.wqkv
+        .add_grads(&weight_grad(Mat::new(&s.xn1, n, d), dqkv_m), grads);
+    matmul(&mut dxn, d, dqkv_m, l.wqkv.mat().t(), false, pool);
+    let dln1 = ops::rms_backward(&s.x, &l.ln1.data, &s.rstd1, &dxn, dx, true);
+    grads.add(&l.ln1, dln1);
 }
 
 /// `aᵀ · b` for activations `a` `[n, in]` and output gradients `b` `[n, out]`: `[in, out]`.

@@ -98,7 +98,10 @@ pub fn matmul(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool, thre
     if threads == Threads::Serial || m < 2 * MIN_BLOCK_ROWS {
         return kernel(dst, ld, a, b, accumulate);
     }
-    let rows = m.div_ceil(8).max(MIN_BLOCK_ROWS).next_multiple_of(16);
+    // Two to eight blocks of at least 256 rows where there are that many: short blocks make
+    // the transposed products (weight gradients) slow.
+    let blocks = (m / 256).clamp(2, 8);
+    let rows = m.div_ceil(blocks).next_multiple_of(16);
     let len = dst.len();
     let dst = &mut dst[..len.min(m * ld)];
     dst.par_chunks_mut(rows * ld)

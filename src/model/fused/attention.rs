@@ -38,18 +38,6 @@ impl Shape {
     fn scale(&self) -> f32 {
         1.0 / (self.head_dim as f32).sqrt()
     }
-    /// Views of head `h`'s queries and of its group's keys and values for row `b`.
-    fn views<'a>(&self, qkv: &'a [f32], b: usize, h: usize) -> (Mat<'a>, Mat<'a>, Mat<'a>) {
-        let (t, hd, w) = (self.seq, self.head_dim, self.qkv_width());
-        let g = h / (self.heads / self.kv_heads);
-        let base = b * t * w;
-        let k0 = base + self.hidden() + g * hd;
-        (
-            Mat::strided(&qkv[base + h * hd..], t, hd, w),
-            Mat::strided(&qkv[k0..], t, hd, w),
-            Mat::strided(&qkv[k0 + self.kv_dim()..], t, hd, w),
-        )
-    }
 }
 
 simd_fn! {
@@ -86,57 +74,116 @@ simd_fn! {
     }
 }
 
-/// Scores of query rows `i0..i1` against keys `0..i1` into `s` (`[i1 - i0, i1]`).
-fn scores(s: &mut [f32], q: Mat, k: Mat, i0: usize, i1: usize) {
-    matmul(
-        s,
-        i1,
-        q.rows(i0, i1),
-        k.rows(0, i1).t(),
-        false,
-        Threads::Serial,
-    );
+/// A (row, KV head) task's block of query rows `i0..i1`, the `rep` heads of the group
+/// stacked: row `r·rows + j` of a stacked matrix is head `r`'s position `i0 + j`.
+struct Block {
+    i0: usize,
+    rows: usize,
+    rep: usize,
+}
+
+impl Block {
+    fn end(&self) -> usize {
+        self.i0 + self.rows
+    }
+    /// The causal position of stacked row `r`.
+    fn pos(&self, r: usize) -> usize {
+        self.i0 + r % self.rows
+    }
+}
+
+/// Copies head `h0 + r`'s vectors for positions `blk.i0..blk.end()` of row `b` out of
+/// `src` (rows `ld` apart, heads `hd` apart) into stacked `dst` (`[rep·rows, hd]`).
+fn gather(dst: &mut [f32], src: &[f32], ld: usize, base: usize, h0: usize, hd: usize, blk: &Block) {
+    for r in 0..blk.rep {
+        for j in 0..blk.rows {
+            let at = base + (blk.i0 + j) * ld + (h0 + r) * hd;
+            dst[(r * blk.rows + j) * hd..][..hd].copy_from_slice(&src[at..at + hd]);
+        }
+    }
+}
+
+/// The inverse of [`gather`]: stacked `src` back into `dst`.
+fn scatter(
+    dst: &mut [f32],
+    src: &[f32],
+    ld: usize,
+    base: usize,
+    h0: usize,
+    hd: usize,
+    blk: &Block,
+) {
+    for r in 0..blk.rep {
+        for j in 0..blk.rows {
+            let at = base + (blk.i0 + j) * ld + (h0 + r) * hd;
+            dst[at..at + hd].copy_from_slice(&src[(r * blk.rows + j) * hd..][..hd]);
+        }
+    }
+}
+
+/// Views of row `b`'s keys and values of KV head `g`, `[seq, hd]` each.
+fn kv_views<'a>(qkv: &'a [f32], sh: &Shape, b: usize, g: usize) -> (Mat<'a>, Mat<'a>) {
+    let (t, hd, w) = (sh.seq, sh.head_dim, sh.qkv_width());
+    let k0 = b * t * w + sh.hidden() + g * hd;
+    (
+        Mat::strided(&qkv[k0..], t, hd, w),
+        Mat::strided(&qkv[k0 + sh.kv_dim()..], t, hd, w),
+    )
 }
 
 /// `o` (`[batch·seq, heads·hd]`) and the row log-sum-exps `lse` (`[batch, heads, seq]`).
 pub fn forward(qkv: &[f32], sh: Shape, o: &mut [f32], lse: &mut [f32]) {
-    let (t, hd, d) = (sh.seq, sh.head_dim, sh.hidden());
+    let (t, hd, d, w) = (sh.seq, sh.head_dim, sh.hidden(), sh.qkv_width());
+    let rep = sh.heads / sh.kv_heads;
     let scale = sh.scale();
-    let heads: Vec<Vec<f32>> = lse
-        .par_chunks_mut(t)
+    // Per task: the outputs of its heads, [rep, t, hd]; lse is [batch, kv, rep, t] already.
+    let outs: Vec<Vec<f32>> = lse
+        .par_chunks_mut(rep * t)
         .enumerate()
         .map(|(task, lse)| {
-            let (b, h) = (task / sh.heads, task % sh.heads);
-            let (q, k, v) = sh.views(qkv, b, h);
-            let mut out = vec![0.0f32; t * hd];
-            let mut s = vec![0.0f32; BLOCK * t];
+            let (b, g) = (task / sh.kv_heads, task % sh.kv_heads);
+            let (k, v) = kv_views(qkv, &sh, b, g);
+            let mut out = vec![0.0f32; rep * t * hd];
+            let mut q = vec![0.0f32; rep * BLOCK * hd];
+            let mut ob = vec![0.0f32; rep * BLOCK * hd];
+            let mut s = vec![0.0f32; rep * BLOCK * t];
             for i0 in (0..t).step_by(BLOCK) {
-                let i1 = (i0 + BLOCK).min(t);
-                scores(&mut s, q, k, i0, i1);
-                for (r, row) in s.chunks_mut(i1).take(i1 - i0).enumerate() {
-                    let i = i0 + r;
-                    lse[i] = softmax_row(&mut row[..=i], scale);
+                let blk = Block {
+                    i0,
+                    rows: BLOCK.min(t - i0),
+                    rep,
+                };
+                let (m, i1) = (rep * blk.rows, blk.end());
+                gather(&mut q, qkv, w, b * t * w, g * rep, hd, &blk);
+                // S = Q · K[0..i1]ᵀ  [rep·rows, i1]
+                let qm = Mat::new(&q, m, hd);
+                matmul(&mut s, i1, qm, k.rows(0, i1).t(), false, Threads::Serial);
+                for (r, row) in s.chunks_mut(i1).take(m).enumerate() {
+                    let i = blk.pos(r);
+                    lse[(r / blk.rows) * t + i] = softmax_row(&mut row[..=i], scale);
                     row[i + 1..].fill(0.0);
                 }
-                let p = Mat::new(&s, i1 - i0, i1);
-                matmul(
-                    &mut out[i0 * hd..],
-                    hd,
-                    p,
-                    v.rows(0, i1),
-                    false,
-                    Threads::Serial,
-                );
+                // O = P · V[0..i1]  [rep·rows, hd]
+                let p = Mat::new(&s, m, i1);
+                matmul(&mut ob, hd, p, v.rows(0, i1), false, Threads::Serial);
+                for r in 0..rep {
+                    for j in 0..blk.rows {
+                        let src = &ob[(r * blk.rows + j) * hd..][..hd];
+                        out[(r * t + i0 + j) * hd..][..hd].copy_from_slice(src);
+                    }
+                }
             }
             out
         })
         .collect();
-    for (task, out) in heads.iter().enumerate() {
-        let (b, h) = (task / sh.heads, task % sh.heads);
-        for (i, src) in out.chunks(hd).enumerate() {
-            let at = (b * t + i) * d + h * hd;
-            o[at..at + hd].copy_from_slice(src);
-        }
+    for (task, out) in outs.iter().enumerate() {
+        let (b, g) = (task / sh.kv_heads, task % sh.kv_heads);
+        let blk = Block {
+            i0: 0,
+            rows: t,
+            rep,
+        };
+        scatter(o, out, d, b * t * d, g * rep, hd, &blk);
     }
 }
 
@@ -146,65 +193,59 @@ pub fn backward(qkv: &[f32], o: &[f32], lse: &[f32], dout: &[f32], sh: Shape, dq
     let (t, hd, d, w) = (sh.seq, sh.head_dim, sh.hidden(), sh.qkv_width());
     let rep = sh.heads / sh.kv_heads;
     let scale = sh.scale();
-    // Per task: rep query-gradient blocks, then the key and value gradients, each [t, hd].
+    // Per task: the query gradients of its heads [rep, t, hd], then its key and value
+    // gradients, [t, hd] each.
     let groups: Vec<Vec<f32>> = (0..sh.batch * sh.kv_heads)
         .into_par_iter()
         .map(|task| {
             let (b, g) = (task / sh.kv_heads, task % sh.kv_heads);
+            let (k, v) = kv_views(qkv, &sh, b, g);
+            let lse = &lse[task * rep * t..][..rep * t];
             let mut grads = vec![0.0f32; (rep + 2) * t * hd];
             let (dq_all, dkv) = grads.split_at_mut(rep * t * hd);
             let (dk, dv) = dkv.split_at_mut(t * hd);
-            let mut p = vec![0.0f32; BLOCK * t];
-            let mut dp = vec![0.0f32; BLOCK * t];
-            let mut dd = vec![0.0f32; t];
-            for r in 0..rep {
-                let h = g * rep + r;
-                let (q, k, v) = sh.views(qkv, b, h);
-                let doh = Mat::strided(&dout[b * t * d + h * hd..], t, hd, d);
-                let lse = &lse[(b * sh.heads + h) * t..][..t];
-                for (i, di) in dd.iter_mut().enumerate() {
-                    let at = (b * t + i) * d + h * hd;
-                    *di = dot(&dout[at..at + hd], &o[at..at + hd]);
+            let n = rep * BLOCK;
+            let (mut q, mut dob, mut dqb) =
+                (vec![0.0; n * hd], vec![0.0; n * hd], vec![0.0; n * hd]);
+            let (mut p, mut dp) = (vec![0.0f32; n * t], vec![0.0f32; n * t]);
+            let mut dd = vec![0.0f32; n];
+            for i0 in (0..t).step_by(BLOCK) {
+                let blk = Block {
+                    i0,
+                    rows: BLOCK.min(t - i0),
+                    rep,
+                };
+                let (m, i1) = (rep * blk.rows, blk.end());
+                gather(&mut q, qkv, w, b * t * w, g * rep, hd, &blk);
+                gather(&mut dob, dout, d, b * t * d, g * rep, hd, &blk);
+                for (r, di) in dd.iter_mut().take(m).enumerate() {
+                    let at = (b * t + blk.pos(r)) * d + (g * rep + r / blk.rows) * hd;
+                    *di = dot(&dob[r * hd..(r + 1) * hd], &o[at..at + hd]);
                 }
-                let dq = &mut dq_all[r * t * hd..(r + 1) * t * hd];
-                for i0 in (0..t).step_by(BLOCK) {
-                    let i1 = (i0 + BLOCK).min(t);
-                    let rows = i1 - i0;
-                    scores(&mut p, q, k, i0, i1);
-                    for (r, row) in p.chunks_mut(i1).take(rows).enumerate() {
-                        let i = i0 + r;
-                        probs_row(&mut row[..=i], scale, lse[i]);
-                        row[i + 1..].fill(0.0);
+                let qm = Mat::new(&q, m, hd);
+                let dom = Mat::new(&dob, m, hd);
+                matmul(&mut p, i1, qm, k.rows(0, i1).t(), false, Threads::Serial);
+                for (r, row) in p.chunks_mut(i1).take(m).enumerate() {
+                    let i = blk.pos(r);
+                    probs_row(&mut row[..=i], scale, lse[(r / blk.rows) * t + i]);
+                    row[i + 1..].fill(0.0);
+                }
+                let pm = Mat::new(&p, m, i1);
+                // dV[0..i1] += Pᵀ · dO;  dP = dO · V[0..i1]ᵀ
+                matmul(dv, hd, pm.t(), dom, true, Threads::Serial);
+                matmul(&mut dp, i1, dom, v.rows(0, i1).t(), false, Threads::Serial);
+                for (r, (dprow, prow)) in dp.chunks_mut(i1).zip(p.chunks(i1)).take(m).enumerate() {
+                    dscores_row(prow, dprow, dd[r], scale);
+                }
+                let ds = Mat::new(&dp, m, i1);
+                // dQ = dS · K[0..i1];  dK[0..i1] += dSᵀ · Q
+                matmul(&mut dqb, hd, ds, k.rows(0, i1), false, Threads::Serial);
+                matmul(dk, hd, ds.t(), qm, true, Threads::Serial);
+                for r in 0..rep {
+                    for j in 0..blk.rows {
+                        let src = &dqb[(r * blk.rows + j) * hd..][..hd];
+                        dq_all[(r * t + i0 + j) * hd..][..hd].copy_from_slice(src);
                     }
-                    let pm = Mat::new(&p, rows, i1);
-                    let do_blk = doh.rows(i0, i1);
-                    // dV[0..i1] += Pᵀ · dO
-                    matmul(dv, hd, pm.t(), do_blk, true, Threads::Serial);
-                    // dP = dO · V[0..i1]ᵀ
-                    matmul(
-                        &mut dp,
-                        i1,
-                        do_blk,
-                        v.rows(0, i1).t(),
-                        false,
-                        Threads::Serial,
-                    );
-                    for (r, (dprow, prow)) in
-                        dp.chunks_mut(i1).zip(p.chunks(i1)).take(rows).enumerate()
-                    {
-                        dscores_row(prow, dprow, dd[i0 + r], scale);
-                    }
-                    let ds = Mat::new(&dp, rows, i1);
-                    // dQ = dS · K[0..i1];  dK[0..i1] += dSᵀ · Q
-                    matmul(
-                        &mut dq[i0 * hd..],
-                        hd,
-                        ds,
-                        k.rows(0, i1),
-                        false,
-                        Threads::Serial,
-                    );
-                    matmul(dk, hd, ds.t(), q.rows(i0, i1), true, Threads::Serial);
                 }
             }
             grads
@@ -213,13 +254,21 @@ pub fn backward(qkv: &[f32], o: &[f32], lse: &[f32], dout: &[f32], sh: Shape, dq
     let kvd = sh.kv_dim();
     for (task, grads) in groups.iter().enumerate() {
         let (b, g) = (task / sh.kv_heads, task % sh.kv_heads);
+        scatter(
+            dqkv,
+            grads,
+            w,
+            b * t * w,
+            g * rep,
+            hd,
+            &Block {
+                i0: 0,
+                rows: t,
+                rep,
+            },
+        );
         for i in 0..t {
             let row = &mut dqkv[(b * t + i) * w..][..w];
-            for r in 0..rep {
-                let h = g * rep + r;
-                let src = &grads[(r * t + i) * hd..][..hd];
-                row[h * hd..(h + 1) * hd].copy_from_slice(src);
-            }
             let dk = &grads[(rep * t + i) * hd..][..hd];
             let dv = &grads[((rep + 1) * t + i) * hd..][..hd];
             row[d + g * hd..d + (g + 1) * hd].copy_from_slice(dk);

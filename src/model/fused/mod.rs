@@ -178,7 +178,7 @@ pub fn loss_and_grads<B: AutodiffBackend>(
         },
     };
     assert!(
-        inputs.iter().all(|&t| (t as usize) < vocab),
+        inputs.iter().chain(targets).all(|&t| (t as usize) < vocab),
         "token ids must be below the vocabulary size {vocab}"
     );
     let (cos, sin) = ops::rope_tables(dims.attn.head_dim, model.rope_theta, seq);

@@ -66,7 +66,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     p = p * r * r + r + 1.0;
     let pow2 = t.to_bits().wrapping_sub(ROUND_BITS).wrapping_add(127) << 23;
     p * f32::from_bits(pow2)

@@ -13,6 +13,17 @@ use burn::tensor::{Int, Tensor, TensorData};
 use super::cache::{KvCache, LayerCache};
 use super::ModelConfig;
 
+/// Rotary inverse frequencies `[head_dim / 2]`, rounded to f32 as Hugging Face's Qwen2 rounds
+/// them; the angle of pair `i` at position `p` is `(p as f32 · inv_freq[i]) as f64`.
+pub fn rope_inv_freq(head_dim: usize, theta: f64) -> Vec<f32> {
+    (0..head_dim / 2)
+        .map(|i| {
+            let exponent = (2 * i) as f32 / head_dim as f32;
+            1.0f32 / (theta.powf(exponent as f64) as f32)
+        })
+        .collect()
+}
+
 /// Rotary position embedding in Hugging Face's rotate-half layout: the first and second halves
 /// of each head are the two coordinates of a rotating pair.
 #[derive(Debug, Clone)]
@@ -41,13 +52,7 @@ impl<B: Backend> Rope<B> {
         batch: usize,
         device: &B::Device,
     ) -> Self {
-        let half = head_dim / 2;
-        let inv_freq: Vec<f32> = (0..half)
-            .map(|i| {
-                let exponent = (2 * i) as f32 / head_dim as f32;
-                1.0f32 / (theta.powf(exponent as f64) as f32)
-            })
-            .collect();
+        let inv_freq = rope_inv_freq(head_dim, theta);
         let len = positions.len() / batch.max(1);
         let mut cos = Vec::with_capacity(positions.len() * head_dim);
         let mut sin = Vec::with_capacity(positions.len() * head_dim);

@@ -121,6 +121,17 @@ fn scatter(
     }
 }
 
+/// Stacked block rows `src` (`[rep·rows, hd]`) into a task's per-head buffer `dst`
+/// (`[rep, seq, hd]`).
+fn unstack(dst: &mut [f32], src: &[f32], seq: usize, hd: usize, blk: &Block) {
+    for r in 0..blk.rep {
+        for j in 0..blk.rows {
+            let at = (r * seq + blk.i0 + j) * hd;
+            dst[at..at + hd].copy_from_slice(&src[(r * blk.rows + j) * hd..][..hd]);
+        }
+    }
+}
+
 /// Views of row `b`'s keys and values of KV head `g`, `[seq, hd]` each.
 fn kv_views<'a>(qkv: &'a [f32], sh: &Shape, b: usize, g: usize) -> (Mat<'a>, Mat<'a>) {
     let (t, hd, w) = (sh.seq, sh.head_dim, sh.qkv_width());
@@ -166,12 +177,7 @@ pub fn forward(qkv: &[f32], sh: Shape, o: &mut [f32], lse: &mut [f32]) {
                 // O = P · V[0..i1]  [rep·rows, hd]
                 let p = Mat::new(&s, m, i1);
                 matmul(&mut ob, hd, p, v.rows(0, i1), false, Threads::Serial);
-                for r in 0..rep {
-                    for j in 0..blk.rows {
-                        let src = &ob[(r * blk.rows + j) * hd..][..hd];
-                        out[(r * t + i0 + j) * hd..][..hd].copy_from_slice(src);
-                    }
-                }
+                unstack(&mut out, &ob, t, hd, &blk);
             }
             out
         })
@@ -241,12 +247,7 @@ pub fn backward(qkv: &[f32], o: &[f32], lse: &[f32], dout: &[f32], sh: Shape, dq
                 // dQ = dS · K[0..i1];  dK[0..i1] += dSᵀ · Q
                 matmul(&mut dqb, hd, ds, k.rows(0, i1), false, Threads::Serial);
                 matmul(dk, hd, ds.t(), qm, true, Threads::Serial);
-                for r in 0..rep {
-                    for j in 0..blk.rows {
-                        let src = &dqb[(r * blk.rows + j) * hd..][..hd];
-                        dq_all[(r * t + i0 + j) * hd..][..hd].copy_from_slice(src);
-                    }
-                }
+                unstack(dq_all, &dqb, t, hd, &blk);
             }
             grads
         })

@@ -264,13 +264,8 @@ pub fn col_sums(x: &[f32], ld: usize, cols: usize) -> Vec<f32> {
 /// Rotary tables for positions `0..seq`: `cos` and `sin`, `[seq, head_dim / 2]`, computed as
 /// [`crate::model::qwen2::Rope`] computes them.
 pub fn rope_tables(head_dim: usize, theta: f64, seq: usize) -> (Vec<f32>, Vec<f32>) {
-    let half = head_dim / 2;
-    let inv_freq: Vec<f32> = (0..half)
-        .map(|i| {
-            let exponent = (2 * i) as f32 / head_dim as f32;
-            1.0f32 / (theta.powf(exponent as f64) as f32)
-        })
-        .collect();
+    let inv_freq = crate::model::qwen2::rope_inv_freq(head_dim, theta);
+    let half = inv_freq.len();
     let mut cos = Vec::with_capacity(seq * half);
     let mut sin = Vec::with_capacity(seq * half);
     for pos in 0..seq {

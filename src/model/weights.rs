@@ -234,7 +234,7 @@ pub fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> HostTensor {
     let data = t
         .into_data()
         .convert::<f32>()
-        .to_vec::<f32>()
+        .into_vec::<f32>()
         .expect("f32 data after convert");
     HostTensor { shape, data }
 }

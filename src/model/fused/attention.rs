@@ -83,6 +83,14 @@ struct Block {
 }
 
 impl Block {
+    /// The blocks of a sequence of `seq` positions, in order.
+    fn all(seq: usize, rep: usize) -> impl Iterator<Item = Block> {
+        (0..seq).step_by(BLOCK).map(move |i0| Block {
+            i0,
+            rows: BLOCK.min(seq - i0),
+            rep,
+        })
+    }
     fn end(&self) -> usize {
         self.i0 + self.rows
     }
@@ -158,12 +166,7 @@ pub fn forward(qkv: &[f32], sh: Shape, o: &mut [f32], lse: &mut [f32]) {
             let mut q = vec![0.0f32; rep * BLOCK * hd];
             let mut ob = vec![0.0f32; rep * BLOCK * hd];
             let mut s = vec![0.0f32; rep * BLOCK * t];
-            for i0 in (0..t).step_by(BLOCK) {
-                let blk = Block {
-                    i0,
-                    rows: BLOCK.min(t - i0),
-                    rep,
-                };
+            for blk in Block::all(t, rep) {
                 let (m, i1) = (rep * blk.rows, blk.end());
                 gather(&mut q, qkv, w, b * t * w, g * rep, hd, &blk);
                 // S = Q · K[0..i1]ᵀ  [rep·rows, i1]
@@ -215,12 +218,7 @@ pub fn backward(qkv: &[f32], o: &[f32], lse: &[f32], dout: &[f32], sh: Shape, dq
                 (vec![0.0; n * hd], vec![0.0; n * hd], vec![0.0; n * hd]);
             let (mut p, mut dp) = (vec![0.0f32; n * t], vec![0.0f32; n * t]);
             let mut dd = vec![0.0f32; n];
-            for i0 in (0..t).step_by(BLOCK) {
-                let blk = Block {
-                    i0,
-                    rows: BLOCK.min(t - i0),
-                    rep,
-                };
+            for blk in Block::all(t, rep) {
                 let (m, i1) = (rep * blk.rows, blk.end());
                 gather(&mut q, qkv, w, b * t * w, g * rep, hd, &blk);
                 gather(&mut dob, dout, d, b * t * d, g * rep, hd, &blk);

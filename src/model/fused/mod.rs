@@ -35,13 +35,7 @@ struct Slot {
 
 impl Slot {
     fn of<B: Backend, const D: usize>(p: &Param<Tensor<B, D>>) -> Slot {
-        let t = p.val();
-        let shape = t.dims().to_vec();
-        let data = t
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .expect("converted to f32");
+        let super::HostTensor { shape, data } = super::weights::host(p.val());
         Slot {
             id: p.id,
             shape,

@@ -64,6 +64,24 @@ fn model_shapes_and_causal_mask() {
 }
 
 #[test]
+fn host_copies_are_row_major_for_shared_and_strided_tensors() {
+    let dev = cpu_device();
+    let values: Vec<f32> = (0..6).map(|i| i as f32 - 2.5).collect();
+    let t = Tensor::<B, 2>::from_data(TensorData::new(values.clone(), [2, 3]), &dev);
+    // Shared (a clone is alive): the one-copy path of the ndarray backend.
+    let keep = t.clone();
+    let h = weights::host(t);
+    assert_eq!((h.shape, h.data), (vec![2, 3], values.clone()));
+    let tracked = Tensor::<CpuBackend, 2>::from_data(TensorData::new(values.clone(), [2, 3]), &dev);
+    let h = weights::host(tracked.clone().inner());
+    assert_eq!(h.data, values);
+    // Transposed (not row-major in memory): burn's own conversion.
+    let h = weights::host(keep.transpose());
+    assert_eq!(h.shape, vec![3, 2]);
+    assert_eq!(h.data, vec![-2.5, 0.5, -1.5, 1.5, -0.5, 2.5]);
+}
+
+#[test]
 fn export_import_round_trip_is_exact() {
     let dir = tempfile::tempdir().unwrap();
     let tok = Tokenizer::domain(&TemplateSet::builtin());

@@ -85,9 +85,11 @@ pub enum Threads {
 
 /// `dst = a · b` (or `dst += a · b` with `accumulate`), `dst` row-major with row stride `ld`.
 ///
-/// On the pool, the rows of `dst` are cut into blocks whose size depends on the shapes alone
-/// and each block is one single-threaded product, so the result is the same for any number
-/// of threads (and no second thread pool competes with rayon's).
+/// On the pool, the rows of `dst` are cut into one block per thread, each one single-threaded
+/// product (so no second thread pool competes with rayon's). The result does not depend on the
+/// cut: gemm sums each output over the depth in chunks that depend on the depth alone, except
+/// on its path for matrices of at most 64 × 64, so every block has more than 64 rows
+/// (tests/it/fused.rs checks that 1 to 4 threads agree bit for bit).
 pub fn matmul(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool, threads: Threads) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "inner dimensions differ");
@@ -95,26 +97,32 @@ pub fn matmul(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool, thre
         return;
     }
     assert!((m - 1) * ld + n <= dst.len(), "destination out of bounds");
-    if threads == Threads::Serial || m < 2 * MIN_BLOCK_ROWS {
+    let blocks = match threads {
+        Threads::Serial => 1,
+        Threads::Pool => rayon::current_num_threads().min(m / MIN_BLOCK_ROWS).max(1),
+    };
+    if blocks == 1 {
         return kernel(dst, ld, a, b, accumulate);
     }
-    // Two to eight blocks of at least 256 rows where there are that many: short blocks make
-    // the transposed products (weight gradients) slow.
-    let blocks = (m / 256).clamp(2, 8);
-    let rows = m.div_ceil(blocks).next_multiple_of(16);
-    let len = dst.len();
-    let dst = &mut dst[..len.min(m * ld)];
-    dst.par_chunks_mut(rows * ld)
-        .enumerate()
-        .for_each(|(i, block)| {
-            let r0 = i * rows;
-            let r1 = (r0 + rows).min(m);
-            kernel(block, ld, a.rows(r0, r1), b, accumulate);
-        });
+    // Block i is rows i·m/blocks .. (i+1)·m/blocks, at least m / blocks ≥ MIN_BLOCK_ROWS.
+    let bounds: Vec<usize> = (0..=blocks).map(|i| i * m / blocks).collect();
+    let mut parts = Vec::with_capacity(blocks);
+    let mut rest = &mut dst[..(m - 1) * ld + n];
+    for w in bounds.windows(2) {
+        let (r0, r1) = (w[0], w[1]);
+        let len = if r1 == m { rest.len() } else { (r1 - r0) * ld };
+        let (head, tail) = rest.split_at_mut(len);
+        parts.push((r0, r1, head));
+        rest = tail;
+    }
+    parts.into_par_iter().for_each(|(r0, r1, block)| {
+        kernel(block, ld, a.rows(r0, r1), b, accumulate);
+    });
 }
 
-/// Rows of the smallest block a pooled product is cut into.
-const MIN_BLOCK_ROWS: usize = 64;
+/// Rows of the smallest block a pooled product is cut into: more than gemm's small-matrix
+/// bound of 64.
+const MIN_BLOCK_ROWS: usize = 65;
 
 /// [`matmul`] on the calling thread.
 fn kernel(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool) {

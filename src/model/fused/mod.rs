@@ -19,7 +19,7 @@ mod ops;
 
 use burn::module::{Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 
 use self::attention::Shape;
@@ -34,8 +34,8 @@ struct Slot {
 }
 
 impl Slot {
-    fn of<B: Backend, const D: usize>(p: &Param<Tensor<B, D>>) -> Slot {
-        let super::HostTensor { shape, data } = super::weights::host(p.val());
+    fn of<B: AutodiffBackend, const D: usize>(p: &Param<Tensor<B, D>>) -> Slot {
+        let super::HostTensor { shape, data } = super::weights::host(p.val().inner());
         Slot {
             id: p.id,
             shape,
@@ -260,7 +260,7 @@ pub fn loss_and_grads<B: AutodiffBackend>(
     (nll / n as f64, out)
 }
 
-fn host_layer<B: Backend>(l: &super::qwen2::DecoderLayer<B>) -> Layer {
+fn host_layer<B: AutodiffBackend>(l: &super::qwen2::DecoderLayer<B>) -> Layer {
     let a = &l.self_attn;
     let bias = |lin: &burn::nn::Linear<B>, width: usize| match &lin.bias {
         Some(p) => (Slot::of(p).data, Some(p.id)),

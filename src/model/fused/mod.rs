@@ -16,6 +16,7 @@
 mod attention;
 mod mat;
 mod ops;
+mod scratch;
 
 use burn::module::{Param, ParamId};
 use burn::optim::GradientsParams;
@@ -24,6 +25,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use self::attention::Shape;
 use self::mat::{matmul, Mat, Threads};
+use self::scratch::Scratch;
 use super::Qwen2;
 
 /// One parameter copied to the host.
@@ -127,6 +129,27 @@ struct Saved {
     act: Vec<f32>,
 }
 
+impl Saved {
+    fn recycle(self, ws: &mut Scratch) {
+        let Saved {
+            x,
+            rstd1,
+            xn1,
+            qkv,
+            o,
+            lse,
+            xmid,
+            rstd2,
+            xn2,
+            gu,
+            act,
+        } = self;
+        for buf in [x, rstd1, xn1, qkv, o, lse, xmid, rstd2, xn2, gu, act] {
+            ws.give(buf);
+        }
+    }
+}
+
 /// Parameter gradients in the order they are produced.
 #[derive(Default)]
 struct Grads(Vec<(ParamId, Vec<usize>, Vec<f32>)>);
@@ -179,22 +202,23 @@ pub fn loss_and_grads<B: AutodiffBackend>(
 
     let n = batch * seq;
     let d = hidden;
+    let mut ws = Scratch::begin();
     // Forward.
-    let mut x = vec![0.0f32; n * d];
+    let mut x = ws.take(n * d);
     for (row, &tok) in x.chunks_mut(d).zip(inputs) {
         let t = tok as usize;
         row.copy_from_slice(&embed.data[t * d..(t + 1) * d]);
     }
     let mut saved = Vec::with_capacity(layers.len());
     for layer in &layers {
-        let (next, s) = layer_forward(layer, &dims, x, &cos, &sin);
+        let (next, s) = layer_forward(layer, &dims, x, &cos, &sin, &mut ws);
         saved.push(s);
         x = next;
     }
-    let mut rstdf = vec![0.0f32; n];
-    let mut xnf = vec![0.0f32; n * d];
+    let mut rstdf = ws.take(n);
+    let mut xnf = ws.take(n * d);
     ops::rms_forward(&x, &norm.data, dims.eps, &mut xnf, &mut rstdf);
-    let mut logits = vec![0.0f32; n * vocab];
+    let mut logits = ws.take(n * vocab);
     matmul(
         &mut logits,
         vocab,
@@ -209,7 +233,7 @@ pub fn loss_and_grads<B: AutodiffBackend>(
 
     // Backward.
     let mut grads = Grads::default();
-    let mut dembed = vec![0.0f32; vocab * d];
+    let mut dembed = ws.take(vocab * d);
     let dl = Mat::new(&dlogits, n, vocab);
     matmul(
         &mut dembed,
@@ -219,7 +243,7 @@ pub fn loss_and_grads<B: AutodiffBackend>(
         false,
         Threads::Pool,
     );
-    let mut dxn = vec![0.0f32; n * d];
+    let mut dxn = ws.take(n * d);
     matmul(
         &mut dxn,
         d,
@@ -228,12 +252,15 @@ pub fn loss_and_grads<B: AutodiffBackend>(
         false,
         Threads::Pool,
     );
-    drop(dlogits);
-    let mut dx = vec![0.0f32; n * d];
+    ws.give(dlogits);
+    let mut dx = ws.take(n * d);
     let dnorm = ops::rms_backward(&x, &norm.data, &rstdf, &dxn, &mut dx, false);
     grads.add(&norm, dnorm);
+    for buf in [x, xnf, rstdf, dxn] {
+        ws.give(buf);
+    }
     for (layer, s) in layers.iter().zip(saved).rev() {
-        layer_backward(layer, &dims, s, &mut dx, (&cos, &sin), &mut grads);
+        layer_backward(layer, &dims, s, &mut dx, (&cos, &sin), &mut grads, &mut ws);
     }
     for (row, &tok) in dx.chunks(d).zip(inputs) {
         let t = tok as usize;
@@ -242,6 +269,7 @@ pub fn loss_and_grads<B: AutodiffBackend>(
         }
     }
     grads.add(&embed, dembed);
+    ws.give(dx);
 
     let mut out = GradientsParams::new();
     for (id, shape, data) in grads.0 {
@@ -294,6 +322,7 @@ fn layer_forward(
     x: Vec<f32>,
     cos: &[f32],
     sin: &[f32],
+    ws: &mut Scratch,
 ) -> (Vec<f32>, Saved) {
     let sh = dims.attn;
     let (d, inter) = (dims.hidden, dims.inter);
@@ -302,29 +331,29 @@ fn layer_forward(
     let w = sh.qkv_width();
     let pool = Threads::Pool;
 
-    let mut rstd1 = vec![0.0f32; n];
-    let mut xn1 = vec![0.0f32; n * d];
+    let mut rstd1 = ws.take(n);
+    let mut xn1 = ws.take(n * d);
     ops::rms_forward(&x, &l.ln1.data, dims.eps, &mut xn1, &mut rstd1);
     // [n, d] · [d, d + 2·kvd] → qkv [n, w], then the bias and the rotation of q and k.
-    let mut qkv = vec![0.0f32; n * w];
+    let mut qkv = ws.take(n * w);
     matmul(&mut qkv, w, Mat::new(&xn1, n, d), l.wqkv.mat(), false, pool);
     ops::add_bias(&mut qkv, w, &l.bqkv);
     ops::rope(&mut qkv, w, d + kvd, sh.head_dim, sh.seq, cos, sin, false);
 
-    let mut o = vec![0.0f32; n * d];
-    let mut lse = vec![0.0f32; sh.batch * sh.heads * sh.seq];
+    let mut o = ws.take(n * d);
+    let mut lse = ws.take(sh.batch * sh.heads * sh.seq);
     attention::forward(&qkv, sh, &mut o, &mut lse);
-    let mut proj = vec![0.0f32; n * d];
+    let mut proj = ws.take(n * d);
     let wo = Mat::new(&l.wo.data, d, d);
     matmul(&mut proj, d, Mat::new(&o, n, d), wo, false, pool);
-    let mut xmid = vec![0.0f32; n * d];
+    let mut xmid = ws.take(n * d);
     ops::add(&x, &proj, &mut xmid);
 
-    let mut rstd2 = vec![0.0f32; n];
-    let mut xn2 = vec![0.0f32; n * d];
+    let mut rstd2 = ws.take(n);
+    let mut xn2 = ws.take(n * d);
     ops::rms_forward(&xmid, &l.ln2.data, dims.eps, &mut xn2, &mut rstd2);
     // [n, d] · [d, 2·inter] → gu [n, 2·inter]
-    let mut gu = vec![0.0f32; n * 2 * inter];
+    let mut gu = ws.take(n * 2 * inter);
     matmul(
         &mut gu,
         2 * inter,
@@ -333,12 +362,13 @@ fn layer_forward(
         false,
         pool,
     );
-    let mut act = vec![0.0f32; n * inter];
+    let mut act = ws.take(n * inter);
     ops::swiglu(&gu, &mut act, inter);
     let wd = Mat::new(&l.wd.data, inter, d);
     matmul(&mut proj, d, Mat::new(&act, n, inter), wd, false, pool);
-    let mut next = vec![0.0f32; n * d];
+    let mut next = ws.take(n * d);
     ops::add(&xmid, &proj, &mut next);
+    ws.give(proj);
     let saved = Saved {
         x,
         rstd1,
@@ -364,6 +394,7 @@ fn layer_backward(
     dx: &mut [f32],
     rope: (&[f32], &[f32]),
     grads: &mut Grads,
+    ws: &mut Scratch,
 ) {
     let sh = dims.attn;
     let (d, inter) = (dims.hidden, dims.inter);
@@ -375,30 +406,30 @@ fn layer_backward(
     // MLP: next = xmid + act · Wd, act = silu(g) · u, [g | u] = xn2 · [Wg | Wu].
     let dxm = Mat::new(dx, n, d);
     grads.add(&l.wd, weight_grad(Mat::new(&s.act, n, inter), dxm));
-    let mut dact = vec![0.0f32; n * inter];
+    let mut dact = ws.take(n * inter);
     let wd = Mat::new(&l.wd.data, inter, d);
     matmul(&mut dact, inter, dxm, wd.t(), false, pool);
-    let mut dgu = vec![0.0f32; n * 2 * inter];
+    let mut dgu = ws.take(n * 2 * inter);
     ops::swiglu_backward(&s.gu, &dact, &mut dgu, inter);
-    drop(dact);
+    ws.give(dact);
     let dgu_m = Mat::new(&dgu, n, 2 * inter);
     l.wgu
         .add_grads(&weight_grad(Mat::new(&s.xn2, n, d), dgu_m), grads);
-    let mut dxn = vec![0.0f32; n * d];
+    let mut dxn = ws.take(n * d);
     matmul(&mut dxn, d, dgu_m, l.wgu.mat().t(), false, pool);
-    drop(dgu);
+    ws.give(dgu);
     let dln2 = ops::rms_backward(&s.xmid, &l.ln2.data, &s.rstd2, &dxn, dx, true);
     grads.add(&l.ln2, dln2);
 
     // Attention: xmid = x + o · Wo, o = attention(rope(q), rope(k), v), qkv = xn1 · W + b.
     let dxm = Mat::new(dx, n, d);
     grads.add(&l.wo, weight_grad(Mat::new(&s.o, n, d), dxm));
-    let mut dout = vec![0.0f32; n * d];
+    let mut dout = ws.take(n * d);
     let wo = Mat::new(&l.wo.data, d, d);
     matmul(&mut dout, d, dxm, wo.t(), false, pool);
-    let mut dqkv = vec![0.0f32; n * w];
+    let mut dqkv = ws.take(n * w);
     attention::backward(&s.qkv, &s.o, &s.lse, &dout, sh, &mut dqkv);
-    drop(dout);
+    ws.give(dout);
     ops::rope(
         &mut dqkv,
         w,
@@ -422,6 +453,9 @@ fn layer_backward(
     matmul(&mut dxn, d, dqkv_m, l.wqkv.mat().t(), false, pool);
     let dln1 = ops::rms_backward(&s.x, &l.ln1.data, &s.rstd1, &dxn, dx, true);
     grads.add(&l.ln1, dln1);
+    ws.give(dqkv);
+    ws.give(dxn);
+    s.recycle(ws);
 }
 
 /// `aᵀ · b` for activations `a` `[n, in]` and output gradients `b` `[n, out]`: `[in, out]`.

@@ -68,7 +68,8 @@ mod tests {
         ws.give(vec![1.0; 3]);
         drop(ws);
         let mut ws = Scratch::begin();
-        assert_eq!(ws.take(10).as_ptr(), ptr, "reused by the next step");
+        let c = ws.take(10);
+        assert_eq!(c.as_ptr(), ptr, "reused by the next step");
         assert_eq!(ws.take(7).len(), 7);
         drop(ws);
         // Neither the 3-long buffer (not taken) nor anything else was given back.

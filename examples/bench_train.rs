@@ -3,8 +3,13 @@
 //! Qwen2ForCausalLM, run by examples/bench_train_torch.py) as a ratio; with `--features cuda`
 //! and a GPU, the `paper` preset on CUDA with its MFU.
 //!
-//! cargo run --release --example bench_train [-- --steps N --batch B --seq S --presets tiny,small]
+//! cargo run --release --example bench_train [-- --steps N --rounds R --batch B --seq S
+//!     --presets tiny,small]
 //! PyTorch is found at $DAGMATH_PYTHON, else .venv-torch/bin/python (examples/setup_torch.sh).
+//!
+//! Shared machines drift by ±15% from minute to minute, so each preset is measured in `R`
+//! rounds (default 3), each dagmath then PyTorch back to back; the table gives the median
+//! tokens/s of each side, the median of the per-round ratios and their range.
 
 use std::time::Instant;
 
@@ -20,6 +25,7 @@ use rand::{RngExt, SeedableRng};
 struct Opts {
     steps: usize,
     warmup: usize,
+    rounds: usize,
     batch: usize,
     seq: usize,
     presets: Vec<String>,
@@ -31,6 +37,7 @@ fn parse() -> Opts {
     let mut o = Opts {
         steps: 8,
         warmup: 2,
+        rounds: 3,
         batch: 8,
         seq: 512,
         presets: vec!["tiny".into(), "small".into()],
@@ -47,6 +54,7 @@ fn parse() -> Opts {
         match args[i].as_str() {
             "--steps" => o.steps = v.parse().expect("--steps N"),
             "--warmup" => o.warmup = v.parse().expect("--warmup N"),
+            "--rounds" => o.rounds = v.parse::<usize>().expect("--rounds N").max(1),
             "--batch" => o.batch = v.parse().expect("--batch N"),
             "--seq" => o.seq = v.parse().expect("--seq N"),
             "--presets" => o.presets = v.split(',').map(String::from).collect(),
@@ -94,8 +102,13 @@ fn bench<B: AutodiffBackend>(
             times.push(t0.elapsed().as_secs_f64());
         }
     }
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    median(&mut times)
+}
+
+/// The middle value (the upper of the two middle ones for an even count).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn torch(preset: &str, vocab: usize, o: &Opts) -> Option<f64> {
@@ -140,19 +153,40 @@ fn main() {
         o.batch, o.seq
     );
     println!(
-        "{:<7} {:>11} {:>15} {:>16} {:>8} {:>17}",
-        "preset", "params", "dagmath tok/s", "pytorch tok/s", "ratio", "burn autodiff"
+        "{:<7} {:>11} {:>15} {:>16} {:>8} {:>13} {:>17}",
+        "preset",
+        "params",
+        "dagmath tok/s",
+        "pytorch tok/s",
+        "ratio",
+        "ratio range",
+        "burn autodiff"
     );
     type Cpu = dagmath::train::device::CpuBackend;
     let dev = dagmath::train::device::cpu_device();
     for preset in &o.presets {
         let c = ModelConfig::preset(preset, vocab).expect("a preset name");
         let tps = |secs: f64| (o.batch * o.seq) as f64 / secs;
-        let ours = tps(bench::<Cpu>(&c, &o, &dev, loss_and_grads::<Cpu>));
-        let theirs = torch(preset, vocab, &o);
-        let (t, r) = match theirs {
-            Some(t) => (format!("{t:.0}"), format!("{:.2}x", ours / t)),
-            None => ("n/a".into(), "n/a".into()),
+        let (mut ours, mut theirs, mut ratios) = (vec![], vec![], vec![]);
+        for _ in 0..o.rounds {
+            let us = tps(bench::<Cpu>(&c, &o, &dev, loss_and_grads::<Cpu>));
+            ours.push(us);
+            if let Some(them) = torch(preset, vocab, &o) {
+                theirs.push(them);
+                ratios.push(us / them);
+            }
+        }
+        let ours = median(&mut ours);
+        let (t, r, range) = if theirs.is_empty() {
+            ("n/a".into(), "n/a".into(), "n/a".into())
+        } else {
+            let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = ratios.iter().copied().fold(0.0, f64::max);
+            (
+                format!("{:.0}", median(&mut theirs)),
+                format!("{:.2}x", median(&mut ratios)),
+                format!("{lo:.2}-{hi:.2}x"),
+            )
         };
         let autodiff = if o.autodiff {
             format!(
@@ -163,12 +197,13 @@ fn main() {
             "(--autodiff)".into()
         };
         println!(
-            "{:<7} {:>11} {:>15.0} {:>16} {:>8} {:>17}",
+            "{:<7} {:>11} {:>15.0} {:>16} {:>8} {:>13} {:>17}",
             preset,
             c.n_params(),
             ours,
             t,
             r,
+            range,
             autodiff
         );
     }
@@ -197,6 +232,7 @@ fn cuda(o: &Opts, vocab: usize) {
             .unwrap_or(16),
         seq: 2048,
         autodiff: false,
+        rounds: 1,
         steps: o.steps,
         warmup: o.warmup,
     };

@@ -93,9 +93,11 @@ fn fused_step_matches_autodiff() {
 
 #[test]
 fn fused_step_is_bitwise_identical_across_thread_counts() {
-    // 600 tokens: weight gradients sum over more than gemm's 512-deep chunks; 208 MLP rows
-    // split into one to three blocks (69 rows at least).
+    // 600 tokens: weight gradients sum over more than gemm's 512-deep chunks. Their products
+    // split into blocks of rows: 208 MLP rows (48 wide) into blocks of 69 at least, 96
+    // hidden rows (192 or 416 wide) into blocks of 32 at least.
     let c = ModelConfig {
+        hidden_size: 96,
         intermediate_size: 208,
         ..config(61, 4, 2)
     };

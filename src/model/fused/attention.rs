@@ -112,18 +112,10 @@ fn gather(dst: &mut [f32], src: &[f32], ld: usize, base: usize, h0: usize, hd: u
 }
 
 /// The inverse of [`gather`]: stacked `src` back into `dst`.
-fn scatter(
-    dst: &mut [f32],
-    src: &[f32],
-    ld: usize,
-    base: usize,
-    h0: usize,
-    hd: usize,
-    blk: &Block,
-) {
+fn scatter(dst: &mut [f32], src: &[f32], ld: usize, h0: usize, hd: usize, blk: &Block) {
     for r in 0..blk.rep {
         for j in 0..blk.rows {
-            let at = base + (blk.i0 + j) * ld + (h0 + r) * hd;
+            let at = (blk.i0 + j) * ld + (h0 + r) * hd;
             dst[at..at + hd].copy_from_slice(&src[(r * blk.rows + j) * hd..][..hd]);
         }
     }
@@ -185,15 +177,18 @@ pub fn forward(qkv: &[f32], sh: Shape, o: &mut [f32], lse: &mut [f32]) {
             out
         })
         .collect();
-    for (task, out) in outs.iter().enumerate() {
-        let (b, g) = (task / sh.kv_heads, task % sh.kv_heads);
-        let blk = Block {
-            i0: 0,
-            rows: t,
-            rep,
-        };
-        scatter(o, out, d, b * t * d, g * rep, hd, &blk);
-    }
+    let whole = Block {
+        i0: 0,
+        rows: t,
+        rep,
+    };
+    o.par_chunks_mut(t * d)
+        .zip(outs.par_chunks(sh.kv_heads))
+        .for_each(|(o, outs)| {
+            for (g, out) in outs.iter().enumerate() {
+                scatter(o, out, d, g * rep, hd, &whole);
+            }
+        });
 }
 
 /// Gradients of the queries, keys and values (into `dqkv`, laid out as `qkv`) from the output
@@ -251,27 +246,22 @@ pub fn backward(qkv: &[f32], o: &[f32], lse: &[f32], dout: &[f32], sh: Shape, dq
         })
         .collect();
     let kvd = sh.kv_dim();
-    for (task, grads) in groups.iter().enumerate() {
-        let (b, g) = (task / sh.kv_heads, task % sh.kv_heads);
-        scatter(
-            dqkv,
-            grads,
-            w,
-            b * t * w,
-            g * rep,
-            hd,
-            &Block {
-                i0: 0,
-                rows: t,
-                rep,
-            },
-        );
-        for i in 0..t {
-            let row = &mut dqkv[(b * t + i) * w..][..w];
-            let dk = &grads[(rep * t + i) * hd..][..hd];
-            let dv = &grads[((rep + 1) * t + i) * hd..][..hd];
-            row[d + g * hd..d + (g + 1) * hd].copy_from_slice(dk);
-            row[d + kvd + g * hd..d + kvd + (g + 1) * hd].copy_from_slice(dv);
-        }
-    }
+    let whole = Block {
+        i0: 0,
+        rows: t,
+        rep,
+    };
+    dqkv.par_chunks_mut(t * w)
+        .zip(groups.par_chunks(sh.kv_heads))
+        .for_each(|(dqkv, groups)| {
+            for (g, grads) in groups.iter().enumerate() {
+                scatter(dqkv, grads, w, g * rep, hd, &whole);
+                for (i, row) in dqkv.chunks_mut(w).enumerate() {
+                    let dk = &grads[(rep * t + i) * hd..][..hd];
+                    let dv = &grads[((rep + 1) * t + i) * hd..][..hd];
+                    row[d + g * hd..d + (g + 1) * hd].copy_from_slice(dk);
+                    row[d + kvd + g * hd..d + kvd + (g + 1) * hd].copy_from_slice(dv);
+                }
+            }
+        });
 }

@@ -88,8 +88,9 @@ pub enum Threads {
 /// On the pool, the rows of `dst` are cut into one block per thread, each one single-threaded
 /// product (so no second thread pool competes with rayon's). The result does not depend on the
 /// cut: gemm sums each output over the depth in chunks that depend on the depth alone, except
-/// on its path for matrices of at most 64 × 64, so every block has more than 64 rows
-/// (tests/it/fused.rs checks that 1 to 4 threads agree bit for bit).
+/// on its paths for matrices of at most 64 × 64 and for single rows, so a block of a product
+/// at most 64 wide has more than 64 rows and any block has at least 32 (tests/it/fused.rs
+/// checks that 1 to 4 threads agree bit for bit).
 pub fn matmul(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool, threads: Threads) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "inner dimensions differ");
@@ -99,12 +100,15 @@ pub fn matmul(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool, thre
     assert!((m - 1) * ld + n <= dst.len(), "destination out of bounds");
     let blocks = match threads {
         Threads::Serial => 1,
-        Threads::Pool => rayon::current_num_threads().min(m / MIN_BLOCK_ROWS).max(1),
+        Threads::Pool => {
+            let min_rows = if n <= 64 { 65 } else { 32 };
+            rayon::current_num_threads().min(m / min_rows).max(1)
+        }
     };
     if blocks == 1 {
         return kernel(dst, ld, a, b, accumulate);
     }
-    // Block i is rows i·m/blocks .. (i+1)·m/blocks, at least m / blocks ≥ MIN_BLOCK_ROWS.
+    // Block i is rows i·m/blocks .. (i+1)·m/blocks: at least m / blocks rows.
     let bounds: Vec<usize> = (0..=blocks).map(|i| i * m / blocks).collect();
     let mut parts = Vec::with_capacity(blocks);
     let mut rest = &mut dst[..(m - 1) * ld + n];
@@ -119,10 +123,6 @@ pub fn matmul(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool, thre
         kernel(block, ld, a.rows(r0, r1), b, accumulate);
     });
 }
-
-/// Rows of the smallest block a pooled product is cut into: more than gemm's small-matrix
-/// bound of 64.
-const MIN_BLOCK_ROWS: usize = 65;
 
 /// [`matmul`] on the calling thread.
 fn kernel(dst: &mut [f32], ld: usize, a: Mat, b: Mat, accumulate: bool) {

@@ -2,9 +2,9 @@
 //! transposes and column blocks (the q, k and v parts of a fused projection) cost nothing.
 //!
 //! Products run on the `gemm` crate (AVX-512 or AVX2 kernels chosen at run time), one
-//! single-threaded call per block of output rows; the blocks depend on the shapes alone, so
-//! every product here is bit-identical from run to run and from one thread count to another
-//! (tests/it/fused.rs checks this).
+//! single-threaded call per block of output rows, one block per thread; how the rows are cut
+//! does not change any sum (see [`matmul`]), so every product here is bit-identical from run
+//! to run and from one thread count to another (tests/it/fused.rs checks this).
 
 use ::gemm::Parallelism;
 use rayon::prelude::*;

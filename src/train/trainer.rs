@@ -356,6 +356,8 @@ pub fn train<B: TrainBackend>(
             summary.final_checkpoint = dir;
         }
     }
+    // The fused step's buffers are not needed past the last step.
+    crate::model::fused::release_buffers();
     if summary.final_checkpoint.as_os_str().is_empty() {
         // Resumed from the final checkpoint: nothing left to do.
         if let Some((_, dir)) = checkpoint::list(&cfg.out)?.last() {

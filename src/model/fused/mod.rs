@@ -164,6 +164,11 @@ impl Grads {
     }
 }
 
+/// Frees the activation buffers the fused step keeps on this thread for its next call.
+pub fn release_buffers() {
+    scratch::release();
+}
+
 /// Mean next-token cross-entropy of `inputs` → `targets` (both `[batch, seq]` row-major) and
 /// its gradients times `grad_scale`, for every parameter of `model`, ready for the optimiser.
 pub fn loss_and_grads<B: AutodiffBackend>(

@@ -43,6 +43,11 @@ impl Scratch {
     }
 }
 
+/// Frees the buffers kept on this thread.
+pub fn release() {
+    SPARE.with(|s| s.take());
+}
+
 impl Drop for Scratch {
     /// Keeps what this step gave back for the next one; the last step's buffers that went
     /// unused (other shapes) are freed.
@@ -73,7 +78,12 @@ mod tests {
         assert_eq!(ws.take(7).len(), 7);
         drop(ws);
         // Neither the 3-long buffer (not taken) nor anything else was given back.
-        let ws = Scratch::begin();
+        let mut ws = Scratch::begin();
         assert!(ws.last.is_empty());
+        let d = ws.take(5);
+        ws.give(d);
+        drop(ws);
+        release();
+        assert!(Scratch::begin().last.is_empty(), "released");
     }
 }

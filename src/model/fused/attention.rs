@@ -91,6 +91,14 @@ impl Block {
             rep,
         })
     }
+    /// The whole sequence as one block (for copying a task's per-head buffers back).
+    fn whole(seq: usize, rep: usize) -> Block {
+        Block {
+            i0: 0,
+            rows: seq,
+            rep,
+        }
+    }
     fn end(&self) -> usize {
         self.i0 + self.rows
     }
@@ -177,11 +185,7 @@ pub fn forward(qkv: &[f32], sh: Shape, o: &mut [f32], lse: &mut [f32]) {
             out
         })
         .collect();
-    let whole = Block {
-        i0: 0,
-        rows: t,
-        rep,
-    };
+    let whole = Block::whole(t, rep);
     o.par_chunks_mut(t * d)
         .zip(outs.par_chunks(sh.kv_heads))
         .for_each(|(o, outs)| {
@@ -246,11 +250,7 @@ pub fn backward(qkv: &[f32], o: &[f32], lse: &[f32], dout: &[f32], sh: Shape, dq
         })
         .collect();
     let kvd = sh.kv_dim();
-    let whole = Block {
-        i0: 0,
-        rows: t,
-        rep,
-    };
+    let whole = Block::whole(t, rep);
     dqkv.par_chunks_mut(t * w)
         .zip(groups.par_chunks(sh.kv_heads))
         .for_each(|(dqkv, groups)| {

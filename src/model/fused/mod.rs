@@ -25,6 +25,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use self::attention::Shape;
 use self::mat::{matmul, Mat, Threads};
+pub use self::scratch::release as release_buffers;
 use self::scratch::Scratch;
 use super::Qwen2;
 
@@ -130,21 +131,13 @@ struct Saved {
 }
 
 impl Saved {
+    /// Hands every buffer back once the layer's backward is done.
     fn recycle(self, ws: &mut Scratch) {
-        let Saved {
-            x,
-            rstd1,
-            xn1,
-            qkv,
-            o,
-            lse,
-            xmid,
-            rstd2,
-            xn2,
-            gu,
-            act,
-        } = self;
-        for buf in [x, rstd1, xn1, qkv, o, lse, xmid, rstd2, xn2, gu, act] {
+        let bufs = [
+            self.x, self.rstd1, self.xn1, self.qkv, self.o, self.lse, self.xmid, self.rstd2,
+            self.xn2, self.gu, self.act,
+        ];
+        for buf in bufs {
             ws.give(buf);
         }
     }
@@ -162,11 +155,6 @@ impl Grads {
     fn add_vector(&mut self, id: ParamId, g: Vec<f32>) {
         self.0.push((id, vec![g.len()], g));
     }
-}
-
-/// Frees the activation buffers the fused step keeps on this thread for its next call.
-pub fn release_buffers() {
-    scratch::release();
 }
 
 /// Mean next-token cross-entropy of `inputs` → `targets` (both `[batch, seq]` row-major) and

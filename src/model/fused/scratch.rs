@@ -43,7 +43,7 @@ impl Scratch {
     }
 }
 
-/// Frees the buffers kept on this thread.
+/// Frees the buffers the fused step keeps on this thread for its next call.
 pub fn release() {
     SPARE.with(|s| s.take());
 }

@@ -48,21 +48,42 @@ fn parse() -> Opts {
         o.autodiff = true;
         args.remove(at);
     }
-    let mut i = 0;
-    while i + 1 < args.len() {
-        let v = &args[i + 1];
-        match args[i].as_str() {
-            "--steps" => o.steps = v.parse().expect("--steps N"),
-            "--warmup" => o.warmup = v.parse().expect("--warmup N"),
-            "--rounds" => o.rounds = v.parse::<usize>().expect("--rounds N").max(1),
-            "--batch" => o.batch = v.parse().expect("--batch N"),
-            "--seq" => o.seq = v.parse().expect("--seq N"),
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let Some(v) = it.next() else {
+            fail(&format!("{flag} needs a value"))
+        };
+        let count = |min: usize| match v.parse::<usize>() {
+            Ok(n) if n >= min => n,
+            _ => fail(&format!("{flag} takes a whole number ≥ {min}, got {v:?}")),
+        };
+        match flag.as_str() {
+            "--steps" => o.steps = count(1),
+            "--warmup" => o.warmup = count(0),
+            "--rounds" => o.rounds = count(1),
+            "--batch" => o.batch = count(1),
+            "--seq" => o.seq = count(1),
             "--presets" => o.presets = v.split(',').map(String::from).collect(),
-            other => panic!("unknown flag {other}"),
+            other => fail(&format!(
+                "unknown flag {other:?} (--steps, --warmup, --rounds, --batch, --seq, --presets, --autodiff)"
+            )),
         }
-        i += 2;
+    }
+    if let Some(bad) = o
+        .presets
+        .iter()
+        .find(|p| ModelConfig::preset(p, 1).is_none())
+    {
+        fail(&format!(
+            "unknown preset {bad:?} in --presets (tiny, small, paper)"
+        ));
     }
     o
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("bench_train: {msg}");
+    std::process::exit(2)
 }
 
 type Step<B> = fn(&Qwen2<B>, &[u32], &[u32], usize, usize, f32) -> (f64, GradientsParams);

@@ -41,6 +41,15 @@ fn peak_rss_mb() -> f64 {
 fn main() {
     let set = TemplateSet::builtin();
     let zoo = set.get("zoo").unwrap();
+    let (table, misses) = dagmath::family::comparison(zoo, 1000, 12).expect("composes");
+    println!("{table}");
+    println!("out of tolerance: {}", misses.len());
+    for m in &misses {
+        println!("  {m}");
+    }
+    if std::env::args().any(|a| a == "--family") {
+        return;
+    }
     let n = 200_000;
     println!("compose + id + render, one core (zoo, {n} problems each):");
     for (mode, op) in [

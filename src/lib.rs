@@ -12,6 +12,7 @@ pub mod composer;
 pub mod dataset;
 pub mod engine;
 pub mod eval;
+pub mod family;
 pub mod graph;
 #[cfg(feature = "train")]
 pub mod model;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use dagmath::composer::Noise;
 use dagmath::dataset::recipe::{parse_op_range, Budget};
 use dagmath::dataset::{generate, GenerateError, GenerateOptions, Observer, Recipe};
 use dagmath::template::TemplateSet;
@@ -60,6 +61,10 @@ pub struct Args {
     /// Quick set: draw from the held-out id bucket (for evaluation sets).
     #[arg(long)]
     held_out: bool,
+    /// Quick set: distractor sentences per problem: reference (the paper's distribution at
+    /// each op), none, a count N, or a range A-B.
+    #[arg(long, value_name = "SETTING", default_value = "reference")]
+    distractors: String,
     /// Quick set: rows per shard.
     #[arg(long, default_value_t = 100_000)]
     shard_size: u64,
@@ -96,10 +101,21 @@ fn quick_recipe(
             )))
         }
     };
+    let noise =
+        Noise::parse(&a.distractors).map_err(|e| CliError::usage(anyhow!("--distractors: {e}")))?;
+    let (lo, hi) = parse_op_range(ops).expect("checked above");
+    for id in &ids {
+        let t = templates.get(id).expect("checked above");
+        for op in lo..=hi {
+            noise
+                .check(t, op)
+                .map_err(|e| CliError::usage(anyhow!("--distractors: {e}")))?;
+        }
+    }
     let t: Vec<String> = ids.iter().map(|id| format!("\"{id}\" = 1")).collect();
     let toml = format!(
         "name = \"{name}\"\nseed = {seed}\nshard_size = {shard}\n[[splits]]\nname = \"{name}\"\nsize = {count}\n\
-         held_out = {held}\nops = \"{ops}\"\ntemplates = {{ {t} }}\nmodes = {modes}\n",
+         held_out = {held}\nops = \"{ops}\"\ntemplates = {{ {t} }}\nmodes = {modes}\ndistractors = \"{noise}\"\n",
         name = a.split,
         seed = a.seed.unwrap_or(0),
         shard = a.shard_size,

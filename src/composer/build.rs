@@ -13,21 +13,28 @@
 use rand::seq::SliceRandom;
 use rand::{Rng, RngExt};
 
+use super::noise::Noise;
 use super::problem::{Combine, Mode, Node, Outer, Problem, Quantity, FINAL_STATEMENT, MAX_NODES};
+use super::profile;
 use crate::template::{Template, MAX_WIDTH};
 
 /// Values of needed quantities lie in 0..=MAX_VALUE (SPEC §1).
 pub const MAX_VALUE: i64 = 1000;
-/// Share of forward questions that ask for a location total (the reference's ~87%).
-pub const P_TOTAL_QUERY: f64 = 0.87;
 /// Most parents of one instance sentence ("the sum of A, B, C, and D").
 const MAX_INSTANCE_PARENTS: usize = 4;
 /// Letters a trace may use: A–Z a–z.
 pub const N_LETTERS: usize = 52;
 /// Weights of 0..=4 parents for a new instance (0 = a constant).
-const PARENT_WEIGHTS: [u32; 5] = [25, 20, 30, 15, 10];
+const PARENT_WEIGHTS: [u32; 5] = [20, 35, 20, 15, 10];
+/// Percent of steps that add a location total, and that add an instance at the final total's
+/// location.
+const P_TOTAL_STEP: u32 = 35;
+const P_STAR_STEP: u32 = 35;
 /// Chance that an instance with parents also gets an outer "k plus" / "k times".
-const P_OUTER: f64 = 0.35;
+const P_OUTER: f64 = 0.5;
+/// The same two past op 20.
+const WIDE_PARENT_WEIGHTS: [u32; 5] = [25, 20, 30, 15, 10];
+const P_OUTER_WIDE: f64 = 0.35;
 /// Chance that a two-parent instance is a difference rather than a sum.
 const P_DIFF: f64 = 0.4;
 /// Attempts before `compose` gives up (each attempt is a fresh world).
@@ -49,6 +56,8 @@ pub enum ComposeError {
         template: String,
         attempts: u32,
     },
+    #[error(transparent)]
+    Noise(#[from] super::noise::NoiseError),
 }
 
 /// Highest op accepted. Up to 60 every seed composes (past ~45 more attempts are needed as the
@@ -60,13 +69,15 @@ pub fn compose<R: Rng>(
     t: &Template,
     op: u32,
     mode: Mode,
+    noise: Noise,
     rng: &mut R,
 ) -> Result<Problem, ComposeError> {
     if op == 0 || op > MAX_OP {
         return Err(ComposeError::OpOutOfRange { op, max: MAX_OP });
     }
+    noise.check(t, op).map_err(ComposeError::Noise)?;
     for _ in 0..MAX_ATTEMPTS {
-        if let Some(p) = attempt(t, op, mode, rng) {
+        if let Some(p) = attempt(t, op, mode, noise, rng) {
             return Ok(p);
         }
     }
@@ -119,28 +130,58 @@ struct Builder<'r, R> {
     max_letters: usize,
 }
 
-fn attempt<R: Rng>(t: &Template, op: u32, mode: Mode, rng: &mut R) -> Option<Problem> {
+/// Fewest locations the necessary DAG of an `op` is built in (a world of `gl` locations).
+pub(crate) fn world_floor(op: u32, gl: usize) -> usize {
+    let lo = match op {
+        0..=14 => 2,
+        15..=24 => 3,
+        25..=32 => 4,
+        _ => 5,
+    };
+    lo.min(gl)
+}
+
+fn attempt<R: Rng>(
+    t: &Template,
+    op: u32,
+    mode: Mode,
+    noise: Noise,
+    rng: &mut R,
+) -> Option<Problem> {
     let loc_group = rng.random_range(0..t.location_groups.len());
     let item_group = rng.random_range(0..t.item_groups.len());
-    let gl = t.location_groups[loc_group].names.len();
-    let gi = t.item_groups[item_group].names.len();
-    let lo = match op {
+    let gl = t.location_groups[loc_group].names.len().min(MAX_WIDTH);
+    let gi = t.item_groups[item_group].names.len().min(MAX_WIDTH);
+    let floor = world_floor(op, gl);
+    // How many distractors, and how many locations to keep free of needed quantities so a
+    // requested count always fits (each free location holds a full row of `gi` items).
+    let want = match noise {
+        Noise::Reference => profile::draw_distractors(rng, op, mode),
+        Noise::Exact(n) => n as usize,
+        Noise::Range(lo, hi) => rng.random_range(lo..=hi) as usize,
+    };
+    let reserve = match noise {
+        Noise::Reference => 0,
+        _ => want.div_ceil(gi),
+    };
+    let nl_hi = gl - reserve;
+    let nl = rng.random_range(floor.min(nl_hi)..=nl_hi);
+    let ni_lo = match op {
         0..=6 => 2,
         7..=14 => 3,
         _ => 4,
     };
-    let nl = rng.random_range(lo.min(gl)..=gl.min(MAX_WIDTH));
-    let ni = rng.random_range(lo.min(gi)..=gi.min(MAX_WIDTH));
+    let ni = rng.random_range(ni_lo.min(gi)..=gi);
+    // Full shuffled name lists; the world is their first `nl` / `ni` names and may widen when
+    // the distractors need room.
     let mut locs: Vec<u8> = (0..gl as u8).collect();
     locs.shuffle(rng);
-    locs.truncate(nl);
     let mut items: Vec<u8> = (0..gi as u8).collect();
     items.shuffle(rng);
-    items.truncate(ni);
 
     let goal_loc = rng.random_range(0..nl) as u8;
     // A total over one instance costs 2, so op 1 is always an instance question.
-    let goal = if op >= 2 && rng.random_bool(P_TOTAL_QUERY) {
+    let goal = if op >= 2 && rng.random_bool(profile::p_total(op)) {
         Goal::Total { loc: goal_loc }
     } else {
         Goal::Instance { loc: goal_loc }
@@ -168,7 +209,10 @@ fn attempt<R: Rng>(t: &Template, op: u32, mode: Mode, rng: &mut R) -> Option<Pro
     };
     b.build_needed()?;
     let n_needed = b.nodes.len();
-    b.add_distractors();
+    b.add_distractors(want, gl, gi);
+    let (nl, ni) = (b.nl, b.ni);
+    locs.truncate(nl);
+    items.truncate(ni);
     let hidden = match mode {
         Mode::Forward => None,
         Mode::Reverse => Some(choose_hidden(&b.nodes[..n_needed], b.rng)?),
@@ -232,6 +276,14 @@ impl<R: Rng> Builder<'_, R> {
         self.op - self.spent - star
     }
 
+    /// A random earlier node, favouring later ones (the larger of two uniform draws), so
+    /// quantities build on what was just computed as the reference's do.
+    fn late_node(&mut self, n_nodes: usize) -> u8 {
+        let a = self.rng.random_range(0..n_nodes);
+        let b = self.rng.random_range(0..n_nodes);
+        a.max(b) as u8
+    }
+
     fn goal_loc(&self) -> u8 {
         match self.goal {
             Goal::Total { loc } | Goal::Instance { loc } => loc,
@@ -253,7 +305,10 @@ impl<R: Rng> Builder<'_, R> {
 
     /// Smallest budget that can still close `open` (see the module comment); `None` if the
     /// state cannot be closed at all.
-    fn need(&self, open: u64, star_count: u32) -> Option<u32> {
+    ///
+    /// An instance question (op >= 3) also needs a location total on its path, as every
+    /// reference problem has one: without one yet, at least one more edge.
+    fn need(&self, open: u64, star_count: u32, has_total: bool) -> Option<u32> {
         let n = open.count_ones();
         if n as usize > MAX_INSTANCE_PARENTS {
             return None;
@@ -262,13 +317,14 @@ impl<R: Rng> Builder<'_, R> {
             Goal::Total { .. } if n > 0 => n + 1,
             Goal::Total { .. } if star_count == 0 => 2,
             Goal::Total { .. } => 0,
-            Goal::Instance { .. } => n.max(1),
+            Goal::Instance { .. } if has_total || self.op < 3 => n.max(1),
+            Goal::Instance { .. } => n.max(1) + 1,
         })
     }
 
     /// A budget left over of `r` after a step is acceptable if it can be closed exactly.
-    fn feasible(&self, r: u32, open: u64, star_count: u32) -> bool {
-        match self.need(open, star_count) {
+    fn feasible(&self, r: u32, open: u64, star_count: u32, has_total: bool) -> bool {
+        match self.need(open, star_count, has_total) {
             None => false,
             // With nothing open and a total goal, no single step costs exactly 1.
             Some(need) => {
@@ -312,6 +368,7 @@ impl<R: Rng> Builder<'_, R> {
                 let eager = r - 1 <= n_open + 1 || self.rng.random_bool(0.3);
                 eager && self.close_with_instance(loc, r - 1, Role::Star) && self.try_close()
             }
+            Goal::Instance { .. } if self.closed == 0 && self.op >= 3 => false,
             Goal::Instance { loc } => {
                 let eager = r <= n_open + 1 || self.rng.random_bool(0.3);
                 eager && self.close_with_instance(loc, r, Role::Final)
@@ -375,7 +432,7 @@ impl<R: Rng> Builder<'_, R> {
             let mut tries = 0;
             while np < m && tries < 32 {
                 tries += 1;
-                let c = self.rng.random_range(0..n_nodes) as u8;
+                let c = self.late_node(n_nodes);
                 if !parents[..np].contains(&c) {
                     parents[np] = c;
                     np += 1;
@@ -398,12 +455,28 @@ impl<R: Rng> Builder<'_, R> {
         let r = self.remaining();
         let goal_loc = self.goal_loc();
         let roll = self.rng.random_range(0..100u32);
-        if roll < 15 {
-            // A location total, closing that location.
-            let loc = self.rng.random_range(0..self.nl) as u8;
-            if loc == goal_loc || self.closed & (1 << loc) != 0 {
+        // Past the reference's ops (20) totals thin out, or they close the world too soon.
+        let p_total = if self.op <= 20 { P_TOTAL_STEP } else { 15 };
+        if roll < p_total {
+            // A location total, closing that location: one of those with an instance.
+            let mut cands = 0u8;
+            for n in &self.nodes {
+                if let Quantity::Instance { loc, .. } = n.q {
+                    cands |= 1 << loc;
+                }
+            }
+            cands &= !self.closed & !(1 << goal_loc);
+            if self.op > 20 {
+                // Beyond the reference, any location: a total closes it, and at such ops the
+                // world must stay open longer.
+                let loc = self.rng.random_range(0..self.nl) as u8;
+                cands &= 1 << loc;
+            }
+            if cands == 0 {
                 return false;
             }
+            let k = self.rng.random_range(0..cands.count_ones());
+            let loc = bits(cands as u64).nth(k as usize).expect("a candidate");
             let parents: Vec<u8> = (0..self.nodes.len() as u8)
                 .filter(|&i| matches!(self.nodes[i as usize].q, Quantity::Instance { loc: l, .. } if l == loc))
                 .collect();
@@ -418,7 +491,7 @@ impl<R: Rng> Builder<'_, R> {
             }
             open |= 1u64 << self.nodes.len();
             if value > MAX_VALUE
-                || !self.feasible(r - k, open, self.star_count)
+                || !self.feasible(r - k, open, self.star_count, true)
                 || self.letters + letters_of(parents.len(), Outer::None) > self.max_letters
             {
                 return false;
@@ -437,7 +510,7 @@ impl<R: Rng> Builder<'_, R> {
             return true;
         }
         // A new instance: at the goal's location (a star instance) or elsewhere.
-        let star = matches!(self.goal, Goal::Total { .. }) && roll < 50;
+        let star = matches!(self.goal, Goal::Total { .. }) && roll < p_total + P_STAR_STEP;
         let loc = if star {
             goal_loc
         } else {
@@ -452,8 +525,14 @@ impl<R: Rng> Builder<'_, R> {
         }
         let n_nodes = self.nodes.len();
         let max_m = MAX_INSTANCE_PARENTS.min(n_nodes);
-        let m = weighted(self.rng, &PARENT_WEIGHTS[..=max_m]);
-        let outer = m >= 1 && self.rng.random_bool(P_OUTER);
+        // Past op 20 (beyond the reference) wider sums keep the trace within 52 letters.
+        let (weights, p_outer) = if self.op <= 20 {
+            (&PARENT_WEIGHTS, P_OUTER)
+        } else {
+            (&WIDE_PARENT_WEIGHTS, P_OUTER_WIDE)
+        };
+        let m = weighted(self.rng, &weights[..=max_m]);
+        let outer = m >= 1 && self.rng.random_bool(p_outer);
         let cost = if m == 0 { 1 } else { m as u32 + outer as u32 };
         let mut parents = [0u8; MAX_INSTANCE_PARENTS];
         let mut np = 0;
@@ -465,7 +544,7 @@ impl<R: Rng> Builder<'_, R> {
                 let k = self.rng.random_range(0..self.open.count_ones());
                 bits(self.open).nth(k as usize).expect("open is non-empty")
             } else {
-                self.rng.random_range(0..n_nodes) as u8
+                self.late_node(n_nodes)
             };
             if !parents[..np].contains(&c) {
                 parents[np] = c;
@@ -484,7 +563,7 @@ impl<R: Rng> Builder<'_, R> {
         }
         let star_count = self.star_count + star as u32;
         let used = cost + star as u32;
-        if used > r || !self.feasible(r - used, open, star_count) {
+        if used > r || !self.feasible(r - used, open, star_count, self.closed != 0) {
             return false;
         }
         self.push_instance(
@@ -505,7 +584,7 @@ impl<R: Rng> Builder<'_, R> {
         if self.letters + letters > self.max_letters {
             return false;
         }
-        let Some((combine, outer, value)) = choose_values(self.rng, &self.nodes, parents, outer)
+        let Some((combine, outer, value)) = choose_values(self.rng, &self.nodes, parents, outer, P_DIFF)
         else {
             return false;
         };
@@ -539,64 +618,111 @@ impl<R: Rng> Builder<'_, R> {
         true
     }
 
-    /// Distractors: a random share of the free slots at locations whose total is not needed,
-    /// each defined from 1–4 random earlier quantities.
-    fn add_distractors(&mut self) {
-        let density = self.rng.random_range(0.2..0.8);
+    /// Free instance slots a distractor may take: at locations whose total is not needed (a
+    /// distractor there would change it), bit `loc * MAX_WIDTH + item`.
+    fn distractor_slots(&self) -> u32 {
         let star_loc = match self.goal {
             Goal::Total { loc } => Some(loc),
             Goal::Instance { .. } => None,
         };
+        let mut slots = 0u32;
         for loc in 0..self.nl as u8 {
             if Some(loc) == star_loc || self.closed & (1 << loc) != 0 {
                 continue;
             }
-            for item in 0..self.ni as u8 {
-                if self.occupied & (1 << (loc as usize * MAX_WIDTH + item as usize)) != 0
-                    || !self.rng.random_bool(density)
-                {
-                    continue;
-                }
-                let node = self.distractor(loc, item);
-                self.occupied |= 1 << (loc as usize * MAX_WIDTH + item as usize);
-                self.nodes.push(node);
-            }
+            let row = ((1u32 << self.ni) - 1) << (loc as usize * MAX_WIDTH);
+            slots |= row & !self.occupied;
         }
-        // Distractors were created location by location; their sentences are shuffled later.
+        slots
     }
 
-    fn distractor(&mut self, loc: u8, item: u8) -> Node {
-        let n = self.nodes.len();
+    /// State `want` distractors in free slots of the world (SPEC §1): the rest of the small
+    /// location × item structure the problem lives in. The world widens, first to every item of
+    /// the group and then to more locations, when its free slots are too few; the reference
+    /// distribution is cut to what the widest world holds (an exact count always fits, see
+    /// `attempt`). Each distractor depends as the reference's `drawUnnecessary` draws it.
+    fn add_distractors(&mut self, want: usize, gl: usize, gi: usize) {
+        let mut slots = self.distractor_slots();
+        if (slots.count_ones() as usize) < want && self.ni < gi {
+            self.ni = gi;
+            slots = self.distractor_slots();
+        }
+        while (slots.count_ones() as usize) < want && self.nl < gl {
+            self.nl += 1;
+            slots = self.distractor_slots();
+        }
+        // Distractors drawn from "independent" pools depend only on earlier such ones.
+        let mut independent = [0u8; MAX_NODES];
+        let mut n_ind = 0;
+        for _ in 0..want.min(slots.count_ones() as usize) {
+            let k = self.rng.random_range(0..slots.count_ones());
+            let bit = bits(slots as u64).nth(k as usize).expect("a free slot");
+            slots &= !(1 << bit);
+            let (loc, item) = (bit / MAX_WIDTH as u8, bit % MAX_WIDTH as u8);
+            let solo = self.rng.random_bool(0.5);
+            let node = if solo {
+                self.distractor(loc, item, &independent[..n_ind])
+            } else {
+                let all: Vec<u8> = (0..self.nodes.len() as u8).collect();
+                self.distractor(loc, item, &all)
+            };
+            if solo {
+                independent[n_ind] = self.nodes.len() as u8;
+                n_ind += 1;
+            }
+            self.occupied |= 1 << bit;
+            self.nodes.push(node);
+        }
+    }
+
+    /// One distractor at (`loc`, `item`) over `pool` plus a literal constant, as the
+    /// reference draws it: 1–4 dependencies (each further one with probability 1/2); the
+    /// constant is taken with probability 1/2 unless the pool is taken whole.
+    fn distractor(&mut self, loc: u8, item: u8, pool: &[u8]) -> Node {
         let q = Quantity::Instance { loc, item };
+        let with_const_pool = pool.len() + 1;
+        let mut dep = 1;
+        while dep < MAX_INSTANCE_PARENTS.min(with_const_pool) && self.rng.random_bool(0.5) {
+            dep += 1;
+        }
+        let (constant, m) = if dep == with_const_pool || self.rng.random_bool(0.5) {
+            (true, dep - 1)
+        } else {
+            (false, dep)
+        };
+        let mut parents = [0u8; MAX_INSTANCE_PARENTS];
+        let mut chosen = [0u8; MAX_INSTANCE_PARENTS];
         for _ in 0..4 {
-            let m = self.rng.random_range(1..=MAX_INSTANCE_PARENTS.min(n));
-            let mut parents = [0u8; MAX_INSTANCE_PARENTS];
+            // m distinct members of the pool, in the order drawn.
             let mut np = 0;
             while np < m {
-                let c = self.rng.random_range(0..n) as u8;
-                if !parents[..np].contains(&c) {
-                    parents[np] = c;
+                let c = pool[self.rng.random_range(0..pool.len())];
+                if !chosen[..np].contains(&c) {
+                    chosen[np] = c;
                     np += 1;
                 }
             }
-            let outer = self.rng.random_bool(P_OUTER);
+            parents[..m].copy_from_slice(&chosen[..m]);
+            if m == 0 {
+                break;
+            }
             if let Some((combine, outer, value)) =
-                choose_values(self.rng, &self.nodes, &mut parents[..m], outer)
+                choose_values(self.rng, &self.nodes, &mut parents[..m], constant, 0.5)
             {
                 return Node::new(q, combine, outer, &parents[..m], value);
             }
         }
-        // A copy of the smallest quantity always fits (every value is in 1..=MAX_VALUE).
-        let p = (0..n)
-            .min_by_key(|&i| self.nodes[i].value)
-            .expect("needed nodes exist") as u8;
-        Node::new(
-            q,
-            Combine::Sum,
-            Outer::None,
-            &[p],
-            self.nodes[p as usize].value,
-        )
+        let k = const_value(self.rng);
+        Node::new(q, Combine::Const(k), Outer::None, &[], k as i64)
+    }
+}
+
+/// A stated constant as the reference draws it: 1–4 or 2–4, each with probability 1/2.
+fn const_value<R: Rng>(rng: &mut R) -> u8 {
+    if rng.random_bool(0.5) {
+        rng.random_range(1..=4u8)
+    } else {
+        rng.random_range(2..=4u8)
     }
 }
 
@@ -621,14 +747,15 @@ fn choose_values<R: Rng>(
     nodes: &[Node],
     parents: &mut [u8],
     outer: bool,
+    p_diff: f64,
 ) -> Option<(Combine, Outer, i64)> {
     let v = |i: u8| nodes[i as usize].value;
     let (combine, base) = match parents.len() {
         0 => {
-            let k = rng.random_range(1..=4u8);
+            let k = const_value(rng);
             return Some((Combine::Const(k), Outer::None, k as i64));
         }
-        2 if rng.random_bool(P_DIFF) => {
+        2 if rng.random_bool(p_diff) => {
             if v(parents[0]) < v(parents[1]) {
                 parents.swap(0, 1);
             }

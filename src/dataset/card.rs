@@ -25,8 +25,8 @@ pub fn dataset_card(m: &Manifest) -> String {
         m.dagmath_version, m.schema_version, m.recipe_sha256, m.seed
     );
     s.push_str(
-        "| split | rows | tokens | held out | ops | templates | modes |\n\
-         |---|---|---|---|---|---|---|\n",
+        "| split | rows | tokens | held out | ops | templates | modes | distractors |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for sp in &m.splits {
         let ops: Vec<u32> = sp.op_hist.keys().copied().collect();
@@ -45,16 +45,24 @@ pub fn dataset_card(m: &Manifest) -> String {
             Some(b) => format!("{} (budget {b})", sp.tokens),
             None => sp.tokens.to_string(),
         };
+        let rows: u64 = sp.distractor_hist.values().sum();
+        let stated: u64 = sp.distractor_hist.iter().map(|(&d, &n)| d as u64 * n).sum();
+        let distractors = format!(
+            "{} (mean {:.2})",
+            sp.distractors.join(", "),
+            stated as f64 / rows.max(1) as f64
+        );
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             sp.name,
             sp.rows,
             tokens,
             if sp.held_out { "yes" } else { "no" },
             ops,
             join(&sp.template_hist),
-            join(&sp.mode_hist)
+            join(&sp.mode_hist),
+            distractors
         );
     }
     s.push_str(
@@ -67,6 +75,9 @@ pub fn dataset_card(m: &Manifest) -> String {
          - `prompt`: `<question> {problem} {question} </question> <solution>`; `completion`: the rest through `</answer>`\n\
          - `graph`: the gold dependency graph, a list of `{name, value, parents, kind}` in topological order\n\
          - `n_nodes`, `n_distractors`, `depth`\n\n\
+         `distractors` is the recipe's noise setting: `reference` states as many distractor \
+         sentences as the paper's generator does at that op, `none` only the needed sentences, `N` \
+         or `A-B` exactly that many (`manifest.json` has each split's histogram).\n\n\
          Tokens count each row's training sequence, `prompt + completion` and one EOS, under the \
          domain tokenizer (`dagmath tokenizer`). A split with a token budget gives every (template, \
          op, mode) cell its share of the budget; a cell takes rows in order until its tokens reach \

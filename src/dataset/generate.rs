@@ -30,7 +30,9 @@ use super::shard::{
     file_sha256, read_meta, shard_file_name, write_atomic, ShardError, ShardMeta, ShardWriter,
 };
 use super::split::{admits, apportion, Cell, Interleave, Share, HELD_OUT_BUCKETS};
-use crate::composer::{compose_seeded, problem_id, seed, ComposeError, Mode, Problem, ProblemId};
+use crate::composer::{
+    compose_noisy, problem_id, seed, ComposeError, Mode, Noise, Problem, ProblemId,
+};
 use crate::graph::GoldGraph;
 use crate::render::Rendered;
 use crate::template::{Template, TemplateSet};
@@ -153,6 +155,9 @@ pub struct SplitManifest {
     pub op_hist: BTreeMap<u32, u64>,
     pub template_hist: BTreeMap<String, u64>,
     pub mode_hist: BTreeMap<String, u64>,
+    /// The `distractors` settings of the split's cells, and rows by distractor count.
+    pub distractors: Vec<String>,
+    pub distractor_hist: BTreeMap<usize, u64>,
     /// Candidates composed for this split, and how many were rejected by the held-out rule or
     /// as duplicates.
     pub candidates: u64,
@@ -166,6 +171,7 @@ pub struct CellManifest {
     pub template: String,
     pub op: u32,
     pub mode: String,
+    pub distractors: String,
     pub token_budget: u64,
     pub rows: u64,
     pub tokens: u64,
@@ -253,12 +259,24 @@ fn candidate_seed(base: &[u64; 4], i: u64) -> u64 {
     seed::derive(&[base[0], base[1], base[2], base[3], i])
 }
 
-/// Seed base of a cell: (recipe seed, split, template, op and mode).
-fn cell_seed_base(recipe_seed: u64, split: &str, template: &str, op: u32, mode: Mode) -> [u64; 4] {
+/// Seed base of a cell: (recipe seed, split, template, op, mode and, unless it is the
+/// reference default, the distractor setting).
+fn cell_seed_base(
+    recipe_seed: u64,
+    split: &str,
+    template: &str,
+    op: u32,
+    mode: Mode,
+    noise: Noise,
+) -> [u64; 4] {
+    let mut t = seed::str_key(template);
+    if noise != Noise::Reference {
+        t = seed::derive(&[t, seed::str_key(&noise.to_string())]);
+    }
     [
         recipe_seed,
         seed::str_key(split),
-        seed::str_key(template),
+        t,
         (op as u64) << 8 | mode_key(mode),
     ]
 }
@@ -310,7 +328,7 @@ fn generate_in_pool(
             let t = templates
                 .get(&c.template)
                 .expect("recipe templates were validated");
-            compose_seeded(t, c.op, c.mode, 0).map_err(|source| GenerateError::Compose {
+            compose_noisy(t, c.op, c.mode, c.noise, 0).map_err(|source| GenerateError::Compose {
                 split: split.name.clone(),
                 template: c.template.clone(),
                 op: c.op,
@@ -366,6 +384,7 @@ fn generate_in_pool(
                     &cell.template,
                     cell.op,
                     cell.mode,
+                    cell.noise,
                 ),
                 cell,
                 next: 0,
@@ -394,10 +413,18 @@ fn generate_in_pool(
             op_hist: BTreeMap::new(),
             template_hist: BTreeMap::new(),
             mode_hist: BTreeMap::new(),
+            distractors: Vec::new(),
+            distractor_hist: BTreeMap::new(),
             candidates: 0,
             rejected_bucket: 0,
             rejected_duplicate: 0,
         };
+        for st in &states {
+            let d = st.cell.noise.to_string();
+            if !sm.distractors.contains(&d) {
+                sm.distractors.push(d);
+            }
+        }
         let n_shards = split_rows.div_ceil(recipe.shard_size) as usize;
         for shard in 0..n_shards {
             let lo = shard as u64 * recipe.shard_size;
@@ -476,6 +503,7 @@ fn generate_in_pool(
                         *sm.op_hist.entry(p.op).or_default() += 1;
                         *sm.template_hist.entry(s.cell.template.clone()).or_default() += 1;
                         *sm.mode_hist.entry(p.mode.as_str().to_string()).or_default() += 1;
+                        *sm.distractor_hist.entry(p.n_distractors()).or_default() += 1;
                         fingerprints.push(si, id.fingerprint());
                         taken.push((s.template, p, id));
                     }
@@ -529,6 +557,7 @@ fn generate_in_pool(
                     template: c.cell.template.clone(),
                     op: c.cell.op,
                     mode: c.cell.mode.as_str().to_string(),
+                    distractors: c.cell.noise.to_string(),
                     token_budget: c.token_budget,
                     rows: c.cell.rows,
                     tokens: c.tokens,
@@ -583,7 +612,14 @@ fn size_cells(
     let mut out = Vec::with_capacity(shares.len());
     for share in shares {
         let t = templates.get(&share.template).expect("validated");
-        let base = cell_seed_base(recipe_seed, &split.name, &t.id, share.op, share.mode);
+        let base = cell_seed_base(
+            recipe_seed,
+            &split.name,
+            &t.id,
+            share.op,
+            share.mode,
+            share.noise,
+        );
         let compose_err = |source| GenerateError::Compose {
             split: split.name.clone(),
             template: share.template.clone(),
@@ -614,8 +650,14 @@ fn size_cells(
                 .map_init(
                     || (Vec::new(), Rendered::default(), String::new()),
                     |(buf, r, text), i| {
-                        let p = compose_seeded(t, share.op, share.mode, candidate_seed(&base, i))
-                            .map_err(compose_err)?;
+                        let p = compose_noisy(
+                            t,
+                            share.op,
+                            share.mode,
+                            share.noise,
+                            candidate_seed(&base, i),
+                        )
+                        .map_err(compose_err)?;
                         let id = problem_id(&t.id, &p, buf);
                         if !admits(split.held_out, &id) {
                             return Ok((id, None));
@@ -698,10 +740,11 @@ fn fill_queues(
             .par_iter()
             .map_init(Vec::new, |buf, &(ci, i)| {
                 let s = &states[ci];
-                let p = compose_seeded(
+                let p = compose_noisy(
                     s.template,
                     s.cell.op,
                     s.cell.mode,
+                    s.cell.noise,
                     candidate_seed(&s.seed_base, i),
                 )?;
                 let id = problem_id(&s.template.id, &p, buf);

@@ -45,7 +45,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::composer::{Mode, MAX_OP};
+use crate::composer::{Mode, Noise, MAX_OP};
 use crate::template::TemplateSet;
 
 /// Default rows per shard.
@@ -104,6 +104,33 @@ pub struct Component {
     pub ops: BTreeMap<u32, f64>,
     pub templates: BTreeMap<String, f64>,
     pub modes: BTreeMap<Mode, f64>,
+    /// How many distractors each problem states (`distractors = "reference"` by default;
+    /// left out of the resolved recipe then, so older recipes keep their hash).
+    #[serde(
+        default,
+        skip_serializing_if = "is_reference",
+        with = "noise_text"
+    )]
+    pub distractors: Noise,
+}
+
+fn is_reference(n: &Noise) -> bool {
+    *n == Noise::Reference
+}
+
+/// A [`Noise`] as the text a recipe gives it ("reference", "none", "N", "A-B").
+mod noise_text {
+    use super::Noise;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(n: &Noise, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&n.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Noise, D::Error> {
+        let s = String::deserialize(d)?;
+        Noise::parse(&s).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Serialize for Mode {
@@ -163,6 +190,7 @@ struct RawSplit {
     op_weights: Option<BTreeMap<String, f64>>,
     templates: Option<BTreeMap<String, f64>>,
     modes: Option<BTreeMap<String, f64>>,
+    distractors: Option<toml::Value>,
     #[serde(default)]
     mix: Vec<RawComponent>,
 }
@@ -175,6 +203,8 @@ struct RawComponent {
     op_weights: Option<BTreeMap<String, f64>>,
     templates: Option<BTreeMap<String, f64>>,
     modes: Option<BTreeMap<String, f64>>,
+    // A string ("reference", "none", "A-B") or a count.
+    distractors: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -255,6 +285,7 @@ impl Recipe {
                 op_weights: s.op_weights.take(),
                 templates: s.templates.take(),
                 modes: s.modes.take(),
+                distractors: s.distractors.take(),
             };
             let key = |k: &str| format!("splits[{si}]{k}");
             let in_split = |p: String| format!("split `{}`: {p}", s.name);
@@ -404,6 +435,11 @@ fn normalise<K: Ord + Clone>(
         .collect())
 }
 
+/// `splits[0]` of `splits[0].mix[1]`: where a split-level key lives.
+fn parent_key(key: &str) -> &str {
+    key.find(".mix[").map_or(key, |i| &key[..i])
+}
+
 /// Resolve one mixture component; fields missing in a `[[splits.mix]]` entry fall back to the
 /// split's top-level `templates` / `modes`, then to zoo and forward.
 fn resolve_component(
@@ -500,11 +536,37 @@ fn resolve_component(
         modes.insert(mode, w);
     }
     let modes = normalise(&modes, &format!("{key}.modes"))?;
+
+    let (dkey, raw) = match (&c.distractors, parent.and_then(|p| p.distractors.as_ref())) {
+        (Some(v), _) => (format!("{key}.distractors"), Some(v)),
+        (None, Some(v)) => (format!("{}.distractors", parent_key(key)), Some(v)),
+        (None, None) => (String::new(), None),
+    };
+    let distractors = match raw {
+        None => Noise::Reference,
+        Some(v) => {
+            let text = match v {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(n) if *n >= 0 => n.to_string(),
+                other => other.to_string(),
+            };
+            let noise = Noise::parse(&text).map_err(|e| (dkey.clone(), e.to_string()))?;
+            // Every (template, op) of the component must hold it, before anything is written.
+            for id in templates_n.keys() {
+                let t = templates.get(id).expect("checked above");
+                for &op in ops.keys() {
+                    noise.check(t, op).map_err(|e| (dkey.clone(), e.to_string()))?;
+                }
+            }
+            noise
+        }
+    };
     Ok(Component {
         share,
         ops,
         templates: templates_n,
         modes,
+        distractors,
     })
 }
 

@@ -5,7 +5,7 @@
 //! [`HELD_OUT_BUCKETS`] belong to evaluation splits and are never used for training, in any
 //! dataset made with any seed. Within a dataset no id appears twice (see `generate`).
 
-use crate::composer::{seed, Mode, ProblemId};
+use crate::composer::{seed, Mode, Noise, ProblemId};
 
 use super::recipe::SplitSpec;
 
@@ -23,6 +23,8 @@ pub struct Cell {
     pub template: String,
     pub op: u32,
     pub mode: Mode,
+    /// How many distractors its problems state.
+    pub noise: Noise,
     pub rows: u64,
 }
 
@@ -32,6 +34,7 @@ pub struct Share {
     pub template: String,
     pub op: u32,
     pub mode: Mode,
+    pub noise: Noise,
     pub units: u64,
 }
 
@@ -42,6 +45,7 @@ impl Share {
             template: self.template.clone(),
             op: self.op,
             mode: self.mode,
+            noise: self.noise,
             rows,
         }
     }
@@ -60,12 +64,12 @@ pub fn plan_cells(split: &SplitSpec, size: u64) -> Vec<Cell> {
 /// are ordered by a fixed hash of the cell, so leftover units spread over templates and ops
 /// instead of piling onto the alphabetically first cells. Cells that get nothing are dropped.
 pub fn apportion(split: &SplitSpec, total_units: u64) -> Vec<Share> {
-    let mut weights: Vec<((String, u32, Mode), f64)> = Vec::new();
+    let mut weights: Vec<((String, u32, Mode, Noise), f64)> = Vec::new();
     for c in &split.mix {
         for (t, wt) in &c.templates {
             for (&op, wo) in &c.ops {
                 for (&mode, wm) in &c.modes {
-                    let key = (t.clone(), op, mode);
+                    let key = (t.clone(), op, mode, c.distractors);
                     let w = c.share * wt * wo * wm;
                     match weights.iter_mut().find(|(k, _)| *k == key) {
                         Some((_, acc)) => *acc += w,
@@ -83,8 +87,11 @@ pub fn apportion(split: &SplitSpec, total_units: u64) -> Vec<Share> {
         let exact = total_units as f64 * w / total;
         let floor = exact.floor();
         units.push(floor as u64);
-        let ((t, op, mode), _) = &weights[i];
-        let tie = seed::derive(&[seed::str_key(t), *op as u64, *mode as u64]);
+        let ((t, op, mode, noise), _) = &weights[i];
+        let mut tie = seed::derive(&[seed::str_key(t), *op as u64, *mode as u64]);
+        if *noise != Noise::Reference {
+            tie = seed::derive(&[tie, seed::str_key(&noise.to_string())]);
+        }
         rema.push((exact - floor, tie, i));
     }
     let assigned: u64 = units.iter().sum();
@@ -99,10 +106,11 @@ pub fn apportion(split: &SplitSpec, total_units: u64) -> Vec<Share> {
         .into_iter()
         .zip(units)
         .filter(|(_, u)| *u > 0)
-        .map(|(((template, op, mode), _), units)| Share {
+        .map(|(((template, op, mode, noise), _), units)| Share {
             template,
             op,
             mode,
+            noise,
             units,
         })
         .collect()
@@ -154,6 +162,7 @@ mod tests {
             budget: Budget::Rows(0),
             held_out: false,
             mix: vec![Component {
+                distractors: Noise::Reference,
                 share: 1.0,
                 ops: ops.iter().copied().collect(),
                 templates: BTreeMap::from([("zoo".into(), 1.0)]),

@@ -24,17 +24,54 @@ pub const MAX_VALUE: i64 = 1000;
 const MAX_INSTANCE_PARENTS: usize = 4;
 /// Letters a trace may use: A–Z a–z.
 pub const N_LETTERS: usize = 52;
-/// Weights of 0..=4 parents for a new instance (0 = a constant).
-const PARENT_WEIGHTS: [u32; 5] = [20, 35, 20, 15, 10];
-/// Percent of steps that add a location total, and that add an instance at the final total's
-/// location.
-const P_TOTAL_STEP: u32 = 35;
-const P_STAR_STEP: u32 = 35;
-/// Chance that an instance with parents also gets an outer "k plus" / "k times".
-const P_OUTER: f64 = 0.5;
-/// The same two past op 20.
-const WIDE_PARENT_WEIGHTS: [u32; 5] = [25, 20, 30, 15, 10];
-const P_OUTER_WIDE: f64 = 0.35;
+/// How the necessary DAG grows at an op: weights of 0..=4 parents for a new instance (0 = a
+/// constant), the chance of an outer "k plus" / "k times", and the percent of steps that add a
+/// location total and that add an instance at the final total's location. Set per tier of ops
+/// so the family has the reference's shape (`REFERENCE_STATS.md`): at low ops few nodes and
+/// many "k times X", at ops 10-20 more totals, and past 20 (beyond the reference) wider sums
+/// that keep the trace within 52 letters.
+#[derive(Clone, Copy)]
+struct Growth {
+    parents: [u32; 5],
+    p_outer: f64,
+    total_step: u32,
+    star_step: u32,
+}
+
+fn growth(op: u32) -> Growth {
+    match op {
+        0..=6 => Growth {
+            parents: [20, 50, 15, 10, 5],
+            p_outer: 0.7,
+            total_step: 10,
+            star_step: 45,
+        },
+        7..=9 => Growth {
+            parents: [15, 40, 15, 18, 12],
+            p_outer: 0.55,
+            total_step: 45,
+            star_step: 8,
+        },
+        10..=20 => Growth {
+            parents: [12, 40, 14, 21, 13],
+            p_outer: 0.55,
+            total_step: 60,
+            star_step: 8,
+        },
+        _ => Growth {
+            parents: [25, 20, 30, 15, 10],
+            p_outer: 0.35,
+            total_step: 15,
+            star_step: 35,
+        },
+    }
+}
+
+/// Chance that a parent is drawn from the nodes nothing consumes yet (else from all, favouring
+/// later ones): the reference reuses quantities often, which is what makes its answers large.
+const P_FROM_OPEN: f64 = 0.5;
+/// Chance that a star instance's other parent is an earlier star instance.
+const P_FROM_STARS: f64 = 0.6;
 /// Chance that a two-parent instance is a difference rather than a sum.
 const P_DIFF: f64 = 0.4;
 /// Attempts before `compose` gives up (each attempt is a fresh world).
@@ -76,8 +113,11 @@ pub fn compose<R: Rng>(
         return Err(ComposeError::OpOutOfRange { op, max: MAX_OP });
     }
     noise.check(t, op).map_err(ComposeError::Noise)?;
+    // Drawn once, so attempts that start again keep the reference's share of total questions.
+    // A total over one instance costs 2, so op 1 is always an instance question.
+    let total_goal = op >= 2 && rng.random_bool(profile::p_total(op));
     for _ in 0..MAX_ATTEMPTS {
-        if let Some(p) = attempt(t, op, mode, noise, rng) {
+        if let Some(p) = attempt(t, op, mode, noise, total_goal, rng) {
             return Ok(p);
         }
     }
@@ -125,6 +165,8 @@ struct Builder<'r, R> {
     /// Instances at the goal's location (total goal only) and the sum of their values.
     star_count: u32,
     star_sum: i64,
+    /// Bit `i` set when node `i` is a star instance.
+    stars: u64,
     spent: u32,
     letters: usize,
     max_letters: usize,
@@ -146,6 +188,7 @@ fn attempt<R: Rng>(
     op: u32,
     mode: Mode,
     noise: Noise,
+    total_goal: bool,
     rng: &mut R,
 ) -> Option<Problem> {
     let loc_group = rng.random_range(0..t.location_groups.len());
@@ -180,8 +223,7 @@ fn attempt<R: Rng>(
     items.shuffle(rng);
 
     let goal_loc = rng.random_range(0..nl) as u8;
-    // A total over one instance costs 2, so op 1 is always an instance question.
-    let goal = if op >= 2 && rng.random_bool(profile::p_total(op)) {
+    let goal = if total_goal {
         Goal::Total { loc: goal_loc }
     } else {
         Goal::Instance { loc: goal_loc }
@@ -203,6 +245,7 @@ fn attempt<R: Rng>(
         open: 0,
         star_count: 0,
         star_sum: 0,
+        stars: 0,
         spent: 0,
         letters: 0,
         max_letters,
@@ -456,7 +499,8 @@ impl<R: Rng> Builder<'_, R> {
         let goal_loc = self.goal_loc();
         let roll = self.rng.random_range(0..100u32);
         // Past the reference's ops (20) totals thin out, or they close the world too soon.
-        let p_total = if self.op <= 20 { P_TOTAL_STEP } else { 15 };
+        let g = growth(self.op);
+        let p_total = g.total_step;
         if roll < p_total {
             // A location total, closing that location: one of those with an instance.
             let mut cands = 0u8;
@@ -510,7 +554,7 @@ impl<R: Rng> Builder<'_, R> {
             return true;
         }
         // A new instance: at the goal's location (a star instance) or elsewhere.
-        let star = matches!(self.goal, Goal::Total { .. }) && roll < p_total + P_STAR_STEP;
+        let star = matches!(self.goal, Goal::Total { .. }) && roll < p_total + g.star_step;
         let loc = if star {
             goal_loc
         } else {
@@ -525,12 +569,7 @@ impl<R: Rng> Builder<'_, R> {
         }
         let n_nodes = self.nodes.len();
         let max_m = MAX_INSTANCE_PARENTS.min(n_nodes);
-        // Past op 20 (beyond the reference) wider sums keep the trace within 52 letters.
-        let (weights, p_outer) = if self.op <= 20 {
-            (&PARENT_WEIGHTS, P_OUTER)
-        } else {
-            (&WIDE_PARENT_WEIGHTS, P_OUTER_WIDE)
-        };
+        let (weights, p_outer) = (&g.parents, g.p_outer);
         let m = weighted(self.rng, &weights[..=max_m]);
         let outer = m >= 1 && self.rng.random_bool(p_outer);
         let cost = if m == 0 { 1 } else { m as u32 + outer as u32 };
@@ -539,10 +578,16 @@ impl<R: Rng> Builder<'_, R> {
         let mut tries = 0;
         while np < m && tries < 32 {
             tries += 1;
-            let from_open = self.open != 0 && self.rng.random_bool(0.75);
+            let from_open = self.open != 0 && self.rng.random_bool(P_FROM_OPEN);
             let c = if from_open {
                 let k = self.rng.random_range(0..self.open.count_ones());
                 bits(self.open).nth(k as usize).expect("open is non-empty")
+            } else if star && self.stars != 0 && self.rng.random_bool(P_FROM_STARS) {
+                // Instances at the final location build on each other, as the reference's do.
+                let k = self.rng.random_range(0..self.stars.count_ones());
+                bits(self.stars)
+                    .nth(k as usize)
+                    .expect("stars is non-empty")
             } else {
                 self.late_node(n_nodes)
             };
@@ -584,7 +629,8 @@ impl<R: Rng> Builder<'_, R> {
         if self.letters + letters > self.max_letters {
             return false;
         }
-        let Some((combine, outer, value)) = choose_values(self.rng, &self.nodes, parents, outer, P_DIFF)
+        let Some((combine, outer, value)) =
+            choose_values(self.rng, &self.nodes, parents, outer, P_DIFF)
         else {
             return false;
         };
@@ -609,6 +655,7 @@ impl<R: Rng> Builder<'_, R> {
             Role::Star => {
                 self.star_count += 1;
                 self.star_sum += value;
+                self.stars |= 1u64 << idx;
             }
             Role::Open => self.open |= 1u64 << idx,
             Role::Final => {}

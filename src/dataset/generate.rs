@@ -328,12 +328,14 @@ fn generate_in_pool(
             let t = templates
                 .get(&c.template)
                 .expect("recipe templates were validated");
-            compose_noisy(t, c.op, c.mode, c.noise, 0).map_err(|source| GenerateError::Compose {
-                split: split.name.clone(),
-                template: c.template.clone(),
-                op: c.op,
-                mode: c.mode,
-                source,
+            compose_noisy(t, c.op, c.mode, c.noise, 0).map_err(|source| {
+                GenerateError::Compose {
+                    split: split.name.clone(),
+                    template: c.template.clone(),
+                    op: c.op,
+                    mode: c.mode,
+                    source,
+                }
             })?;
         }
     }

@@ -106,11 +106,7 @@ pub struct Component {
     pub modes: BTreeMap<Mode, f64>,
     /// How many distractors each problem states (`distractors = "reference"` by default;
     /// left out of the resolved recipe then, so older recipes keep their hash).
-    #[serde(
-        default,
-        skip_serializing_if = "is_reference",
-        with = "noise_text"
-    )]
+    #[serde(default, skip_serializing_if = "is_reference", with = "noise_text")]
     pub distractors: Noise,
 }
 
@@ -555,7 +551,9 @@ fn resolve_component(
             for id in templates_n.keys() {
                 let t = templates.get(id).expect("checked above");
                 for &op in ops.keys() {
-                    noise.check(t, op).map_err(|e| (dkey.clone(), e.to_string()))?;
+                    noise
+                        .check(t, op)
+                        .map_err(|e| (dkey.clone(), e.to_string()))?;
                 }
             }
             noise

@@ -32,8 +32,8 @@ pub fn figures(s: &Stats, r: &reference::Row) -> Vec<(&'static str, f64, f64)> {
         ("sentences", s.sentences, r.sentences),
         ("distractors", s.distractors, r.distractors),
         ("trace steps", s.trace_steps, r.trace_steps),
-        ("answer median", s.answer_median as f64, r.answer_median as f64),
-        ("answer p90", s.answer_p90 as f64, r.answer_p90 as f64),
+        ("answer median", s.answer_median, r.answer_median),
+        ("answer p90", s.answer_p90, r.answer_p90),
         ("problem chars", s.problem_chars, r.problem_chars),
         ("solution chars", s.solution_chars, r.solution_chars),
     ];
@@ -74,7 +74,11 @@ pub fn misses(s: &Stats, r: &reference::Row) -> Vec<String> {
 /// The comparison table for every measured reference row: dagmath / reference and the relative
 /// difference per figure, `n` problems per row (seeds derived from `seed`), then the sentence
 /// kinds where the reference measured them. Returns the table and the out-of-tolerance lines.
-pub fn comparison(t: &Template, n: usize, seed: u64) -> Result<(String, Vec<String>), ComposeError> {
+pub fn comparison(
+    t: &Template,
+    n: usize,
+    seed: u64,
+) -> Result<(String, Vec<String>), ComposeError> {
     let mut table = String::new();
     let mut all_misses = Vec::new();
     table.push_str(
@@ -86,26 +90,45 @@ pub fn comparison(t: &Template, n: usize, seed: u64) -> Result<(String, Vec<Stri
         let s = measure(t, r.op, r.mode, Noise::Reference, n, seed ^ r.op as u64)?;
         let _ = write!(table, "| {} | {} |", r.mode, r.op);
         for (_, ours, theirs) in figures(&s, r) {
-            let rel = if theirs != 0.0 { 100.0 * (ours - theirs) / theirs } else { 0.0 };
+            let rel = if theirs != 0.0 {
+                100.0 * (ours - theirs) / theirs
+            } else {
+                0.0
+            };
             let mark = if within(ours, theirs) { "" } else { " ✗" };
             let _ = write!(table, " {ours:.2} / {theirs:.2} ({rel:+.0}%){mark} |");
         }
         if r.mode == Mode::Reverse {
             table.push_str(" – |");
         }
-        let _ = write!(table, " NI {:.2} NT {:.2} |", s.needed_instances, s.needed_totals);
+        let _ = write!(
+            table,
+            " NI {:.2} NT {:.2} |",
+            s.needed_instances, s.needed_totals
+        );
         table.push('\n');
         if let Some(k) = r.kinds {
             let _ = write!(kinds, "| {} | {} |", r.mode, r.op);
             for i in 0..7 {
-                let mark = if (s.kinds[i] - k[i]).abs() > KIND_TOL { " ✗" } else { "" };
-                let _ = write!(kinds, " {:.1} / {:.1}{mark} |", 100.0 * s.kinds[i], 100.0 * k[i]);
+                let mark = if (s.kinds[i] - k[i]).abs() > KIND_TOL {
+                    " ✗"
+                } else {
+                    ""
+                };
+                let _ = write!(
+                    kinds,
+                    " {:.1} / {:.1}{mark} |",
+                    100.0 * s.kinds[i],
+                    100.0 * k[i]
+                );
             }
             kinds.push('\n');
         }
         all_misses.extend(misses(&s, r));
     }
-    table.push_str("\nSentence kinds, % of stated definitions (dagmath / reference):\n\n| mode | op |");
+    table.push_str(
+        "\nSentence kinds, % of stated definitions (dagmath / reference):\n\n| mode | op |",
+    );
     for k in Kind::ALL {
         let _ = write!(table, " {} |", k.label());
     }

@@ -1,5 +1,8 @@
-//! The reference generator's figures (the GSM-Infinite "realistic" generator as the paper's
-//! code drives it, zoo template; `REFERENCE_STATS.md` says how it was run and counted).
+//! The reference generator's figures: the GSM-Infinite "realistic" generator as the paper's
+//! scripts drive it (`drawAll` / `drawAllEquan` with `--force`, `op_max` per tier, `ip_max = 20`,
+//! `number_range = 5`, `strictline = op_max`, `mod = -1`, `zero_context`, `d = 2`, rejection-
+//! sampled to exactly the op), zoo template, 300 problems per (mode, op), seeds 100 + op
+//! (forward) and 200 + op (reverse). `REFERENCE_STATS.md` says how each figure is counted.
 
 use crate::composer::Mode;
 
@@ -13,37 +16,89 @@ pub struct Row {
     pub sentences: f64,
     pub distractors: f64,
     pub trace_steps: f64,
-    pub answer_median: i64,
-    pub answer_p90: i64,
-    pub answer_max: i64,
+    /// Median and 90th percentile as numpy computes them (linear interpolation).
+    pub answer_median: f64,
+    pub answer_p90: f64,
+    pub answer_max: f64,
     pub problem_chars: f64,
     pub solution_chars: f64,
     pub total_questions: f64,
-    /// Sentence-kind shares (0–1) in [`super::Kind::ALL`] order, where measured.
+    /// Sentence-kind shares (0–1) in [`super::Kind::ALL`] order.
     pub kinds: Option<[f64; 7]>,
 }
 
-/// Every measured (mode, op), forward then reverse, op ascending.
+#[allow(clippy::too_many_arguments)]
+const fn row(
+    mode: Mode,
+    op: u32,
+    n: usize,
+    [sentences, distractors, trace_steps]: [f64; 3],
+    [answer_median, answer_p90, answer_max]: [f64; 3],
+    [problem_chars, solution_chars, total_questions]: [f64; 3],
+    kinds: Option<[f64; 7]>,
+) -> Row {
+    Row {
+        mode,
+        op,
+        n,
+        sentences,
+        distractors,
+        trace_steps,
+        answer_median,
+        answer_p90,
+        answer_max,
+        problem_chars,
+        solution_chars,
+        total_questions,
+        kinds,
+    }
+}
+
+/// Every (mode, op) for op 2..=20, forward then reverse.
+#[rustfmt::skip]
 pub const ROWS: &[Row] = &[
-    Row { mode: Mode::Forward, op: 2, n: 300, sentences: 4.99, distractors: 3.99, trace_steps: 2.0, answer_median: 3, answer_p90: 4, answer_max: 4, problem_chars: 438.0, solution_chars: 135.0, total_questions: 1.0, kinds: Some([0.542, 0.155, 0.125, 0.036, 0.035, 0.027, 0.077]) },
-    Row { mode: Mode::Forward, op: 3, n: 300, sentences: 4.97, distractors: 2.97, trace_steps: 3.0, answer_median: 3, answer_p90: 4, answer_max: 4, problem_chars: 433.0, solution_chars: 191.0, total_questions: 0.58, kinds: None },
-    Row { mode: Mode::Forward, op: 4, n: 300, sentences: 5.01, distractors: 3.01, trace_steps: 3.05, answer_median: 6, answer_p90: 8, answer_max: 16, problem_chars: 425.0, solution_chars: 206.0, total_questions: 0.92, kinds: None },
-    Row { mode: Mode::Forward, op: 5, n: 300, sentences: 5.79, distractors: 3.65, trace_steps: 3.18, answer_median: 8, answer_p90: 15, answer_max: 36, problem_chars: 544.0, solution_chars: 235.0, total_questions: 0.83, kinds: None },
-    Row { mode: Mode::Forward, op: 6, n: 300, sentences: 8.94, distractors: 5.94, trace_steps: 3.91, answer_median: 8, answer_p90: 14, answer_max: 80, problem_chars: 835.0, solution_chars: 276.0, total_questions: 0.76, kinds: None },
-    Row { mode: Mode::Forward, op: 7, n: 300, sentences: 7.2, distractors: 4.0, trace_steps: 4.45, answer_median: 10, answer_p90: 20, answer_max: 64, problem_chars: 680.0, solution_chars: 323.0, total_questions: 0.71, kinds: None },
-    Row { mode: Mode::Forward, op: 8, n: 300, sentences: 8.0, distractors: 4.34, trace_steps: 4.98, answer_median: 12, answer_p90: 30, answer_max: 80, problem_chars: 762.0, solution_chars: 362.0, total_questions: 0.7, kinds: None },
-    Row { mode: Mode::Forward, op: 10, n: 300, sentences: 5.04, distractors: 1.29, trace_steps: 5.67, answer_median: 17, answer_p90: 44, answer_max: 132, problem_chars: 530.0, solution_chars: 434.0, total_questions: 0.91, kinds: Some([0.366, 0.190, 0.168, 0.030, 0.027, 0.059, 0.160]) },
-    Row { mode: Mode::Forward, op: 12, n: 300, sentences: 4.98, distractors: 0.8, trace_steps: 6.27, answer_median: 26, answer_p90: 60, answer_max: 160, problem_chars: 567.0, solution_chars: 497.0, total_questions: 0.94, kinds: None },
-    Row { mode: Mode::Forward, op: 14, n: 300, sentences: 6.88, distractors: 1.57, trace_steps: 7.53, answer_median: 29, answer_p90: 112, answer_max: 456, problem_chars: 746.0, solution_chars: 587.0, total_questions: 0.76, kinds: None },
-    Row { mode: Mode::Forward, op: 17, n: 300, sentences: 6.76, distractors: 0.95, trace_steps: 8.76, answer_median: 48, answer_p90: 140, answer_max: 507, problem_chars: 804.0, solution_chars: 705.0, total_questions: 0.88, kinds: None },
-    Row { mode: Mode::Forward, op: 20, n: 300, sentences: 7.61, distractors: 0.59, trace_steps: 10.11, answer_median: 67, answer_p90: 282, answer_max: 960, problem_chars: 903.0, solution_chars: 817.0, total_questions: 0.88, kinds: Some([0.251, 0.214, 0.195, 0.036, 0.027, 0.111, 0.165]) },
-    Row { mode: Mode::Reverse, op: 5, n: 100, sentences: 5.63, distractors: 2.55, trace_steps: 3.18, answer_median: 3, answer_p90: 4, answer_max: 4, problem_chars: 489.0, solution_chars: 599.0, total_questions: 0.0, kinds: None },
-    Row { mode: Mode::Reverse, op: 10, n: 100, sentences: 5.7, distractors: 0.93, trace_steps: 5.78, answer_median: 3, answer_p90: 4, answer_max: 4, problem_chars: 545.0, solution_chars: 823.0, total_questions: 0.0, kinds: None },
-    Row { mode: Mode::Reverse, op: 15, n: 100, sentences: 9.0, distractors: 1.74, trace_steps: 8.68, answer_median: 3, answer_p90: 4, answer_max: 4, problem_chars: 895.0, solution_chars: 1057.0, total_questions: 0.0, kinds: None },
-    Row { mode: Mode::Reverse, op: 20, n: 100, sentences: 8.82, distractors: 1.06, trace_steps: 9.97, answer_median: 3, answer_p90: 4, answer_max: 4, problem_chars: 998.0, solution_chars: 1264.0, total_questions: 0.0, kinds: None },
+    row(Mode::Forward, 2, 300, [4.99, 3.99, 2.0], [3.0, 4.0, 4.0], [438.2, 135.2, 1.000], Some([0.542, 0.155, 0.126, 0.036, 0.035, 0.027, 0.078])),
+    row(Mode::Forward, 3, 300, [4.97, 2.97, 3.0], [3.0, 4.0, 4.0], [433.5, 191.4, 0.577], Some([0.479, 0.306, 0.091, 0.021, 0.018, 0.032, 0.054])),
+    row(Mode::Forward, 4, 300, [5.01, 3.01, 3.05], [6.0, 8.0, 16.0], [425.4, 206.1, 0.920], Some([0.554, 0.202, 0.111, 0.022, 0.023, 0.040, 0.049])),
+    row(Mode::Forward, 5, 300, [5.79, 3.65, 3.18], [8.0, 15.0, 36.0], [544.0, 235.3, 0.830], Some([0.452, 0.124, 0.240, 0.034, 0.029, 0.045, 0.075])),
+    row(Mode::Forward, 6, 300, [8.94, 5.94, 3.91], [8.0, 14.0, 80.0], [835.1, 276.2, 0.760], Some([0.450, 0.244, 0.115, 0.026, 0.030, 0.045, 0.089])),
+    row(Mode::Forward, 7, 300, [7.2, 4.0, 4.45], [10.0, 20.0, 64.0], [680.2, 322.6, 0.713], Some([0.413, 0.219, 0.187, 0.034, 0.035, 0.041, 0.072])),
+    row(Mode::Forward, 8, 300, [8.0, 4.34, 4.98], [12.0, 28.2, 80.0], [761.8, 362.0, 0.703], Some([0.408, 0.230, 0.177, 0.034, 0.032, 0.043, 0.075])),
+    row(Mode::Forward, 9, 300, [7.95, 3.95, 5.51], [14.0, 28.0, 120.0], [750.0, 403.1, 0.743], Some([0.408, 0.207, 0.209, 0.041, 0.036, 0.039, 0.059])),
+    row(Mode::Forward, 10, 300, [5.04, 1.29, 5.67], [17.0, 43.1, 132.0], [530.0, 433.6, 0.910], Some([0.366, 0.190, 0.167, 0.030, 0.027, 0.059, 0.161])),
+    row(Mode::Forward, 11, 300, [5.45, 1.22, 6.12], [22.0, 51.0, 240.0], [574.3, 468.4, 0.820], Some([0.344, 0.187, 0.210, 0.034, 0.020, 0.084, 0.122])),
+    row(Mode::Forward, 12, 300, [4.98, 0.8, 6.27], [26.0, 57.3, 160.0], [567.0, 496.9, 0.937], Some([0.324, 0.190, 0.162, 0.024, 0.021, 0.095, 0.184])),
+    row(Mode::Forward, 13, 300, [5.56, 1.13, 6.54], [35.5, 92.4, 288.0], [649.0, 530.1, 0.867], Some([0.301, 0.151, 0.206, 0.029, 0.020, 0.100, 0.193])),
+    row(Mode::Forward, 14, 300, [6.88, 1.57, 7.53], [29.0, 112.0, 456.0], [746.1, 587.4, 0.760], Some([0.317, 0.209, 0.200, 0.032, 0.028, 0.084, 0.129])),
+    row(Mode::Forward, 15, 300, [7.82, 1.7, 8.56], [32.0, 99.4, 576.0], [796.0, 649.5, 0.787], Some([0.307, 0.224, 0.260, 0.047, 0.030, 0.053, 0.079])),
+    row(Mode::Forward, 16, 300, [5.66, 0.72, 7.81], [51.5, 173.3, 536.0], [745.7, 652.0, 0.927], Some([0.279, 0.153, 0.121, 0.022, 0.011, 0.144, 0.270])),
+    row(Mode::Forward, 17, 300, [6.76, 0.95, 8.76], [48.0, 136.4, 507.0], [804.4, 704.8, 0.880], Some([0.279, 0.175, 0.192, 0.033, 0.026, 0.116, 0.180])),
+    row(Mode::Forward, 18, 300, [7.49, 0.97, 9.46], [58.0, 207.3, 884.0], [861.3, 751.5, 0.860], Some([0.267, 0.212, 0.210, 0.039, 0.028, 0.104, 0.139])),
+    row(Mode::Forward, 19, 300, [6.41, 0.48, 9.01], [74.5, 252.0, 978.0], [853.5, 760.5, 0.913], Some([0.243, 0.144, 0.157, 0.028, 0.016, 0.148, 0.264])),
+    row(Mode::Forward, 20, 300, [7.61, 0.59, 10.11], [67.0, 263.1, 960.0], [903.5, 816.7, 0.880], Some([0.251, 0.214, 0.195, 0.036, 0.027, 0.111, 0.165])),
+    row(Mode::Reverse, 2, 300, [2.84, 0.81, 2.0], [3.0, 4.0, 4.0], [225.4, 477.0, 0.000], Some([0.757, 0.075, 0.070, 0.009, 0.015, 0.013, 0.061])),
+    row(Mode::Reverse, 3, 300, [5.02, 1.97, 3.0], [3.0, 4.0, 4.0], [415.9, 531.8, 0.000], Some([0.517, 0.339, 0.058, 0.021, 0.018, 0.014, 0.034])),
+    row(Mode::Reverse, 4, 300, [5.48, 2.4, 3.06], [3.0, 4.0, 4.0], [451.3, 558.0, 0.000], Some([0.586, 0.205, 0.108, 0.020, 0.019, 0.022, 0.039])),
+    row(Mode::Reverse, 5, 300, [5.66, 2.53, 3.16], [3.0, 4.0, 4.0], [498.7, 598.9, 0.000], Some([0.483, 0.101, 0.297, 0.025, 0.021, 0.027, 0.046])),
+    row(Mode::Reverse, 6, 300, [9.18, 5.09, 3.97], [3.0, 4.0, 4.0], [819.5, 638.0, 0.000], Some([0.468, 0.267, 0.110, 0.030, 0.021, 0.033, 0.071])),
+    row(Mode::Reverse, 7, 300, [7.98, 3.67, 4.42], [3.0, 4.0, 4.0], [725.3, 688.9, 0.000], Some([0.425, 0.235, 0.193, 0.029, 0.025, 0.032, 0.060])),
+    row(Mode::Reverse, 8, 300, [7.97, 3.26, 4.96], [3.0, 4.0, 4.0], [738.1, 736.5, 0.000], Some([0.402, 0.231, 0.207, 0.033, 0.023, 0.033, 0.070])),
+    row(Mode::Reverse, 9, 300, [7.86, 2.83, 5.43], [3.0, 4.0, 4.0], [708.8, 779.3, 0.000], Some([0.400, 0.216, 0.253, 0.047, 0.029, 0.018, 0.037])),
+    row(Mode::Reverse, 10, 300, [5.68, 0.95, 5.7], [3.0, 4.0, 4.0], [547.3, 822.7, 0.000], Some([0.378, 0.222, 0.192, 0.026, 0.017, 0.045, 0.121])),
+    row(Mode::Reverse, 11, 300, [7.22, 1.92, 6.15], [3.0, 4.0, 4.0], [707.0, 861.7, 0.000], Some([0.371, 0.196, 0.213, 0.027, 0.030, 0.050, 0.112])),
+    row(Mode::Reverse, 12, 300, [5.98, 0.8, 6.23], [3.0, 4.0, 4.0], [612.7, 891.0, 0.000], Some([0.366, 0.201, 0.160, 0.022, 0.017, 0.071, 0.163])),
+    row(Mode::Reverse, 13, 300, [6.16, 0.69, 6.7], [3.0, 4.0, 4.0], [640.1, 949.4, 0.000], Some([0.329, 0.154, 0.245, 0.030, 0.020, 0.085, 0.136])),
+    row(Mode::Reverse, 14, 300, [8.06, 1.74, 7.57], [3.0, 4.0, 4.0], [823.1, 1003.9, 0.000], Some([0.327, 0.209, 0.222, 0.044, 0.027, 0.063, 0.108])),
+    row(Mode::Reverse, 15, 300, [9.45, 2.12, 8.66], [3.0, 4.0, 4.0], [936.5, 1057.4, 0.000], Some([0.314, 0.246, 0.247, 0.045, 0.032, 0.050, 0.066])),
+    row(Mode::Reverse, 16, 300, [6.55, 0.59, 7.86], [3.0, 4.0, 4.0], [774.2, 1084.8, 0.000], Some([0.299, 0.163, 0.119, 0.024, 0.021, 0.112, 0.262])),
+    row(Mode::Reverse, 17, 300, [7.65, 0.85, 8.64], [3.0, 4.0, 4.0], [844.6, 1134.7, 0.000], Some([0.283, 0.195, 0.199, 0.039, 0.023, 0.090, 0.171])),
+    row(Mode::Reverse, 18, 300, [8.45, 0.84, 9.63], [3.0, 4.0, 4.0], [915.4, 1190.5, 0.000], Some([0.265, 0.221, 0.227, 0.046, 0.038, 0.074, 0.130])),
+    row(Mode::Reverse, 19, 300, [7.33, 0.45, 8.96], [3.0, 4.0, 4.0], [875.4, 1217.5, 0.000], Some([0.254, 0.160, 0.177, 0.021, 0.019, 0.138, 0.230])),
+    row(Mode::Reverse, 20, 300, [8.74, 0.8, 10.09], [3.0, 4.0, 4.0], [988.1, 1266.5, 0.000], Some([0.262, 0.202, 0.203, 0.034, 0.030, 0.100, 0.169])),
+
 ];
 
 /// The reference's row for (`mode`, `op`), if measured.
-pub fn row(mode: Mode, op: u32) -> Option<&'static Row> {
+pub fn lookup(mode: Mode, op: u32) -> Option<&'static Row> {
     ROWS.iter().find(|r| r.mode == mode && r.op == op)
 }

@@ -80,8 +80,9 @@ pub struct Stats {
     pub sentences: f64,
     pub distractors: f64,
     pub trace_steps: f64,
-    pub answer_median: i64,
-    pub answer_p90: i64,
+    /// Median and 90th percentile, interpolated linearly as numpy does.
+    pub answer_median: f64,
+    pub answer_p90: f64,
     pub answer_max: i64,
     pub problem_chars: f64,
     pub solution_chars: f64,
@@ -91,6 +92,8 @@ pub struct Stats {
     pub needed_totals: f64,
     /// Share (0–1) of stated definitions of each kind, in [`Kind::ALL`] order.
     pub kinds: [f64; 7],
+    /// The same over the needed instances only.
+    pub needed_kinds: [f64; 7],
 }
 
 /// Measure `n` problems of `t` at `op` in `mode` with noise `noise`, seeds derived from `seed0`.
@@ -111,6 +114,7 @@ pub fn measure(
     let mut totals = 0usize;
     let mut needed_totals = 0usize;
     let mut kinds = [0usize; 7];
+    let mut needed_kinds = [0usize; 7];
     let mut answers = Vec::with_capacity(n);
     for i in 0..n {
         let p = compose_noisy(t, op, mode, noise, seed::derive(&[seed0, i as u64]))?;
@@ -123,16 +127,28 @@ pub fn measure(
         totals += p.asks_total() as usize;
         answers.push(p.answer());
         needed_totals += p.needed().iter().filter(|n| n.is_total()).count();
+        if p.hidden.is_some() {
+            // The final value's statement, "X equals N", reads as a constant.
+            kinds[0] += 1;
+        }
         for (k, node) in p.nodes.iter().enumerate() {
             if node.is_total() || p.hidden == Some(k) {
                 continue;
             }
             let kind = Kind::of(node);
-            kinds[Kind::ALL.iter().position(|&x| x == kind).expect("listed")] += 1;
+            let i = Kind::ALL.iter().position(|&x| x == kind).expect("listed");
+            kinds[i] += 1;
+            if k < p.n_needed {
+                needed_kinds[i] += 1;
+            }
         }
     }
     answers.sort_unstable();
-    let q = |f: f64| answers[((answers.len() - 1) as f64 * f).round() as usize];
+    let q = |f: f64| {
+        let x = (answers.len() - 1) as f64 * f;
+        let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
+        answers[lo] as f64 + (answers[hi] - answers[lo]) as f64 * (x - lo as f64)
+    };
     let stated: usize = kinds.iter().sum();
     let nf = n as f64;
     Ok(Stats {
@@ -149,5 +165,9 @@ pub fn measure(
         needed_instances: (steps - needed_totals) as f64 / nf,
         needed_totals: needed_totals as f64 / nf,
         kinds: kinds.map(|k| k as f64 / stated.max(1) as f64),
+        needed_kinds: {
+            let n: usize = needed_kinds.iter().sum();
+            needed_kinds.map(|k| k as f64 / n.max(1) as f64)
+        },
     })
 }

@@ -7,6 +7,7 @@ mod cli;
 mod composer;
 mod dataset;
 mod engine;
+mod family;
 #[cfg(feature = "train")]
 mod fused;
 mod golden;

@@ -130,10 +130,19 @@ fn recipe_distractors_per_split_and_per_component_reach_every_row() {
             }
         }
     }
-    let manifest = std::fs::read_to_string(opts.out.join("manifest.json")).unwrap();
-    assert!(
-        manifest.contains(r#""distractors":["none","2-4"]"#),
-        "{manifest}"
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(opts.out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["splits"][0]["distractors"],
+        serde_json::json!(["none", "2-4"])
+    );
+    assert_eq!(
+        manifest["splits"][1]["distractor_hist"],
+        serde_json::json!({"3": 40})
+    );
+    assert_eq!(
+        manifest["recipe"]["splits"][1]["mix"][0]["distractors"],
+        serde_json::json!("3")
     );
     let card = std::fs::read_to_string(opts.out.join("README.md")).unwrap();
     assert!(card.contains("| 3 (mean 3.00) |"), "{card}");
@@ -146,7 +155,7 @@ fn recipe_distractors_errors_name_key_op_and_value_before_writing() {
         ("\"lots\"", "splits[0].distractors"),
         ("\"9-3\"", "splits[0].distractors"),
         ("-2", "splits[0].distractors"),
-        ("16", "op 10"),
+        ("16", "op 2"),
     ] {
         let text = format!(
             "seed = 1\n[[splits]]\nname = \"train\"\nsize = 10\nops = \"2-10\"\ndistractors = {value}\n"

@@ -1,9 +1,12 @@
-//! `cargo run --release --example bench_generate`
+//! `cargo run --release --example bench_generate [ROWS] [--family]`
 //!
-//! Prints problems/s per core (compose + canonical id + render of problem, question, trace,
-//! prompt and completion) for forward/reverse op 10 and op 20 on the zoo template, then the
-//! end-to-end rate of `generate` into Parquet for an op 2-10 mixture on all cores, and the
-//! process's peak RSS. Also prints per-op statistics of the problem family.
+//! Prints the family beside the reference generator for every op 2-20 in both modes (the
+//! figures of `REFERENCE_STATS.md`, dagmath / reference and the relative difference, 1,000
+//! problems per row; `--family` stops there), then problems/s per core for compose, canonical
+//! id and render of problem, question, trace, prompt and completion (forward/reverse op 10 and
+//! op 20, zoo), the rate of the CLI's path (`generate` with one thread, Parquet and token counts
+//! included) at op 10 forward, the end-to-end rate of `generate` into Parquet for an op 2-10
+//! mixture on all cores, and the process's peak RSS.
 
 use std::time::Instant;
 
@@ -42,7 +45,7 @@ fn main() {
     let set = TemplateSet::builtin();
     let zoo = set.get("zoo").unwrap();
     let (table, misses) = dagmath::family::comparison(zoo, 1000, 12).expect("composes");
-    println!("{table}");
+    println!("zoo, dagmath / reference (relative difference), 1,000 problems per row:\n\n{table}");
     println!("out of tolerance: {}", misses.len());
     for m in &misses {
         println!("  {m}");
@@ -61,6 +64,8 @@ fn main() {
         let rate = per_core(zoo, op, mode, n);
         println!("  {mode:<8} op {op:>2}: {rate:>10.0} problems/s per core");
     }
+
+    cli_path(&set);
 
     let rows: u64 = std::env::args()
         .nth(1)
@@ -98,27 +103,36 @@ fn main() {
     );
     let _ = std::fs::remove_dir_all(&out);
     println!("peak RSS: {:.1} MB", peak_rss_mb());
+}
 
-    println!("\nfamily statistics per op (zoo, forward, 2000 seeds): nodes on path, distractors, median answer, share asking a total");
-    for op in [2u32, 5, 10, 15, 20, 25, 30] {
-        let mut nodes = 0;
-        let mut distractors = 0;
-        let mut totals = 0;
-        let mut answers = Vec::new();
-        for seed in 0..2000 {
-            let p = compose_seeded(zoo, op, Mode::Forward, seed).unwrap();
-            nodes += p.n_needed;
-            distractors += p.n_distractors();
-            totals += p.asks_total() as usize;
-            answers.push(p.answer());
-        }
-        answers.sort();
-        println!(
-            "  op {op:>2}: {:>5.2} nodes  {:>5.2} distractors  median answer {:>4}  totals {:.1}%",
-            nodes as f64 / 2000.0,
-            distractors as f64 / 2000.0,
-            answers[1000],
-            totals as f64 / 20.0
-        );
-    }
+/// What `dagmath generate --ops 10 --count 200000 --template zoo --mode forward --threads 1`
+/// runs: the library's `generate` on one thread, Parquet and token counts included.
+fn cli_path(set: &TemplateSet) {
+    let rows = 200_000u64;
+    let text = format!(
+        "name = \"train\"\nseed = 0\nshard_size = 100000\n[[splits]]\nname = \"train\"\n\
+         size = {rows}\nops = \"10\"\ntemplates = {{ zoo = 1 }}\nmodes = {{ forward = 1 }}\n"
+    );
+    let recipe = Recipe::from_toml(std::path::Path::new("cli.toml"), &text, set).unwrap();
+    let out = std::env::temp_dir().join(format!("dagmath-bench-cli-{}", std::process::id()));
+    let opts = GenerateOptions {
+        out: out.clone(),
+        threads: 1,
+        resume: false,
+        force: true,
+    };
+    let start = Instant::now();
+    generate(&recipe, set, &opts, &Quiet).unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let bytes: u64 = std::fs::read_dir(out.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    println!(
+        "CLI path (generate, 1 thread, op 10 forward, zoo): {rows} problems in {secs:.2}s = \
+         {:.0} problems/s, {:.1} MB/s of Parquet",
+        rows as f64 / secs,
+        bytes as f64 / 1e6 / secs
+    );
+    let _ = std::fs::remove_dir_all(&out);
 }

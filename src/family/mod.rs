@@ -101,16 +101,11 @@ pub fn comparison(
         if r.mode == Mode::Reverse {
             table.push_str(" – |");
         }
-        let _ = write!(
-            table,
-            " NI {:.2} NT {:.2} |",
-            s.needed_instances, s.needed_totals
-        );
         table.push('\n');
         if let Some(k) = r.kinds {
             let _ = write!(kinds, "| {} | {} |", r.mode, r.op);
-            for i in 0..7 {
-                let mark = if (s.kinds[i] - k[i]).abs() > KIND_TOL {
+            for (ours, theirs) in s.kinds.iter().zip(k) {
+                let mark = if (ours - theirs).abs() > KIND_TOL {
                     " ✗"
                 } else {
                     ""
@@ -118,8 +113,8 @@ pub fn comparison(
                 let _ = write!(
                     kinds,
                     " {:.1} / {:.1}{mark} |",
-                    100.0 * s.kinds[i],
-                    100.0 * k[i]
+                    100.0 * ours,
+                    100.0 * theirs
                 );
             }
             kinds.push('\n');

@@ -21,6 +21,17 @@ pub enum NodeKind {
 }
 
 impl NodeKind {
+    /// The kind of needed node `i` of `p`.
+    pub fn of(p: &Problem, i: usize) -> NodeKind {
+        let n = &p.needed()[i];
+        match (n.q, n.combine) {
+            _ if p.hidden == Some(i) => NodeKind::Unknown,
+            (Quantity::Total { .. }, _) => NodeKind::Total,
+            (_, Combine::Const(_)) => NodeKind::Constant,
+            _ => NodeKind::Instance,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             NodeKind::Constant => "constant",
@@ -93,17 +104,11 @@ impl GoldGraph {
             .map(|(i, n)| {
                 let mut name = String::new();
                 write_name(&mut name, t, p, n.q);
-                let kind = match (n.q, n.combine) {
-                    _ if p.hidden == Some(i) => NodeKind::Unknown,
-                    (Quantity::Total { .. }, _) => NodeKind::Total,
-                    (_, Combine::Const(_)) => NodeKind::Constant,
-                    _ => NodeKind::Instance,
-                };
                 GoldNode {
                     name,
                     value: n.value,
                     parents: n.parents().iter().map(|&j| j as usize).collect(),
-                    kind,
+                    kind: NodeKind::of(p, i),
                 }
             })
             .collect();

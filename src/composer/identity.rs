@@ -17,12 +17,18 @@ pub struct ProblemId(pub [u8; 16]);
 impl ProblemId {
     /// 32 lowercase hex digits.
     pub fn to_hex(&self) -> String {
-        let mut s = String::with_capacity(32);
-        for b in self.0 {
-            s.push(char::from_digit((b >> 4) as u32, 16).expect("nibble"));
-            s.push(char::from_digit((b & 15) as u32, 16).expect("nibble"));
+        self.hex_bytes().iter().map(|&b| b as char).collect()
+    }
+
+    /// The 32 lowercase hex digits as ASCII bytes, without allocating.
+    pub fn hex_bytes(&self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[(b >> 4) as usize];
+            out[2 * i + 1] = DIGITS[(b & 15) as usize];
         }
-        s
+        out
     }
 
     /// A uniformly distributed 16-bit bucket taken from the id.

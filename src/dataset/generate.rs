@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 
+use arrow::array::RecordBatch;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -27,13 +28,13 @@ use super::card::dataset_card;
 use super::recipe::{Budget, Recipe, SplitSpec};
 use super::schema::{BatchBuilder, SCHEMA_VERSION};
 use super::shard::{
-    file_sha256, read_meta, shard_file_name, write_atomic, ShardError, ShardMeta, ShardWriter,
+    file_sha256, read_meta, shard_file_name, write_atomic, ShardError, ShardInfo, ShardMeta,
+    ShardWriter,
 };
 use super::split::{admits, apportion, Cell, Interleave, Share, HELD_OUT_BUCKETS};
 use crate::composer::{
     compose_noisy, problem_id, seed, ComposeError, Mode, Noise, Problem, ProblemId,
 };
-use crate::graph::GoldGraph;
 use crate::render::Rendered;
 use crate::template::{Template, TemplateSet};
 use crate::tokenizer::{Tokenizer, TokenizerError};
@@ -44,6 +45,10 @@ pub const RUN_FILE: &str = ".dagmath-run.json";
 const MAX_CONSECUTIVE_REJECTS: u64 = 200_000;
 /// Rows selected, rendered and written per step (fixed, so output does not depend on threads).
 const CHUNK_ROWS: usize = 1024;
+/// Rows rendered and encoded as one Arrow batch (fixed, for the same reason).
+const PART_ROWS: usize = 256;
+/// Batches the writer thread may have queued (bounds memory when encoding is the slower side).
+const WRITER_QUEUE: usize = 8;
 /// Datasets up to this many rows get an exact pairwise overlap check (8 bytes per row).
 const EXACT_OVERLAP_MAX_ROWS: u64 = 1_000_000;
 /// Rows per sizing window while a cell's tokens per row are still unknown.
@@ -251,9 +256,6 @@ struct SizedCell {
     duplicates: Vec<u64>,
 }
 
-/// A selected row, rendered, with its token count, ready to encode.
-type Prepared<'t> = (&'t Template, Problem, ProblemId, Rendered, GoldGraph, u64);
-
 /// Derived seed of candidate `i` of a cell.
 fn candidate_seed(base: &[u64; 4], i: u64) -> u64 {
     seed::derive(&[base[0], base[1], base[2], base[3], i])
@@ -281,12 +283,22 @@ fn cell_seed_base(
     ]
 }
 
-/// Tokens a row costs in training: its prompt + completion, then one EOS.
-fn row_tokens(tok: &Tokenizer, r: &Rendered, text: &mut String) -> Result<u64, TokenizerError> {
-    text.clear();
-    text.push_str(&r.prompt);
-    text.push_str(&r.completion);
-    Ok(tok.count(text)? as u64 + 1)
+/// Tokens a row costs in training: its prompt + completion, then one EOS. The prompt ends
+/// with a special token, where the tokenizer's pieces start afresh, so the two parts are
+/// counted apart (`row_tokens_are_the_count_of_the_joined_sequence` holds this).
+fn row_tokens(tok: &Tokenizer, r: &Rendered) -> Result<u64, TokenizerError> {
+    debug_assert!(r.prompt.ends_with("<solution>"));
+    Ok((tok.count(&r.prompt)? + tok.count(&r.completion)?) as u64 + 1)
+}
+
+/// Add one to `hist[key]`, allocating the key only the first time it is seen.
+fn bump(hist: &mut BTreeMap<String, u64>, key: &str) {
+    match hist.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            hist.insert(key.to_string(), 1);
+        }
+    }
 }
 
 fn mode_key(m: Mode) -> u64 {
@@ -455,33 +467,23 @@ fn generate_in_pool(
             } else {
                 None
             };
-            let mut writer = match done {
+            let writer = match done {
                 Some(_) => None,
                 None => Some(ShardWriter::create(&path, &meta, recipe.row_group_size)?),
             };
-            let mut builder = BatchBuilder::new();
+            let encode = writer.is_some();
             let mut shard_tokens = 0u64;
-            // Rows are selected and written in fixed-size chunks (independent of the thread
-            // count), so memory stays bounded whatever the shard size. Encoding chunk k overlaps
-            // with selecting and rendering chunk k + 1.
-            let mut pending: Option<Vec<Prepared>> = None;
-            let mut left = rows;
-            while left > 0 || pending.is_some() {
-                let n = left.min(CHUNK_ROWS);
-                left -= n;
-                let mut flush = |pending: Option<Vec<Prepared>>| -> Result<(), GenerateError> {
-                    if let (Some(rows), Some(w)) = (pending, writer.as_mut()) {
-                        for (t, p, id, r, g, _) in &rows {
-                            builder.push(&split.name, &t.id, id, p, r, g);
-                        }
-                        w.write(&builder.finish())?;
-                    }
-                    Ok(())
-                };
-                let prepare = || -> Result<Option<Vec<Prepared>>, GenerateError> {
-                    if n == 0 {
-                        return Ok(None);
-                    }
+            // Rows are selected in fixed-size chunks and rendered in fixed-size parts (both
+            // independent of the thread count), so memory stays bounded whatever the shard
+            // size and the Parquet bytes do not depend on threads. A writer thread encodes and
+            // compresses the parts while the pool prepares the next chunk.
+            let written = std::thread::scope(|sc| -> Result<Option<ShardInfo>, GenerateError> {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<ToWriter>(WRITER_QUEUE);
+                let handle = writer.map(|w| sc.spawn(move || write_shard(w, rx)));
+                let mut left = rows;
+                while left > 0 {
+                    let n = left.min(CHUNK_ROWS);
+                    left -= n;
                     let order: Vec<u16> = (0..n).map(|_| il.next_cell() as u16).collect();
                     let mut need = vec![0u64; states.len()];
                     for &c in &order {
@@ -503,38 +505,41 @@ fn generate_in_pool(
                             .pop_front()
                             .expect("queue was filled for this chunk");
                         *sm.op_hist.entry(p.op).or_default() += 1;
-                        *sm.template_hist.entry(s.cell.template.clone()).or_default() += 1;
-                        *sm.mode_hist.entry(p.mode.as_str().to_string()).or_default() += 1;
+                        bump(&mut sm.template_hist, &s.cell.template);
+                        bump(&mut sm.mode_hist, p.mode.as_str());
                         *sm.distractor_hist.entry(p.n_distractors()).or_default() += 1;
                         fingerprints.push(si, id.fingerprint());
                         taken.push((s.template, p, id));
                     }
-                    let prepared: Vec<Prepared> = taken
-                        .into_par_iter()
-                        .map_init(String::new, |text, (t, p, id)| {
-                            let r = Rendered::of(t, &p);
-                            let n = row_tokens(&tok, &r, text)?;
-                            let g = GoldGraph::from_problem(t, &p);
-                            Ok((t, p, id, r, g, n))
-                        })
+                    let parts: Vec<(Option<RecordBatch>, Vec<u64>)> = taken
+                        .par_chunks(PART_ROWS)
+                        .map(|part| prepare_part(part, &split.name, &tok, encode))
                         .collect::<Result<_, TokenizerError>>()?;
-                    for (&c, row) in order.iter().zip(&prepared) {
-                        cell_tokens[c as usize] += row.5;
-                        shard_tokens += row.5;
+                    let mut row = 0;
+                    for (batch, tokens) in parts {
+                        for n in tokens {
+                            cell_tokens[order[row] as usize] += n;
+                            shard_tokens += n;
+                            row += 1;
+                        }
+                        // A closed channel means the writer failed: its join says why.
+                        if let Some(b) = batch {
+                            if tx.send(ToWriter::Batch(b)).is_err() {
+                                break;
+                            }
+                        }
                     }
                     obs.rows_done(n as u64);
-                    Ok(Some(prepared))
-                };
-                let prev = pending.take();
-                let (flushed, next) = rayon::join(move || flush(prev), prepare);
-                flushed?;
-                pending = next?;
-            }
-            let (bytes, sha256) = match (writer, done) {
-                (Some(w), _) => {
-                    let info = w.finish()?;
-                    (info.bytes, info.sha256)
                 }
+                let _ = tx.send(ToWriter::Finish);
+                drop(tx);
+                match handle {
+                    Some(h) => Ok(Some(h.join().expect("the shard writer does not panic")?)),
+                    None => Ok(None),
+                }
+            })?;
+            let (bytes, sha256) = match (written, done) {
+                (Some(info), _) => (info.bytes, info.sha256),
                 (None, Some(d)) => d,
                 (None, None) => unreachable!("a shard is either written or already done"),
             };
@@ -597,6 +602,49 @@ fn generate_in_pool(
     Ok(manifest)
 }
 
+/// What the selecting loop sends the shard's writer thread.
+enum ToWriter {
+    Batch(RecordBatch),
+    /// Every row was sent: close the shard and make it visible.
+    Finish,
+}
+
+/// The writer thread of one shard: encode the batches in order, and make the shard visible
+/// only once `Finish` arrives (a channel closed early leaves the temp file, removed on the
+/// next run).
+fn write_shard(
+    mut w: ShardWriter,
+    rx: std::sync::mpsc::Receiver<ToWriter>,
+) -> Result<ShardInfo, ShardError> {
+    for msg in rx {
+        match msg {
+            ToWriter::Batch(b) => w.write(&b)?,
+            ToWriter::Finish => return w.finish(),
+        }
+    }
+    Err(w.abandon())
+}
+
+/// Render and count one part of a chunk and, if `encode`, build its Arrow batch.
+fn prepare_part(
+    part: &[(&Template, Problem, ProblemId)],
+    split: &str,
+    tok: &Tokenizer,
+    encode: bool,
+) -> Result<(Option<RecordBatch>, Vec<u64>), TokenizerError> {
+    let mut r = Rendered::default();
+    let mut b = BatchBuilder::with_rows(if encode { part.len() } else { 0 });
+    let mut tokens = Vec::with_capacity(part.len());
+    for (t, p, id) in part {
+        r.fill(t, p);
+        tokens.push(row_tokens(tok, &r)?);
+        if encode {
+            b.push(split, t, id, p, &r);
+        }
+    }
+    Ok((encode.then(|| b.finish()), tokens))
+}
+
 /// Size a token-budget split: for each cell in turn, walk its candidates in index order through
 /// the bucket rule and the Bloom filter (inserting the accepted ids), and take accepted rows
 /// until the cell's tokens reach its budget; the row that reaches it is kept, so a cell
@@ -650,8 +698,8 @@ fn size_cells(
                 + window)
                 .into_par_iter()
                 .map_init(
-                    || (Vec::new(), Rendered::default(), String::new()),
-                    |(buf, r, text), i| {
+                    || (Vec::new(), Rendered::default()),
+                    |(buf, r), i| {
                         let p = compose_noisy(
                             t,
                             share.op,
@@ -665,7 +713,7 @@ fn size_cells(
                             return Ok((id, None));
                         }
                         r.fill(t, &p);
-                        Ok((id, Some(row_tokens(tok, r, text)?)))
+                        Ok((id, Some(row_tokens(tok, r)?)))
                     },
                 )
                 .collect();
@@ -949,4 +997,32 @@ fn count_shared(a: &[u64], b: &[u64]) -> u64 {
         }
     }
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::composer::compose_seeded;
+
+    #[test]
+    fn row_tokens_are_the_count_of_the_joined_sequence() {
+        let set = TemplateSet::builtin();
+        let tok = Tokenizer::domain(&set);
+        let mut r = Rendered::default();
+        for id in set.ids() {
+            let t = set.get(id).unwrap();
+            for (i, mode) in [Mode::Forward, Mode::Reverse].into_iter().enumerate() {
+                for op in [1, 2, 5, 10, 20, 30] {
+                    let p = compose_seeded(t, op, mode, 100 + i as u64).unwrap();
+                    r.fill(t, &p);
+                    let joined = format!("{}{}", r.prompt, r.completion);
+                    assert_eq!(
+                        row_tokens(&tok, &r).unwrap(),
+                        tok.count(&joined).unwrap() as u64 + 1,
+                        "{id} op {op} {mode}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -13,8 +13,9 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 
 use crate::composer::{Problem, ProblemId};
-use crate::graph::GoldGraph;
+use crate::graph::{write_name, NodeKind};
 use crate::render::Rendered;
+use crate::template::Template;
 
 /// Bumped whenever a column is added, removed or changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -64,6 +65,12 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
+/// Name `i` of names stored back to back, `ends[i]` being where each ends.
+fn nth_name<'a>(names: &'a str, ends: &[usize], i: usize) -> &'a str {
+    let lo = if i == 0 { 0 } else { ends[i - 1] };
+    &names[lo..ends[i]]
+}
+
 /// Columns holding long free text (no dictionary encoding for them).
 pub const TEXT_COLUMNS: [&str; 6] = [
     "problem",
@@ -96,6 +103,11 @@ pub struct BatchBuilder {
     n_distractors: Int32Builder,
     depth: Int32Builder,
     rows: usize,
+    /// Rows this builder was made for (0: unknown, buffers grow as needed).
+    planned: usize,
+    /// Scratch: the current row's node names, back to back, and where each ends.
+    names: String,
+    name_ends: Vec<usize>,
 }
 
 impl Default for BatchBuilder {
@@ -131,6 +143,9 @@ impl BatchBuilder {
             n_distractors: Int32Builder::new(),
             depth: Int32Builder::new(),
             rows: 0,
+            planned: 0,
+            names: String::new(),
+            name_ends: Vec::new(),
         }
     }
 
@@ -142,20 +157,39 @@ impl BatchBuilder {
         self.rows == 0
     }
 
-    /// Append one problem with its rendering and gold graph.
-    pub fn push(
-        &mut self,
-        split: &str,
-        template: &str,
-        id: &ProblemId,
-        p: &Problem,
-        r: &Rendered,
-        g: &GoldGraph,
-    ) {
-        self.id.append_value(id.to_hex());
+    /// A builder for about `rows` rows: its text buffers are sized from the first row pushed,
+    /// so filling it does not reallocate.
+    pub fn with_rows(rows: usize) -> BatchBuilder {
+        BatchBuilder {
+            planned: rows,
+            ..BatchBuilder::new()
+        }
+    }
+
+    /// Size the text buffers for `planned` rows like `r`, with a quarter to spare.
+    fn reserve_like(&mut self, r: &Rendered) {
+        let n = self.planned;
+        let cap = |len: usize| StringBuilder::with_capacity(n, (len + len / 4 + 16) * n);
+        self.id = cap(32);
+        self.problem = cap(r.problem.len());
+        self.question = cap(r.question.len());
+        self.solution = cap(r.solution.len());
+        self.prompt = cap(r.prompt.len());
+        self.completion = cap(r.completion.len());
+    }
+
+    /// Append one problem of template `t` with its rendering; the gold graph (the needed
+    /// nodes, as [`crate::graph::GoldGraph::from_problem`] lists them) is written straight from `p`.
+    pub fn push(&mut self, split: &str, t: &Template, id: &ProblemId, p: &Problem, r: &Rendered) {
+        if self.rows == 0 && self.planned > 0 {
+            self.reserve_like(r);
+        }
+        let hex = id.hex_bytes();
+        self.id
+            .append_value(std::str::from_utf8(&hex).expect("hex digits are ASCII"));
         self.split.append_value(split);
         self.op.append_value(p.op as i32);
-        self.template.append_value(template);
+        self.template.append_value(&t.id);
         self.mode.append_value(p.mode.as_str());
         self.problem.append_value(&r.problem);
         self.question.append_value(&r.question);
@@ -163,18 +197,31 @@ impl BatchBuilder {
         self.answer.append_value(r.answer);
         self.prompt.append_value(&r.prompt);
         self.completion.append_value(&r.completion);
-        for n in &g.nodes {
-            self.node_name.append_value(&n.name);
+        // Every node's name once, then nodes and their parents by name.
+        let needed = p.needed();
+        self.names.clear();
+        self.name_ends.clear();
+        for n in needed {
+            write_name(&mut self.names, t, p, n.q);
+            self.name_ends.push(self.names.len());
+        }
+        for (i, n) in needed.iter().enumerate() {
+            self.node_name
+                .append_value(nth_name(&self.names, &self.name_ends, i));
             self.node_value.append_value(n.value);
-            for &pi in &n.parents {
-                self.node_parents.values().append_value(&g.nodes[pi].name);
+            for &pi in n.parents() {
+                self.node_parents.values().append_value(nth_name(
+                    &self.names,
+                    &self.name_ends,
+                    pi as usize,
+                ));
             }
             self.node_parents.append(true);
-            self.node_kind.append_value(n.kind.as_str());
+            self.node_kind.append_value(NodeKind::of(p, i).as_str());
         }
         let last = *self.graph_offsets.last().expect("offsets start at 0");
-        self.graph_offsets.push(last + g.nodes.len() as i32);
-        self.n_nodes.append_value(g.nodes.len() as i32);
+        self.graph_offsets.push(last + needed.len() as i32);
+        self.n_nodes.append_value(needed.len() as i32);
         self.n_distractors.append_value(p.n_distractors() as i32);
         self.depth.append_value(p.depth() as i32);
         self.rows += 1;

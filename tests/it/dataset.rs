@@ -114,7 +114,7 @@ fn parquet_round_trip_in_memory() {
         let id = problem_id(tid, &p, &mut buf);
         let r = Rendered::of(t, &p);
         let g = GoldGraph::from_problem(t, &p);
-        b.push("x", tid, &id, &p, &r, &g);
+        b.push("x", t, &id, &p, &r);
         expected.push((
             id.to_hex(),
             tid.to_string(),

@@ -20,7 +20,7 @@ fn default_family_matches_the_reference_shape_at_op_2_10_20_both_modes() {
     for mode in Mode::ALL {
         for op in [2u32, 10, 20] {
             let r = reference::lookup(mode, op).expect("reference measured this op");
-            let s = measure(zoo, op, mode, Noise::Reference, 1000, 2026).unwrap();
+            let s = measure(zoo, op, mode, Noise::Reference, 4000, 2026).unwrap();
             all.extend(misses(&s, r));
         }
     }

@@ -66,7 +66,6 @@ fn main() {
         println!("  {mode:<8} op {op:>2}: {rate:>10.0} problems/s per core");
     }
 
-    stages(&set);
     cli_path(&set);
 
     let rows: u64 = std::env::args()
@@ -105,6 +104,7 @@ fn main() {
     );
     let _ = std::fs::remove_dir_all(&out);
     println!("peak RSS: {:.1} MB", peak_rss_mb());
+    stages(&set);
 }
 
 /// CPU seconds this process has used so far, all threads (from `/proc/self/stat`).

@@ -106,6 +106,7 @@ fn rate(dec: &mut impl Decoder, o: &Opts, vocab: usize) -> (f64, usize) {
         max_new_tokens: o.new,
         seed: 0,
         batch_rows: o.rows,
+        decoder: Default::default(),
     };
     // No stop rule: every row runs to the full length, so both sides do the same work.
     let start = Instant::now();

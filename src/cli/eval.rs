@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use dagmath::dataset::reader::{read_rows, Dataset};
 use dagmath::dataset::shard::{write_atomic, write_table_atomic};
-use dagmath::engine::{Finish, GenConfig, Sampling};
+use dagmath::engine::{DecoderKind, Finish, GenConfig, Sampling};
 use dagmath::eval::audit::{report_ks, summarize_at, verdicts_batch, AuditConfig, GoldItem};
 use dagmath::eval::plot;
 use dagmath::eval::run::{sample, verify, EvalProblem, Sampled};
@@ -91,6 +91,9 @@ pub struct GenArgs {
     /// Device: cpu | cuda.
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
     pub device: String,
+    /// Decoder: auto (the host decoder on the CPU, burn's on CUDA) | host | burn.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "host", "burn"])]
+    pub decoder: String,
 }
 
 impl GenArgs {
@@ -104,6 +107,11 @@ impl GenArgs {
             max_new_tokens: self.max_new_tokens,
             seed: self.seed,
             batch_rows: self.batch_rows.max(1),
+            decoder: match self.decoder.as_str() {
+                "host" => DecoderKind::Host,
+                "burn" => DecoderKind::Burn,
+                _ => DecoderKind::Auto,
+            },
         };
         g.sampling
             .validate()

@@ -74,6 +74,22 @@ pub struct GenConfig {
     pub seed: u64,
     /// Rows decoded together (prompts × samples); bounds memory.
     pub batch_rows: usize,
+    /// Which decoder runs the model: `auto` (the host decoder on the CPU, burn's elsewhere),
+    /// `host` or `burn`.
+    pub decoder: DecoderKind,
+}
+
+/// Which [`Decoder`] runs a model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecoderKind {
+    /// The host decoder on the CPU backend, the burn decoder on any other.
+    #[default]
+    Auto,
+    /// The host decoder (the model's weights are copied to the host).
+    Host,
+    /// The burn model with its KV cache.
+    Burn,
 }
 
 impl Default for GenConfig {
@@ -83,6 +99,7 @@ impl Default for GenConfig {
             max_new_tokens: 1024,
             seed: 0,
             batch_rows: 64,
+            decoder: DecoderKind::Auto,
         }
     }
 }
@@ -114,7 +131,7 @@ pub fn sample_seed(seed: u64, key: u64, index: usize) -> u64 {
 
 /// Completions for every request, `out[r][s]` for request `r`, sample `s`. `on_done` is called
 /// with the number of finished completions as they finish (for progress bars).
-pub fn generate<D: Decoder>(
+pub fn generate<D: Decoder + ?Sized>(
     dec: &mut D,
     requests: &[Request],
     cfg: &GenConfig,
@@ -181,7 +198,7 @@ struct Row {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run_batch<D: Decoder>(
+fn run_batch<D: Decoder + ?Sized>(
     dec: &mut D,
     requests: &[Request],
     units: &[(usize, usize, usize)],

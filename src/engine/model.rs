@@ -6,8 +6,25 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::Decoder;
+use super::{Decoder, DecoderKind};
+use crate::model::fused::HostDecoder;
 use crate::model::{KvCache, Qwen2};
+
+/// The decoder `kind` asks for: with `auto`, the host decoder when `B` is the CPU backend
+/// (`train::device::CpuInference`), else the burn model's own.
+pub fn decoder_for<'m, B: Backend>(
+    model: &'m Qwen2<B>,
+    device: &B::Device,
+    kind: DecoderKind,
+) -> Box<dyn Decoder + 'm> {
+    let cpu = std::any::TypeId::of::<B>()
+        == std::any::TypeId::of::<crate::train::device::CpuInference>();
+    match kind {
+        DecoderKind::Host => Box::new(HostDecoder::new(model)),
+        DecoderKind::Auto if cpu => Box::new(HostDecoder::new(model)),
+        DecoderKind::Auto | DecoderKind::Burn => Box::new(ModelDecoder::new(model, device)),
+    }
+}
 
 /// Masked scores are pushed this far down: exp underflows to exactly 0, and a row with
 /// nothing visible (a padding query) stays finite instead of turning into NaN.

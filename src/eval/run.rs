@@ -6,7 +6,7 @@ use burn::tensor::backend::Backend;
 use super::audit::{audit, AuditConfig, AuditError, GoldItem, SampleVerdict};
 use crate::composer::seed::str_key;
 use crate::dataset::predictions::Prediction;
-use crate::engine::model::ModelDecoder;
+use crate::engine::model::decoder_for;
 use crate::engine::{generate, Finish, GenConfig, Request, Stops};
 use crate::model::Qwen2;
 use crate::tokenizer::{Tokenizer, TokenizerError};
@@ -60,8 +60,8 @@ pub fn sample<B: Backend>(
         })
         .collect();
     let stops = stops(tok)?;
-    let mut dec = ModelDecoder::new(model, device);
-    let out = generate(&mut dec, &requests, gen, &stops, on_done);
+    let mut dec = decoder_for(model, device, gen.decoder);
+    let out = generate(&mut *dec, &requests, gen, &stops, on_done);
     out.into_iter()
         .map(|completions| {
             completions

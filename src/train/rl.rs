@@ -58,7 +58,7 @@ use super::optim::{clip_factor, AdamW, OptimConfig, Schedule};
 use super::trainer::{latest, refuse_existing, TrainError};
 use crate::composer::seed::{derive, str_key};
 use crate::dataset::reader::{read_rows, Dataset};
-use crate::engine::model::ModelDecoder;
+use crate::engine::model::decoder_for;
 use crate::engine::{generate, Finish, GenConfig, Request, Sampling};
 use crate::eval::audit::GoldItem;
 use crate::eval::run::stops;
@@ -158,6 +158,8 @@ pub struct RolloutConfig {
     pub top_k: usize,
     pub max_new_tokens: usize,
     pub batch_rows: usize,
+    /// `auto` (the host decoder on the CPU, burn's on CUDA), `host` or `burn`.
+    pub decoder: crate::engine::DecoderKind,
 }
 
 impl Default for RolloutConfig {
@@ -174,6 +176,7 @@ fn default_rollout() -> RolloutConfig {
         top_k: 0,
         max_new_tokens: 1024,
         batch_rows: 64,
+        decoder: crate::engine::DecoderKind::Auto,
     }
 }
 
@@ -427,8 +430,8 @@ impl<B: AutodiffBackend> Policy<B> {
                 samples: group,
             })
             .collect();
-        let mut dec = ModelDecoder::new(&inference, device);
-        generate(&mut dec, &requests, gen, stops, |_| {})
+        let mut dec = decoder_for(&inference, device, gen.decoder);
+        generate(&mut *dec, &requests, gen, stops, |_| {})
     }
 
     /// One optimiser step on `groups` at learning rate `lr`.
@@ -776,6 +779,7 @@ pub fn train_rl<B: AutodiffBackend>(
             max_new_tokens: cfg.rollout.max_new_tokens,
             seed: derive(&[cfg.seed, str_key("rl-rollout"), step]),
             batch_rows: cfg.rollout.batch_rows,
+            decoder: cfg.rollout.decoder,
         };
         let t_roll = Instant::now();
         let completions = policy.rollout(&prompts, cfg.rl.group_size, &gen, &stops, device);

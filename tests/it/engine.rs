@@ -94,6 +94,7 @@ fn run(dec: &mut impl Decoder, batch_rows: usize, samples: usize) -> Vec<Vec<Com
         max_new_tokens: 24,
         seed: 5,
         batch_rows,
+        decoder: Default::default(),
     };
     let stops = Stops {
         eos: Some(0),
@@ -129,6 +130,7 @@ fn samples_do_not_depend_on_batching() {
             max_new_tokens: 24,
             seed: 5,
             batch_rows: 3,
+            decoder: Default::default(),
         },
         &Stops {
             eos: Some(0),
@@ -178,6 +180,7 @@ fn greedy_is_the_argmax_path() {
         max_new_tokens: 10,
         seed: 1,
         batch_rows: 4,
+        decoder: Default::default(),
     };
     let reqs = [Request {
         prompt: &p[0],
@@ -201,6 +204,7 @@ mod model {
     use super::*;
     use burn::tensor::{Int, Tensor, TensorData};
     use dagmath::engine::model::ModelDecoder;
+    use dagmath::model::fused::HostDecoder;
     use dagmath::model::{weights, ModelConfig, Qwen2};
     use dagmath::train::device::{cpu_device, CpuInference};
 
@@ -236,11 +240,21 @@ mod model {
     #[test]
     fn cached_decoding_equals_full_forward() {
         let m = model();
+        check_cached(&m, &mut ModelDecoder::new(&m, &cpu_device()));
+    }
+
+    #[test]
+    fn host_decoding_equals_full_forward() {
+        let m = model();
+        check_cached(&m, &mut HostDecoder::new(&m));
+    }
+
+    /// The decoder's logits equal the full forward's at the prefill and at every decode step,
+    /// for two prompts of different lengths, then after fanning rows out and dropping one.
+    fn check_cached(m: &Qwen2<B>, dec: &mut impl Decoder) {
         let v = 40;
-        // Two prompts of different lengths share a batch (the shorter is left-padded).
         let prompts: [Vec<u32>; 2] = [vec![3, 9, 14, 1, 22, 5, 7], vec![11, 2, 30]];
         let cont: [Vec<u32>; 2] = [vec![4, 8, 15, 16, 23, 42 % 40], vec![1, 1, 2, 3, 5, 8]];
-        let mut dec = ModelDecoder::new(&m, &cpu_device());
         let mut logits = Vec::new();
         let refs: Vec<&[u32]> = prompts.iter().map(|p| p.as_slice()).collect();
         dec.prefill(&refs, 16, &mut logits);
@@ -248,7 +262,7 @@ mod model {
         for step in 0..=cont[0].len() {
             for r in 0..2 {
                 let seq: Vec<u32> = prompts[r].iter().chain(&cont[r][..step]).copied().collect();
-                let full = full_logits(&m, &seq);
+                let full = full_logits(m, &seq);
                 let last = &full[(seq.len() - 1) * v..seq.len() * v];
                 worst = worst.max(max_diff(&logits[r * v..(r + 1) * v], last));
             }
@@ -267,11 +281,54 @@ mod model {
                 .copied()
                 .chain([t])
                 .collect();
-            let full = full_logits(&m, &seq);
+            let full = full_logits(m, &seq);
             let last = &full[(seq.len() - 1) * v..seq.len() * v];
             let d = max_diff(&logits[j * v..(j + 1) * v], last);
             assert!(d <= 1e-4, "row {j}: {d}");
         }
+        // Then the middle row leaves and the others go on.
+        dec.select(&[0, 2]);
+        dec.step(&[9, 10], &mut logits);
+        for (j, (r, t, u)) in [(1usize, 5u32, 9u32), (1, 7, 10)].into_iter().enumerate() {
+            let seq: Vec<u32> = prompts[r]
+                .iter()
+                .chain(&cont[r])
+                .copied()
+                .chain([t, u])
+                .collect();
+            let full = full_logits(m, &seq);
+            let last = &full[(seq.len() - 1) * v..seq.len() * v];
+            let d = max_diff(&logits[j * v..(j + 1) * v], last);
+            assert!(d <= 1e-4, "after dropping a row, row {j}: {d}");
+        }
+    }
+
+    #[test]
+    fn host_samples_do_not_depend_on_batch_size() {
+        let m = model();
+        let reference = run(&mut HostDecoder::new(&m), 1, 3);
+        for rows in [4, 12] {
+            let got = run(&mut HostDecoder::new(&m), rows, 3);
+            for (a, b) in got.iter().flatten().zip(reference.iter().flatten()) {
+                assert_eq!(a.tokens, b.tokens, "batch_rows {rows}");
+                assert_eq!(a.finish, b.finish);
+            }
+        }
+    }
+
+    #[test]
+    fn host_and_burn_decoders_sample_alike() {
+        // Same logits within float noise, so the same draws except at a near-tie.
+        let m = model();
+        let burn = run(&mut ModelDecoder::new(&m, &cpu_device()), 4, 3);
+        let host = run(&mut HostDecoder::new(&m), 4, 3);
+        let same = burn
+            .iter()
+            .flatten()
+            .zip(host.iter().flatten())
+            .filter(|(a, b)| a.tokens == b.tokens)
+            .count();
+        assert!(same >= 11, "{same} of 12 completions agree");
     }
 
     #[test]

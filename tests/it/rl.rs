@@ -229,6 +229,7 @@ fn reward_rises_under_grpo_on_a_toy_task() {
             max_new_tokens: 8,
             seed: step,
             batch_rows: 32,
+            decoder: Default::default(),
         };
         let p: Vec<(&[u32], u64)> = prompts
             .iter()

@@ -14,6 +14,7 @@
 //! Layouts are burn's: linear weights `[in, out]`, activations row-major `[batch·seq, features]`.
 
 mod attention;
+mod decode;
 mod mat;
 mod ops;
 mod scratch;
@@ -25,6 +26,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use self::attention::Shape;
 use self::mat::{matmul, Mat, Threads};
+pub use self::decode::HostDecoder;
 pub use self::scratch::release as release_buffers;
 use self::scratch::Scratch;
 use super::Qwen2;

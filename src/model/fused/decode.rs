@@ -1,0 +1,517 @@
+//! The host decoder: prefill and decode of a [`Qwen2`] over host buffers with a KV cache, on the
+//! fused step's kernels (one `gemm` product per projection, the vectorised row kernels), with
+//! no burn operation in the loop. It is the CPU's [`Decoder`].
+//!
+//! - Rows have their own lengths: a row's keys are its prompt's cached positions, then its own
+//!   decoded ones, so there is no padding and no mask.
+//! - A prompt's cache is computed once and shared by every row fanned out from it (an `Arc`);
+//!   each row owns only the positions it decodes.
+//! - `select` rebuilds the batch from any rows (repeats allowed), moving a row's own positions
+//!   where it is taken once and copying them only where it is repeated.
+//!
+//! Layouts are the fused step's: linear weights `[in, out]`, activations `[rows, features]`,
+//! cached keys and values `[positions, kv_heads · head_dim]` per layer.
+
+use std::sync::Arc;
+
+use burn::module::Param;
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use rayon::prelude::*;
+
+use super::mat::{matmul, Mat, Threads};
+use super::ops::{self, exp, max, simd_fn, sum};
+use crate::engine::Decoder;
+use crate::model::Qwen2;
+
+fn host<B: Backend, const D: usize>(p: &Param<Tensor<B, D>>) -> Vec<f32> {
+    crate::model::weights::host(p.val()).data
+}
+
+/// `[in, a] ++ [in, b] ++ …` side by side: `[in, Σ out]`.
+fn concat_cols(parts: &[(Vec<f32>, usize)], rows: usize) -> Vec<f32> {
+    let cols: usize = parts.iter().map(|p| p.1).sum();
+    let mut out = Vec::with_capacity(rows * cols);
+    for r in 0..rows {
+        for (data, c) in parts {
+            out.extend_from_slice(&data[r * c..(r + 1) * c]);
+        }
+    }
+    out
+}
+
+struct Layer {
+    ln1: Vec<f32>,
+    /// `[Wq | Wk | Wv]`, `[d, w]`, and `[bq | bk | bv]` (zeros where the model has none).
+    wqkv: Vec<f32>,
+    bqkv: Vec<f32>,
+    wo: Vec<f32>,
+    ln2: Vec<f32>,
+    /// `[Wg | Wu]`, `[d, 2·inter]`.
+    wgu: Vec<f32>,
+    wd: Vec<f32>,
+}
+
+/// The model's weights on the host.
+struct Weights {
+    vocab: usize,
+    d: usize,
+    inter: usize,
+    heads: usize,
+    kv_heads: usize,
+    hd: usize,
+    eps: f32,
+    inv_freq: Vec<f32>,
+    embed: Vec<f32>,
+    norm: Vec<f32>,
+    layers: Vec<Layer>,
+}
+
+impl Weights {
+    fn of<B: Backend>(m: &Qwen2<B>) -> Weights {
+        let embed = crate::model::weights::host(m.embed_tokens.weight.val());
+        let (vocab, d) = (embed.shape[0], embed.shape[1]);
+        let first = &m.layers[0];
+        let (heads, kv_heads, hd) = (
+            first.self_attn.n_heads,
+            first.self_attn.n_kv_heads,
+            first.self_attn.head_dim,
+        );
+        assert!(hd % 2 == 0 && hd <= 512, "head_dim {hd}: the host decoder takes even head sizes up to 512");
+        let layers = m
+            .layers
+            .iter()
+            .map(|l| {
+                let a = &l.self_attn;
+                let lin = |x: &burn::nn::Linear<B>| {
+                    let w = host(&x.weight);
+                    let out = w.len() / d;
+                    let b = x.bias.as_ref().map_or(vec![0.0; out], host);
+                    (w, b, out)
+                };
+                let (wq, bq, nq) = lin(&a.q_proj);
+                let (wk, bk, nk) = lin(&a.k_proj);
+                let (wv, bv, nv) = lin(&a.v_proj);
+                let wg = host(&l.mlp.gate_proj.weight);
+                let inter = wg.len() / d;
+                Layer {
+                    ln1: host(&l.input_layernorm.gamma),
+                    wqkv: concat_cols(&[(wq, nq), (wk, nk), (wv, nv)], d),
+                    bqkv: [bq, bk, bv].concat(),
+                    wo: host(&a.o_proj.weight),
+                    ln2: host(&l.post_attention_layernorm.gamma),
+                    wgu: concat_cols(&[(wg, inter), (host(&l.mlp.up_proj.weight), inter)], d),
+                    wd: host(&l.mlp.down_proj.weight),
+                }
+            })
+            .collect::<Vec<_>>();
+        Weights {
+            vocab,
+            d,
+            inter: layers[0].wd.len() / d,
+            heads,
+            kv_heads,
+            hd,
+            eps: first.input_layernorm.epsilon as f32,
+            inv_freq: crate::model::qwen2::rope_inv_freq(hd, m.rope_theta),
+            embed: embed.data,
+            norm: host(&m.norm.gamma),
+            layers,
+        }
+    }
+
+    fn kvd(&self) -> usize {
+        self.kv_heads * self.hd
+    }
+
+    fn width(&self) -> usize {
+        self.d + 2 * self.kvd()
+    }
+}
+
+/// Keys and values of up to `cap` positions, per layer. Keys are stored transposed,
+/// `[kvd, cap]` (a key head's coordinate across positions is contiguous, so the scores of a
+/// query head are `hd` vectorised `axpy`s over positions, with no horizontal sums); values are
+/// `[positions, kvd]`.
+#[derive(Clone, Default)]
+struct Kv {
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    len: usize,
+    cap: usize,
+}
+
+impl Kv {
+    fn new(layers: usize, cap: usize) -> Kv {
+        Kv {
+            k: vec![Vec::new(); layers],
+            v: vec![Vec::new(); layers],
+            len: 0,
+            cap,
+        }
+    }
+
+    /// Store the key and value of position `at` (< `cap`) of layer `li`; buffers are made on
+    /// first use.
+    fn put(&mut self, li: usize, at: usize, key: &[f32], value: &[f32]) {
+        let kvd = key.len();
+        if self.k[li].is_empty() {
+            self.k[li] = vec![0.0; kvd * self.cap];
+            self.v[li].reserve(kvd * self.cap);
+        }
+        for (i, &x) in key.iter().enumerate() {
+            self.k[li][i * self.cap + at] = x;
+        }
+        debug_assert_eq!(self.v[li].len(), at * kvd);
+        self.v[li].extend_from_slice(value);
+    }
+
+    /// The first `n` positions of layer `li` as an attention span.
+    fn span(&self, li: usize, n: usize) -> Span<'_> {
+        Span {
+            kt: &self.k[li],
+            stride: self.cap,
+            n,
+            v: &self.v[li],
+        }
+    }
+}
+
+/// Cached positions one query attends to: transposed keys with their row stride, and values.
+#[derive(Clone, Copy)]
+struct Span<'a> {
+    kt: &'a [f32],
+    stride: usize,
+    n: usize,
+    v: &'a [f32],
+}
+
+/// One row of the batch: its prompt's shared cache and the positions it decoded itself.
+#[derive(Clone)]
+struct Row {
+    prompt: Arc<Kv>,
+    own: Kv,
+    /// Position of the next token.
+    pos: usize,
+}
+
+/// The CPU's decoder over host buffers (see the module docs).
+pub struct HostDecoder {
+    w: Weights,
+    rows: Vec<Row>,
+    capacity: usize,
+}
+
+impl HostDecoder {
+    /// Copies the model's weights to the host once.
+    pub fn new<B: Backend>(model: &Qwen2<B>) -> HostDecoder {
+        HostDecoder {
+            w: Weights::of(model),
+            rows: Vec::new(),
+            capacity: 0,
+        }
+    }
+}
+
+simd_fn! {
+    /// Rotates the head vectors of one position (rotate-half layout) by the angles of `pos`.
+    fn rope_at(x: &mut [f32], hd: usize, inv_freq: &[f32], pos: usize) {
+        let half = hd / 2;
+        let mut cos = [0f32; 256];
+        let mut sin = [0f32; 256];
+        for (i, &f) in inv_freq.iter().enumerate() {
+            // As `ops::rope_tables` computes them, so training and decoding agree exactly.
+            let angle = (pos as f32 * f) as f64;
+            cos[i] = angle.cos() as f32;
+            sin[i] = angle.sin() as f32;
+        }
+        for head in x.chunks_mut(hd) {
+            let (x1, x2) = head.split_at_mut(half);
+            for i in 0..half {
+                let (a, b) = (x1[i], x2[i]);
+                x1[i] = a * cos[i] - b * sin[i];
+                x2[i] = b * cos[i] + a * sin[i];
+            }
+        }
+    }
+}
+
+/// Softmax of `scale · s` in place.
+#[inline(always)]
+fn softmax(s: &mut [f32], scale: f32) {
+    let m = max(s);
+    for v in s.iter_mut() {
+        *v = exp((*v - m) * scale);
+    }
+    let inv = 1.0 / sum(s);
+    for v in s.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// `out += p · v`.
+#[inline(always)]
+fn axpy(out: &mut [f32], p: f32, v: &[f32]) {
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o += p * x;
+    }
+}
+
+simd_fn! {
+    /// One query row's attention over cached spans: writes the `heads · hd` output into `o`.
+    /// Compiled for the processor's vector units, so the row kernels inline into it; plain
+    /// index loops, because iterator adaptors would be separate functions compiled without.
+    fn attend(q: &[f32], spans: &[Span], w: &Weights, scores: &mut Vec<f32>, o: &mut [f32]) {
+        let (hd, kvd) = (w.hd, w.kvd());
+        let group = w.heads / w.kv_heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let total: usize = spans.iter().map(|s| s.n).sum();
+        o.fill(0.0);
+        for h in 0..w.heads {
+            let g = h / group;
+            let qh = &q[h * hd..(h + 1) * hd];
+            scores.clear();
+            scores.resize(total, 0.0);
+            let mut at = 0;
+            for sp in spans {
+                let out = &mut scores[at..at + sp.n];
+                for i in 0..hd {
+                    let row = (g * hd + i) * sp.stride;
+                    axpy(out, qh[i], &sp.kt[row..row + sp.n]);
+                }
+                at += sp.n;
+            }
+            softmax(&mut scores[..total], scale);
+            let oh = &mut o[h * hd..(h + 1) * hd];
+            let mut at = 0;
+            for sp in spans {
+                let mut p = g * hd;
+                for j in 0..sp.n {
+                    axpy(oh, scores[at + j], &sp.v[p..p + hd]);
+                    p += kvd;
+                }
+                at += sp.n;
+            }
+        }
+    }
+}
+
+impl HostDecoder {
+    /// The MLP half of a block and the attention output projection, on `n` rows: `x` holds the
+    /// residual stream and leaves holding the block's output; `o` is the attention output.
+    fn finish_block(&self, l: &Layer, x: &mut [f32], o: &[f32], n: usize) {
+        let (d, inter) = (self.w.d, self.w.inter);
+        let mut proj = vec![0f32; n * d];
+        matmul(
+            &mut proj,
+            d,
+            Mat::new(o, n, d),
+            Mat::new(&l.wo, d, d),
+            false,
+            Threads::Pool,
+        );
+        let mut xmid = vec![0f32; n * d];
+        ops::add(x, &proj, &mut xmid);
+        let mut xn = vec![0f32; n * d];
+        let mut rstd = vec![0f32; n];
+        ops::rms_forward(&xmid, &l.ln2, self.w.eps, &mut xn, &mut rstd);
+        let mut gu = vec![0f32; n * 2 * inter];
+        matmul(
+            &mut gu,
+            2 * inter,
+            Mat::new(&xn, n, d),
+            Mat::new(&l.wgu, d, 2 * inter),
+            false,
+            Threads::Pool,
+        );
+        let mut act = vec![0f32; n * inter];
+        ops::swiglu(&gu, &mut act, inter);
+        matmul(
+            &mut proj,
+            d,
+            Mat::new(&act, n, inter),
+            Mat::new(&l.wd, inter, d),
+            false,
+            Threads::Pool,
+        );
+        ops::add(&xmid, &proj, x);
+    }
+
+    /// Normalised rows `x` (`[n, d]`) → logits `[n, vocab]` into `out`.
+    fn logits(&self, x: &[f32], n: usize, out: &mut Vec<f32>) {
+        let (d, v) = (self.w.d, self.w.vocab);
+        let mut xn = vec![0f32; n * d];
+        let mut rstd = vec![0f32; n];
+        ops::rms_forward(x, &self.w.norm, self.w.eps, &mut xn, &mut rstd);
+        out.clear();
+        out.resize(n * v, 0.0);
+        matmul(
+            out,
+            v,
+            Mat::new(&xn, n, d),
+            Mat::new(&self.w.embed, v, d).t(),
+            false,
+            Threads::Pool,
+        );
+    }
+
+    /// `qkv = rms(x) · Wqkv + b` for `n` rows.
+    fn qkv(&self, l: &Layer, x: &[f32], n: usize) -> Vec<f32> {
+        let (d, wd) = (self.w.d, self.w.width());
+        let mut xn = vec![0f32; n * d];
+        let mut rstd = vec![0f32; n];
+        ops::rms_forward(x, &l.ln1, self.w.eps, &mut xn, &mut rstd);
+        let mut qkv = vec![0f32; n * wd];
+        matmul(
+            &mut qkv,
+            wd,
+            Mat::new(&xn, n, d),
+            Mat::new(&l.wqkv, d, wd),
+            false,
+            Threads::Pool,
+        );
+        ops::add_bias(&mut qkv, wd, &l.bqkv);
+        qkv
+    }
+
+    fn embed(&self, tokens: impl Iterator<Item = u32>, out: &mut Vec<f32>) {
+        let d = self.w.d;
+        out.clear();
+        for t in tokens {
+            let t = t as usize;
+            assert!(t < self.w.vocab, "token id {t} is outside the vocabulary");
+            out.extend_from_slice(&self.w.embed[t * d..(t + 1) * d]);
+        }
+    }
+}
+
+impl Decoder for HostDecoder {
+    fn vocab_size(&self) -> usize {
+        self.w.vocab
+    }
+
+    fn prefill(&mut self, prompts: &[&[u32]], capacity: usize, out: &mut Vec<f32>) {
+        let w = &self.w;
+        let (d, kvd, wd, hd) = (w.d, w.kvd(), w.width(), w.hd);
+        let n_layers = w.layers.len();
+        self.capacity = capacity;
+        // Every prompt's tokens back to back; an empty prompt decodes from token 0.
+        let prompts: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|p| if p.is_empty() { vec![0] } else { p.to_vec() })
+            .collect();
+        let starts: Vec<usize> = prompts
+            .iter()
+            .scan(0, |at, p| {
+                let s = *at;
+                *at += p.len();
+                Some(s)
+            })
+            .collect();
+        let n: usize = prompts.iter().map(|p| p.len()).sum();
+        let positions: Vec<usize> = prompts.iter().flat_map(|p| 0..p.len()).collect();
+        let mut x = Vec::new();
+        self.embed(prompts.iter().flatten().copied(), &mut x);
+        let mut caches: Vec<Kv> = prompts.iter().map(|p| Kv::new(n_layers, p.len())).collect();
+        for (li, l) in self.w.layers.iter().enumerate() {
+            let mut qkv = self.qkv(l, &x, n);
+            qkv.par_chunks_mut(wd)
+                .zip(&positions)
+                .for_each(|(row, &pos)| rope_at(&mut row[..d + kvd], hd, &self.w.inv_freq, pos));
+            caches.par_iter_mut().zip(&starts).for_each(|(c, &s)| {
+                for at in 0..c.cap {
+                    let row = &qkv[(s + at) * wd..(s + at + 1) * wd];
+                    c.put(li, at, &row[d..d + kvd], &row[d + kvd..]);
+                }
+            });
+            // Causal attention within each prompt, one task per query position.
+            let owner: Vec<usize> = prompts
+                .iter()
+                .enumerate()
+                .flat_map(|(i, p)| std::iter::repeat_n(i, p.len()))
+                .collect();
+            let mut o = vec![0f32; n * d];
+            o.par_chunks_mut(d)
+                .enumerate()
+                .for_each_init(Vec::new, |scores, (i, oi)| {
+                    let (c, pos) = (&caches[owner[i]], positions[i]);
+                    attend(&qkv[i * wd..i * wd + d], &[c.span(li, pos + 1)], &self.w, scores, oi);
+                });
+            self.finish_block(l, &mut x, &o, n);
+        }
+        // Logits of each prompt's last position only.
+        let mut last = Vec::with_capacity(prompts.len() * d);
+        for (p, &s) in prompts.iter().zip(&starts) {
+            let i = s + p.len() - 1;
+            last.extend_from_slice(&x[i * d..(i + 1) * d]);
+        }
+        self.logits(&last, prompts.len(), out);
+        let own = capacity.saturating_sub(prompts.iter().map(|p| p.len()).min().unwrap_or(0));
+        self.rows = caches
+            .into_iter()
+            .map(|mut c| {
+                c.len = c.cap;
+                Row {
+                    pos: c.cap,
+                    prompt: Arc::new(c),
+                    own: Kv::new(n_layers, own.max(1)),
+                }
+            })
+            .collect();
+    }
+
+    fn select(&mut self, rows: &[usize]) {
+        let mut uses = vec![0usize; self.rows.len()];
+        for &r in rows {
+            uses[r] += 1;
+        }
+        let mut old: Vec<Option<Row>> = std::mem::take(&mut self.rows).into_iter().map(Some).collect();
+        self.rows = rows
+            .iter()
+            .map(|&r| {
+                uses[r] -= 1;
+                if uses[r] == 0 {
+                    old[r].take().expect("a row is moved out once, at its last use")
+                } else {
+                    old[r].clone().expect("still present before its last use")
+                }
+            })
+            .collect();
+    }
+
+    fn step(&mut self, tokens: &[u32], out: &mut Vec<f32>) {
+        assert_eq!(tokens.len(), self.rows.len(), "one token per row");
+        let w = &self.w;
+        let (d, kvd, wd, hd) = (w.d, w.kvd(), w.width(), w.hd);
+        let n = tokens.len();
+        let mut x = Vec::new();
+        self.embed(tokens.iter().copied(), &mut x);
+        for li in 0..self.w.layers.len() {
+            let l = &self.w.layers[li];
+            let mut qkv = self.qkv(l, &x, n);
+            for (row, r) in qkv.chunks_mut(wd).zip(&mut self.rows) {
+                rope_at(&mut row[..d + kvd], hd, &self.w.inv_freq, r.pos);
+                assert!(r.own.len < r.own.cap, "decoded past the prefill's capacity");
+                r.own.put(li, r.own.len, &row[d..d + kvd], &row[d + kvd..]);
+            }
+            let mut o = vec![0f32; n * d];
+            let rows = &self.rows;
+            o.par_chunks_mut(d)
+                .enumerate()
+                .for_each_init(Vec::new, |scores, (i, oi)| {
+                    let r = &rows[i];
+                    let spans = [
+                        r.prompt.span(li, r.prompt.len),
+                        r.own.span(li, r.own.len + 1),
+                    ];
+                    attend(&qkv[i * wd..i * wd + d], &spans, &self.w, scores, oi);
+                });
+            self.finish_block(l, &mut x, &o, n);
+        }
+        for r in &mut self.rows {
+            r.pos += 1;
+            r.own.len += 1;
+        }
+        self.logits(&x, n, out);
+    }
+}

@@ -1,38 +1,56 @@
-//! Rollout throughput: new tokens/s of batched sampling with the KV cache, against recomputing
-//! the full sequence at every step (the same sampler, the same model), at 512 new tokens; on
-//! the CPU, and on CUDA with `--features cuda` when a GPU is present.
+//! Rollout throughput: new tokens/s of the host decoder (the CPU default) and of the burn
+//! decoder on the same model and prompts, in interleaved rounds with medians and the ratio;
+//! then, as before, the burn decoder's KV cache against recomputing the whole sequence.
 //!
-//! cargo run --release --example bench_rollout [-- --preset tiny --rows 8 --prompt 96 --new 512]
+//! The host-vs-burn workload is the eval setting of issue 13: 40 prompts of zoo problems (op
+//! 2-10, forward and reverse) × 8 samples, T = 0.7, ≤ 320 new tokens, stop at `</answer>`, 64 rows
+//! a batch, `tiny` and `small` with random weights (which rarely stop, so rows run to the
+//! limit). The burn decoder, ~20× slower, gets the first 8 prompts (one batch of 64 rows).
+//!
+//! cargo run --release --example bench_rollout [-- --rounds 3 --preset tiny --rows 8 --prompt 96 --new 512 --skip-recompute]
 
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
+use dagmath::composer::{compose_seeded, Mode};
 use dagmath::engine::model::ModelDecoder;
 use dagmath::engine::{generate, Decoder, GenConfig, Request, Sampling, Stops};
+use dagmath::model::fused::HostDecoder;
 use dagmath::model::{weights, ModelConfig, Qwen2};
+use dagmath::render::Rendered;
 use dagmath::template::TemplateSet;
 use dagmath::tokenizer::Tokenizer;
 
 struct Opts {
+    rounds: usize,
     preset: String,
     rows: usize,
     prompt: usize,
     new: usize,
     skip_recompute: bool,
+    /// Only the CUDA measurements (for examples/gpu_check.sh).
+    cuda_only: bool,
 }
 
 fn parse() -> Opts {
     let mut o = Opts {
+        rounds: 3,
         preset: "tiny".into(),
         rows: 8,
         prompt: 96,
         new: 512,
         skip_recompute: false,
+        cuda_only: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
+        if args[i] == "--cuda-only" {
+            o.cuda_only = true;
+            i += 1;
+            continue;
+        }
         if args[i] == "--skip-recompute" {
             o.skip_recompute = true;
             i += 1;
@@ -40,6 +58,7 @@ fn parse() -> Opts {
         }
         let v = args.get(i + 1).expect("flag value");
         match args[i].as_str() {
+            "--rounds" => o.rounds = v.parse().expect("--rounds N"),
             "--preset" => o.preset = v.clone(),
             "--rows" => o.rows = v.parse().expect("--rows N"),
             "--prompt" => o.prompt = v.parse().expect("--prompt N"),
@@ -137,10 +156,101 @@ fn side_by_side<B: Backend>(label: &str, c: &ModelConfig, o: &Opts, device: &B::
     println!("  speed-up:   {:>10.1}x", cached / full);
 }
 
+/// New tokens/s of `dec` on `prompts` × `samples` at the eval setting.
+fn eval_rate(dec: &mut dyn Decoder, prompts: &[Vec<u32>], samples: usize, stops: &Stops) -> f64 {
+    let reqs: Vec<Request> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Request {
+            prompt: p,
+            key: i as u64,
+            samples,
+        })
+        .collect();
+    let cfg = GenConfig {
+        sampling: Sampling {
+            temperature: 0.7,
+            top_k: 0,
+            top_p: 1.0,
+        },
+        max_new_tokens: 320,
+        seed: 0,
+        batch_rows: 64,
+        decoder: Default::default(),
+    };
+    let start = Instant::now();
+    let out = generate(dec, &reqs, &cfg, stops, |_| {});
+    let secs = start.elapsed().as_secs_f64();
+    let n: usize = out.iter().flatten().map(|c| c.tokens.len()).sum();
+    n as f64 / secs
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Host decoder against burn decoder, interleaved rounds.
+fn host_vs_burn(tok: &Tokenizer, rounds: usize) {
+    let set = TemplateSet::builtin();
+    let zoo = set.get("zoo").unwrap();
+    let prompts: Vec<Vec<u32>> = (0..40u64)
+        .map(|i| {
+            let mode = if i % 2 == 0 {
+                Mode::Forward
+            } else {
+                Mode::Reverse
+            };
+            let p = compose_seeded(zoo, 2 + (i % 9) as u32, mode, 1000 + i).unwrap();
+            tok.encode(&Rendered::of(zoo, &p).prompt).unwrap()
+        })
+        .collect();
+    let mean_len = prompts.iter().map(|p| p.len()).sum::<usize>() as f64 / 40.0;
+    let stops = Stops {
+        eos: tok.token_id("[EOS]"),
+        sequences: vec![tok.encode("</answer>").unwrap()],
+    };
+    let dev = dagmath::train::device::cpu_device();
+    for preset in ["tiny", "small"] {
+        let c = ModelConfig::preset(preset, tok.vocab_size()).unwrap();
+        let model: Qwen2<dagmath::train::device::CpuInference> =
+            weights::to_model(&c, &weights::init(&c, 0), &dev).unwrap();
+        let (mut host, mut burn) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            host.push(eval_rate(
+                &mut HostDecoder::new(&model),
+                &prompts,
+                8,
+                &stops,
+            ));
+            burn.push(eval_rate(
+                &mut ModelDecoder::new(&model, &dev),
+                &prompts[..8],
+                8,
+                &stops,
+            ));
+        }
+        let (h, b) = (median(&mut host), median(&mut burn));
+        println!(
+            "{preset}: 40 prompts (mean {mean_len:.0} tokens) x 8 samples, T 0.7, <= 320 new, 64 rows, \
+             {rounds} rounds: host decoder {h:.0} new tokens/s (rounds {host:.0?}), burn decoder \
+             {b:.0} (8 prompts; rounds {burn:.0?}), host/burn {:.1}x",
+            h / b
+        );
+    }
+}
+
 fn main() {
     dagmath::train::device::tune_allocator();
     let o = parse();
-    let vocab = Tokenizer::domain(&TemplateSet::builtin()).vocab_size();
+    let tok = Tokenizer::domain(&TemplateSet::builtin());
+    let vocab = tok.vocab_size();
+    if o.cuda_only {
+        #[cfg(feature = "cuda")]
+        cuda(&o, vocab);
+        return;
+    }
+    host_vs_burn(&tok, o.rounds);
     let c = ModelConfig::preset(&o.preset, vocab).expect("preset tiny|small|paper");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("bench_rollout: CPU ndarray f32, {threads} threads");
@@ -165,6 +275,7 @@ fn cuda(o: &Opts, vocab: usize) {
             prompt: o.prompt,
             new: o.new,
             skip_recompute: o.skip_recompute,
+            cuda_only: o.cuda_only,
         };
         side_by_side::<burn::backend::Cuda<f32>>("cuda f32", &c, &o, &dev);
     }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use dagmath::train::config::{DeviceKind, Precision};
+use dagmath::train::config::DeviceKind;
 use dagmath::train::metrics::Metrics;
 use dagmath::train::{self, Start, TrainConfig, TrainError, TrainObserver, TrainSummary};
 
@@ -107,34 +107,32 @@ fn dispatch(
     start: Start<'_>,
     bar: &mut Bar,
 ) -> Result<TrainSummary, TrainError> {
-    use dagmath::train::device;
-    match cfg.device {
-        DeviceKind::Cpu => {
-            if cfg.precision == Precision::Bf16 {
-                return Err(TrainError::Config(
-                    "precision = \"bf16\" is for device = \"cuda\"; the CPU trains in f32".into(),
-                ));
-            }
+    use dagmath::train::device::{self, BackendChoice};
+    let choice = device::resolve(cfg.device, cfg.precision).map_err(TrainError::Config)?;
+    if cfg.device == DeviceKind::Cuda {
+        device::probe_cuda().map_err(TrainError::Config)?;
+    }
+    match choice {
+        BackendChoice::CpuF32 => {
             train::train::<device::CpuBackend>(cfg, phase, start, &device::cpu_device(), bar)
         }
-        DeviceKind::Cuda => {
-            device::probe_cuda().map_err(TrainError::Config)?;
-            #[cfg(feature = "cuda")]
-            {
-                let dev = burn::backend::cuda::CudaDevice::default();
-                if cfg.precision == Precision::F32 {
-                    train::train::<device::CudaF32Backend>(cfg, phase, start, &dev, bar)
-                } else {
-                    train::train::<device::CudaBf16Backend>(cfg, phase, start, &dev, bar)
-                }
-            }
-            #[cfg(not(feature = "cuda"))]
+        #[cfg(feature = "cuda")]
+        BackendChoice::CudaF32 => {
+            let dev = burn::backend::cuda::CudaDevice::default();
+            train::train::<device::CudaF32Backend>(cfg, phase, start, &dev, bar)
+        }
+        #[cfg(feature = "cuda")]
+        BackendChoice::CudaBf16 => {
+            let dev = burn::backend::cuda::CudaDevice::default();
+            train::train::<device::CudaBf16Backend>(cfg, phase, start, &dev, bar)
+        }
+        #[cfg(not(feature = "cuda"))]
+        BackendChoice::CudaF32 | BackendChoice::CudaBf16 => {
             unreachable!("probe_cuda fails without the cuda feature")
         }
     }
 }
 
-/// Removes what a previous run left in `out` (checkpoints, metrics, curve), nothing else.
 fn clear_run(out: &Path) -> Result<(), CliError> {
     let ck = dagmath::train::checkpoint::checkpoints_dir(out);
     if ck.exists() {
@@ -269,22 +267,24 @@ fn run_rl(args: PhaseArgs, from: Option<PathBuf>) -> Result<(), CliError> {
         (None, false) => unreachable!("clap requires --from or --resume"),
     };
     let mut bar = RlBar { bar: None };
-    use dagmath::train::device;
-    let result = match cfg.device {
-        DeviceKind::Cpu => {
+    use dagmath::train::device::{self, BackendChoice};
+    let result = match device::resolve(cfg.device, cfg.precision) {
+        Err(e) => Err(TrainError::Config(e)),
+        Ok(BackendChoice::CpuF32) => {
             train_rl::<device::CpuBackend>(&cfg, start, &device::cpu_device(), &mut bar)
         }
-        DeviceKind::Cuda => {
-            #[cfg(feature = "cuda")]
-            {
-                let dev = burn::backend::cuda::CudaDevice::default();
-                if cfg.precision == Precision::Bf16 {
-                    train_rl::<device::CudaBf16Backend>(&cfg, start, &dev, &mut bar)
-                } else {
-                    train_rl::<device::CudaF32Backend>(&cfg, start, &dev, &mut bar)
-                }
-            }
-            #[cfg(not(feature = "cuda"))]
+        #[cfg(feature = "cuda")]
+        Ok(BackendChoice::CudaF32) => {
+            let dev = burn::backend::cuda::CudaDevice::default();
+            train_rl::<device::CudaF32Backend>(&cfg, start, &dev, &mut bar)
+        }
+        #[cfg(feature = "cuda")]
+        Ok(BackendChoice::CudaBf16) => {
+            let dev = burn::backend::cuda::CudaDevice::default();
+            train_rl::<device::CudaBf16Backend>(&cfg, start, &dev, &mut bar)
+        }
+        #[cfg(not(feature = "cuda"))]
+        Ok(BackendChoice::CudaF32 | BackendChoice::CudaBf16) => {
             unreachable!("probe_cuda fails without the cuda feature")
         }
     };

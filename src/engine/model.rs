@@ -17,8 +17,8 @@ pub fn decoder_for<'m, B: Backend>(
     device: &B::Device,
     kind: DecoderKind,
 ) -> Box<dyn Decoder + 'm> {
-    let cpu = std::any::TypeId::of::<B>()
-        == std::any::TypeId::of::<crate::train::device::CpuInference>();
+    let cpu =
+        std::any::TypeId::of::<B>() == std::any::TypeId::of::<crate::train::device::CpuInference>();
     match kind {
         DecoderKind::Host => Box::new(HostDecoder::new(model)),
         DecoderKind::Auto if cpu => Box::new(HostDecoder::new(model)),

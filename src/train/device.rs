@@ -3,6 +3,30 @@
 //! loaded, so [`probe_cuda`] checks for the driver library first and turns its absence into
 //! a message.
 
+use super::config::{DeviceKind, Precision};
+
+/// The backend a training phase runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    CpuF32,
+    CudaF32,
+    CudaBf16,
+}
+
+/// The one place where a phase's `device` and `precision` become a backend, for pre-training,
+/// mid-training and RL alike: `auto` is bf16 on CUDA and f32 on the CPU; bf16 on the CPU is an
+/// error.
+pub fn resolve(device: DeviceKind, precision: Precision) -> Result<BackendChoice, String> {
+    match (device, precision) {
+        (DeviceKind::Cpu, Precision::Bf16) => {
+            Err("precision = \"bf16\" is for device = \"cuda\"; the CPU trains in f32".into())
+        }
+        (DeviceKind::Cpu, _) => Ok(BackendChoice::CpuF32),
+        (DeviceKind::Cuda, Precision::F32) => Ok(BackendChoice::CudaF32),
+        (DeviceKind::Cuda, Precision::Auto | Precision::Bf16) => Ok(BackendChoice::CudaBf16),
+    }
+}
+
 /// The CPU training backend.
 pub type CpuBackend = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
 /// The CPU inference backend.
@@ -51,5 +75,37 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_MMAP_MAX, 0);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
         libc::mallopt(libc::M_TOP_PAD, 256 << 20);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precision_resolves_alike_for_every_phase() {
+        use crate::train::config::TrainConfig;
+        use crate::train::rl::RlConfig;
+        for (device, precision, want) in [
+            ("cpu", "auto", Ok(BackendChoice::CpuF32)),
+            ("cpu", "f32", Ok(BackendChoice::CpuF32)),
+            ("cpu", "bf16", Err(())),
+            ("cuda", "auto", Ok(BackendChoice::CudaBf16)),
+            ("cuda", "f32", Ok(BackendChoice::CudaF32)),
+            ("cuda", "bf16", Ok(BackendChoice::CudaBf16)),
+        ] {
+            let d: DeviceKind = serde_json::from_str(&format!("\"{device}\"")).unwrap();
+            let p: Precision = serde_json::from_str(&format!("\"{precision}\"")).unwrap();
+            assert_eq!(resolve(d, p).map_err(|_| ()), want, "{device} {precision}");
+        }
+        // The shipped configs of every phase leave precision at its default, and resolve alike.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs");
+        let pre = TrainConfig::from_file(&dir.join("pretrain_quickstart.toml")).unwrap();
+        let mid = TrainConfig::from_file(&dir.join("midtrain_quickstart.toml")).unwrap();
+        let rl = RlConfig::from_file(&dir.join("rl_quickstart.toml")).unwrap();
+        let on_cuda = |p| resolve(DeviceKind::Cuda, p);
+        assert_eq!(on_cuda(pre.precision), Ok(BackendChoice::CudaBf16));
+        assert_eq!(on_cuda(mid.precision), on_cuda(pre.precision));
+        assert_eq!(on_cuda(rl.precision), on_cuda(pre.precision));
     }
 }

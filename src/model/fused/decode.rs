@@ -77,7 +77,10 @@ impl Weights {
             first.self_attn.n_kv_heads,
             first.self_attn.head_dim,
         );
-        assert!(hd % 2 == 0 && hd <= 512, "head_dim {hd}: the host decoder takes even head sizes up to 512");
+        assert!(
+            hd % 2 == 0 && hd <= 512,
+            "head_dim {hd}: the host decoder takes even head sizes up to 512"
+        );
         let layers = m
             .layers
             .iter()
@@ -275,9 +278,10 @@ simd_fn! {
             let mut at = 0;
             for sp in spans {
                 let out = &mut scores[at..at + sp.n];
-                for i in 0..hd {
-                    let row = (g * hd + i) * sp.stride;
-                    axpy(out, qh[i], &sp.kt[row..row + sp.n]);
+                let mut row = g * hd * sp.stride;
+                for &qi in qh {
+                    axpy(out, qi, &sp.kt[row..row + sp.n]);
+                    row += sp.stride;
                 }
                 at += sp.n;
             }
@@ -435,7 +439,13 @@ impl Decoder for HostDecoder {
                 .enumerate()
                 .for_each_init(Vec::new, |scores, (i, oi)| {
                     let (c, pos) = (&caches[owner[i]], positions[i]);
-                    attend(&qkv[i * wd..i * wd + d], &[c.span(li, pos + 1)], &self.w, scores, oi);
+                    attend(
+                        &qkv[i * wd..i * wd + d],
+                        &[c.span(li, pos + 1)],
+                        &self.w,
+                        scores,
+                        oi,
+                    );
                 });
             self.finish_block(l, &mut x, &o, n);
         }
@@ -465,13 +475,18 @@ impl Decoder for HostDecoder {
         for &r in rows {
             uses[r] += 1;
         }
-        let mut old: Vec<Option<Row>> = std::mem::take(&mut self.rows).into_iter().map(Some).collect();
+        let mut old: Vec<Option<Row>> = std::mem::take(&mut self.rows)
+            .into_iter()
+            .map(Some)
+            .collect();
         self.rows = rows
             .iter()
             .map(|&r| {
                 uses[r] -= 1;
                 if uses[r] == 0 {
-                    old[r].take().expect("a row is moved out once, at its last use")
+                    old[r]
+                        .take()
+                        .expect("a row is moved out once, at its last use")
                 } else {
                     old[r].clone().expect("still present before its last use")
                 }

@@ -25,8 +25,8 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 
 use self::attention::Shape;
-use self::mat::{matmul, Mat, Threads};
 pub use self::decode::HostDecoder;
+use self::mat::{matmul, Mat, Threads};
 pub use self::scratch::release as release_buffers;
 use self::scratch::Scratch;
 use super::Qwen2;

@@ -270,6 +270,7 @@ fn cuda(o: &Opts, vocab: usize) {
     for preset in ["tiny", "paper"] {
         let c = ModelConfig::preset(preset, vocab).unwrap();
         let o = Opts {
+            rounds: o.rounds,
             preset: preset.into(),
             rows: 64,
             prompt: o.prompt,

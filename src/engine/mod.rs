@@ -61,6 +61,8 @@ pub struct Completion {
     pub tokens: Vec<u32>,
     /// Log-probability of each token under the distribution it was drawn from.
     pub logprobs: Vec<f32>,
+    /// The log-probability of the EOS it ended with (EOS itself is not in `tokens`).
+    pub eos_logprob: Option<f32>,
     pub finish: Finish,
 }
 
@@ -194,6 +196,7 @@ struct Row {
     rng: ChaCha8Rng,
     tokens: Vec<u32>,
     logprobs: Vec<f32>,
+    eos_logprob: Option<f32>,
     finish: Option<Finish>,
 }
 
@@ -225,6 +228,7 @@ fn run_batch<D: Decoder + ?Sized>(
                 rng: ChaCha8Rng::seed_from_u64(sample_seed(cfg.seed, requests[r].key, s)),
                 tokens: Vec::new(),
                 logprobs: Vec::new(),
+                eos_logprob: None,
                 finish: None,
             };
             if cfg.max_new_tokens == 0 {
@@ -277,6 +281,7 @@ fn run_batch<D: Decoder + ?Sized>(
         out[row.request].push(Completion {
             tokens: row.tokens,
             logprobs: row.logprobs,
+            eos_logprob: row.eos_logprob,
             finish: row.finish.unwrap_or(Finish::Length),
         });
     }
@@ -289,7 +294,7 @@ fn push_token(row: &mut Row, logits: &[f32], cfg: &GenConfig, stops: &Stops, s: 
     if let Some(f) = stops.check(&row.tokens) {
         if f == Finish::Eos {
             row.tokens.pop();
-            row.logprobs.pop();
+            row.eos_logprob = row.logprobs.pop();
         }
         row.finish = Some(f);
     } else if row.tokens.len() >= cfg.max_new_tokens {

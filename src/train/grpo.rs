@@ -50,6 +50,10 @@ pub struct GrpoConfig {
     pub scale_std: bool,
     /// ε in (r − mean) / (std + ε).
     pub adv_eps: f64,
+    /// μ: passes over each step's rollouts (1: one update, ratio 1, the clip idle).
+    pub ppo_epochs: usize,
+    /// Optimiser steps per pass: the rollouts are cut into this many mini-batches, in order.
+    pub mini_batches: usize,
 }
 
 impl Default for GrpoConfig {
@@ -62,6 +66,8 @@ impl Default for GrpoConfig {
             kl_estimator: KlEstimator::K3,
             scale_std: true,
             adv_eps: 1e-6,
+            ppo_epochs: 1,
+            mini_batches: 1,
         }
     }
 }
@@ -75,6 +81,12 @@ impl GrpoConfig {
         }
         if !(self.kl_coef >= 0.0 && self.kl_coef.is_finite()) {
             return Err(format!("grpo.kl_coef = {}: must be ≥ 0", self.kl_coef));
+        }
+        if self.ppo_epochs == 0 {
+            return Err("grpo.ppo_epochs = 0: must be ≥ 1".into());
+        }
+        if self.mini_batches == 0 {
+            return Err("grpo.mini_batches = 0: must be ≥ 1".into());
         }
         Ok(())
     }

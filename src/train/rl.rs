@@ -379,6 +379,10 @@ pub struct Rollout {
     pub prompt_len: usize,
     pub truncated: bool,
     pub reward: f64,
+    /// The sampler's log-probability of each completion token (EOS included): the "old"
+    /// policy of the clipped ratio. Empty: unknown, and the policy's own (detached) log-probs
+    /// at the update's first pass stand in for it.
+    pub logprobs: Vec<f32>,
 }
 
 /// A prompt's group of rollouts and their advantages.
@@ -398,6 +402,14 @@ pub struct UpdateStats {
     pub entropy: f64,
     /// Positions the model was run on (prompt and completion, padding excluded).
     pub tokens: u64,
+    /// |training log-prob − sampler log-prob| over the completion tokens of the first
+    /// mini-batch, before any update: mean and max. On the CPU both come from the same model
+    /// and kernels of the same math, so ~0; a real gap means the old log-probs are stale or
+    /// renormalised (top-k / top-p), or the decoder and the trainer disagree.
+    pub logp_gap_mean: f64,
+    pub logp_gap_max: f64,
+    /// Optimiser steps taken (ppo_epochs × mini-batches that had tokens).
+    pub optimizer_steps: usize,
 }
 
 /// The policy being trained, the frozen reference and the optimiser.
@@ -409,6 +421,9 @@ pub struct Policy<B: AutodiffBackend> {
     pub grad_clip: f64,
     pub micro_batch_rows: usize,
     pub pad: u32,
+    /// The rollouts' sampling temperature: the update's logits are divided by it, so its
+    /// log-probs are those of the distribution the rollouts were drawn from.
+    pub temperature: f64,
 }
 
 impl<B: AutodiffBackend> Policy<B> {
@@ -434,7 +449,8 @@ impl<B: AutodiffBackend> Policy<B> {
         generate(&mut *dec, &requests, gen, stops, |_| {})
     }
 
-    /// One optimiser step on `groups` at learning rate `lr`.
+    /// `ppo_epochs` passes over `groups`, each cut into `mini_batches` optimiser steps at
+    /// learning rate `lr`. The clipped ratio is taken against the sampler's log-probs.
     pub fn update(&mut self, groups: &[Group], lr: f64, device: &B::Device) -> UpdateStats {
         let rows: Vec<(&Rollout, f64)> = groups
             .iter()
@@ -444,7 +460,62 @@ impl<B: AutodiffBackend> Policy<B> {
         if rows.is_empty() {
             return stats;
         }
-        // Normalisers over the whole batch, so micro-batching does not change the loss.
+        let epochs = self.grpo.ppo_epochs.max(1);
+        let n_mb = self.grpo.mini_batches.clamp(1, rows.len());
+        let per = rows.len().div_ceil(n_mb);
+        // Old log-probs where the rollout lacks the sampler's: the policy's own, taken when the
+        // row's mini-batch first runs (after the earlier mini-batches' steps, if any).
+        let mut stand_in: Vec<Option<Vec<f32>>> = vec![None; rows.len()];
+        let mut gaps = (0.0f64, 0.0f64, 0usize);
+        let mut steps = 0usize;
+        for epoch in 0..epochs {
+            for (m, chunk) in rows.chunks(per).enumerate() {
+                let lo = m * per;
+                let s = self.optimizer_step(
+                    chunk,
+                    &mut stand_in[lo..lo + chunk.len()],
+                    epoch == 0 && m == 0,
+                    lr,
+                    device,
+                    &mut gaps,
+                );
+                if let Some(s) = s {
+                    steps += 1;
+                    stats.loss += s.loss;
+                    stats.grad_norm += s.grad_norm;
+                    stats.clip_fraction += s.clip_fraction;
+                    stats.kl += s.kl;
+                    stats.entropy += s.entropy;
+                    stats.tokens += s.tokens;
+                }
+            }
+        }
+        if steps > 0 {
+            let k = steps as f64;
+            stats.loss /= k;
+            stats.grad_norm /= k;
+            stats.clip_fraction /= k;
+            stats.kl /= k;
+            stats.entropy /= k;
+        }
+        stats.optimizer_steps = steps;
+        stats.logp_gap_mean = gaps.0 / (gaps.2.max(1)) as f64;
+        stats.logp_gap_max = gaps.1;
+        stats
+    }
+
+    /// One optimiser step on `rows` (micro-batched); `None` when they hold no trained token.
+    fn optimizer_step(
+        &mut self,
+        rows: &[(&Rollout, f64)],
+        stand_in: &mut [Option<Vec<f32>>],
+        first_pass: bool,
+        lr: f64,
+        device: &B::Device,
+        gaps: &mut (f64, f64, usize),
+    ) -> Option<UpdateStats> {
+        let mut stats = UpdateStats::default();
+        // Normalisers over the whole mini-batch, so micro-batching does not change the loss.
         let weight = |r: &Rollout| -> f64 {
             if r.truncated {
                 0.0
@@ -454,9 +525,13 @@ impl<B: AutodiffBackend> Policy<B> {
         };
         let total_tokens: f64 = rows.iter().map(|(r, _)| weight(r)).sum();
         let total_seqs = rows.iter().filter(|(r, _)| weight(r) > 0.0).count() as f64;
+        if total_tokens == 0.0 {
+            return None;
+        }
+        let inv_t = 1.0 / self.temperature.max(1e-6);
         let mut acc = GradientsAccumulator::<Qwen2<B>>::new();
-        let mut any = false;
-        for chunk in rows.chunks(self.micro_batch_rows) {
+        let mb = self.micro_batch_rows.max(1);
+        for (ci, chunk) in rows.chunks(mb).enumerate() {
             let (inputs, targets, mask, adv) = batch_tensors::<B>(chunk, self.pad, device);
             let mb_tokens: f64 = chunk.iter().map(|(r, _)| weight(r)).sum();
             let mb_seqs = chunk.iter().filter(|(r, _)| weight(r) > 0.0).count() as f64;
@@ -467,7 +542,10 @@ impl<B: AutodiffBackend> Policy<B> {
             if mb_tokens == 0.0 {
                 continue;
             }
-            let logits = self.model.forward(inputs.clone());
+            let mut logits = self.model.forward(inputs.clone());
+            if inv_t != 1.0 {
+                logits = logits.mul_scalar(inv_t);
+            }
             let logp_all = burn::tensor::activation::log_softmax(logits, 2);
             let [b, t, _] = logp_all.dims();
             let logp = logp_all
@@ -481,12 +559,45 @@ impl<B: AutodiffBackend> Policy<B> {
             let ent_sum: f64 = (ent * m_inner).sum().into_scalar().elem();
             stats.entropy += ent_sum;
             let logp_ref = self.reference.as_ref().map(|r| {
-                let lr = burn::tensor::activation::log_softmax(r.forward(inputs.inner()), 2)
+                let mut z = r.forward(inputs.inner());
+                if inv_t != 1.0 {
+                    z = z.mul_scalar(inv_t);
+                }
+                let lr = burn::tensor::activation::log_softmax(z, 2)
                     .gather(2, targets.inner().reshape([b, t, 1]))
                     .reshape([b, t]);
                 Tensor::<B, 2>::from_inner(lr)
             });
-            let logp_old = logp.clone().detach();
+            // The old log-probs, laid out as the targets: position i predicts token i + 1.
+            let now: Vec<f32> = logp
+                .clone()
+                .inner()
+                .into_data()
+                .convert::<f32>()
+                .into_vec()
+                .expect("f32 log-probs");
+            let mut old = vec![0f32; b * t];
+            for (j, (r, _)) in chunk.iter().enumerate() {
+                let slot = &mut stand_in[ci * mb + j];
+                let n = r.tokens.len() - r.prompt_len;
+                let sampler = (r.logprobs.len() == n).then_some(&r.logprobs);
+                if sampler.is_none() && slot.is_none() {
+                    let row: Vec<f32> = (0..n).map(|k| now[j * t + r.prompt_len - 1 + k]).collect();
+                    *slot = Some(row);
+                }
+                let src = sampler.or(slot.as_ref()).expect("old log-probs are set");
+                for (k, &o) in src.iter().enumerate().take(n) {
+                    let i = r.prompt_len - 1 + k;
+                    old[j * t + i] = o;
+                    if first_pass && sampler.is_some() && !r.truncated {
+                        let g = (now[j * t + i] - o).abs() as f64;
+                        gaps.0 += g;
+                        gaps.1 = gaps.1.max(g);
+                        gaps.2 += 1;
+                    }
+                }
+            }
+            let logp_old = Tensor::<B, 2>::from_data(TensorData::new(old, [b, t]), device);
             let (loss, s) = grpo::loss(logp, logp_old, logp_ref, mask, adv, &self.grpo);
             let scale = match self.grpo.aggregation {
                 grpo::Aggregation::TokenMean => mb_tokens / total_tokens,
@@ -497,22 +608,19 @@ impl<B: AutodiffBackend> Policy<B> {
             stats.kl += s.kl * mb_tokens;
             let grads = GradientsParams::from_grads((loss * scale).backward(), &self.model);
             acc.accumulate(&self.model, grads);
-            any = true;
         }
-        stats.clip_fraction /= total_tokens.max(1.0);
-        stats.kl /= total_tokens.max(1.0);
-        stats.entropy /= total_tokens.max(1.0);
-        if any {
-            let grads = acc.grads();
-            let (clip, norm) = clip_factor(&self.model, &grads, self.grad_clip);
-            stats.grad_norm = norm;
-            // burn's modules are moved through the optimiser; the clone is cheap (shared
-            // tensor handles) and is replaced at once.
-            let placeholder = self.model.clone();
-            let model = std::mem::replace(&mut self.model, placeholder);
-            self.model = self.optim.step(lr, model, grads, clip);
-        }
-        stats
+        stats.clip_fraction /= total_tokens;
+        stats.kl /= total_tokens;
+        stats.entropy /= total_tokens;
+        let grads = acc.grads();
+        let (clip, norm) = clip_factor(&self.model, &grads, self.grad_clip);
+        stats.grad_norm = norm;
+        // burn's modules are moved through the optimiser; the clone is cheap (shared tensor
+        // handles) and is replaced at once.
+        let placeholder = self.model.clone();
+        let model = std::mem::replace(&mut self.model, placeholder);
+        self.model = self.optim.step(lr, model, grads, clip);
+        Some(stats)
     }
 }
 
@@ -582,6 +690,14 @@ pub struct RlMetrics {
     pub entropy: f64,
     pub clip_fraction: f64,
     pub kl: f64,
+    /// |update's log-prob − sampler's| over completion tokens before the update: mean, max.
+    #[serde(default)]
+    pub logp_gap_mean: f64,
+    #[serde(default)]
+    pub logp_gap_max: f64,
+    /// Optimiser steps this RL step took (ppo_epochs × mini_batches).
+    #[serde(default)]
+    pub optimizer_steps: usize,
     pub response_length: f64,
     pub truncated: f64,
     /// Share of groups whose trained reward is the same for every rollout.
@@ -713,6 +829,7 @@ pub fn train_rl<B: AutodiffBackend>(
         grad_clip: cfg.optim.grad_clip,
         micro_batch_rows: cfg.rl.micro_batch_rows,
         pad,
+        temperature: cfg.rollout.temperature,
     };
     let mut phases = loaded.phases.clone();
     let (mut step, mut cursor, mut current) = match &resumed {
@@ -816,11 +933,14 @@ pub fn train_rl<B: AutodiffBackend>(
                 if c.finish == Finish::Eos {
                     tokens.push(eos);
                 }
+                let mut logprobs = c.logprobs.clone();
+                logprobs.extend(c.eos_logprob);
                 rollouts.push(Rollout {
                     tokens,
                     prompt_len: item.prompt.len(),
                     truncated: c.finish == Finish::Length,
                     reward: r,
+                    logprobs,
                 });
             }
             let rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
@@ -883,6 +1003,9 @@ pub fn train_rl<B: AutodiffBackend>(
             entropy: s.entropy,
             clip_fraction: s.clip_fraction,
             kl: s.kl,
+            logp_gap_mean: s.logp_gap_mean,
+            logp_gap_max: s.logp_gap_max,
+            optimizer_steps: s.optimizer_steps,
             response_length: col(5),
             truncated: col(6),
             zero_variance_groups: zero_var as f64 / picks.len() as f64,

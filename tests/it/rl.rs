@@ -126,6 +126,99 @@ fn grpo_loss_matches_hand_computed_values() {
     assert_eq!(grpo::advantages(&[1.0, 0.0], true, 0.0), vec![1.0, -1.0]);
 }
 
+/// The toy task's groups for one step of `policy`: reward = share of token 5.
+fn toy_groups(policy: &Policy<CpuBackend>, seed: u64) -> Vec<Group> {
+    let dev = cpu_device();
+    let prompts: Vec<Vec<u32>> = vec![vec![1, 2, 3], vec![3, 2, 1, 4]];
+    let gen = GenConfig {
+        sampling: Sampling {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+        },
+        max_new_tokens: 8,
+        seed,
+        batch_rows: 32,
+        decoder: Default::default(),
+    };
+    let p: Vec<(&[u32], u64)> = prompts
+        .iter()
+        .map(|p| (p.as_slice(), p.len() as u64))
+        .collect();
+    let out = policy.rollout(&p, 8, &gen, &Stops::default(), &dev);
+    prompts
+        .iter()
+        .zip(&out)
+        .map(|(prompt, comps)| {
+            let rollouts: Vec<Rollout> = comps
+                .iter()
+                .map(|c| Rollout {
+                    tokens: prompt.iter().chain(&c.tokens).copied().collect(),
+                    prompt_len: prompt.len(),
+                    truncated: false,
+                    reward: c.tokens.iter().filter(|&&t| t == 5).count() as f64 / 8.0,
+                    logprobs: c.logprobs.clone(),
+                })
+                .collect();
+            let rs: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
+            Group {
+                advantages: grpo::advantages(&rs, true, 1e-6),
+                rollouts,
+            }
+        })
+        .collect()
+}
+
+fn toy_policy(ppo_epochs: usize, mini_batches: usize, lr: f64) -> Policy<CpuBackend> {
+    let c = micro(12);
+    let model = weights::to_model::<CpuBackend>(&c, &weights::init(&c, 1), &cpu_device()).unwrap();
+    Policy::<CpuBackend> {
+        model,
+        reference: None,
+        optim: AdamW::new(OptimConfig {
+            lr,
+            weight_decay: 0.0,
+            schedule: Schedule::Constant,
+            warmup: 0.0,
+            ..OptimConfig::default()
+        }),
+        grpo: GrpoConfig {
+            kl_coef: 0.0,
+            ppo_epochs,
+            mini_batches,
+            ..GrpoConfig::default()
+        },
+        grad_clip: 1.0,
+        micro_batch_rows: 16,
+        pad: 0,
+        temperature: 1.0,
+    }
+}
+
+#[test]
+fn ppo_epochs_reuse_rollouts_and_the_clip_acts() {
+    let dev = cpu_device();
+    // One pass: the ratio is 1 up to the sampler/trainer gap, so nothing is clipped.
+    let mut one = toy_policy(1, 1, 5e-2);
+    let groups = toy_groups(&one, 3);
+    let s = one.update(&groups, 5e-2, &dev);
+    assert_eq!(s.optimizer_steps, 1);
+    assert_eq!(s.clip_fraction, 0.0);
+    assert!(
+        s.logp_gap_max < 1e-4,
+        "sampler vs trainer log-probs: {}",
+        s.logp_gap_max
+    );
+    // Two passes in two mini-batches at a large learning rate: four optimiser steps on the
+    // same rollouts, and by the later ones the ratio has left [1 − ε, 1 + ε].
+    let mut two = toy_policy(2, 2, 5e-2);
+    let groups = toy_groups(&two, 3);
+    let s = two.update(&groups, 5e-2, &dev);
+    assert_eq!(s.optimizer_steps, 4);
+    assert!(s.clip_fraction > 0.0, "clip fraction {}", s.clip_fraction);
+    assert!(s.logp_gap_max < 1e-4);
+}
+
 const DATA: &str = r#"
 name = "rl-it"
 seed = 3
@@ -216,6 +309,7 @@ fn reward_rises_under_grpo_on_a_toy_task() {
         grad_clip: 1.0,
         micro_batch_rows: 16,
         pad: 0,
+        temperature: 1.0,
     };
     let prompts: Vec<Vec<u32>> = vec![vec![1, 2, 3], vec![3, 2, 1, 4]];
     let mut rewards = Vec::new();
@@ -252,6 +346,7 @@ fn reward_rises_under_grpo_on_a_toy_task() {
                         prompt_len: prompt.len(),
                         truncated: false,
                         reward: r,
+                        logprobs: c.logprobs.clone(),
                     }
                 })
                 .collect();

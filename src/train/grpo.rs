@@ -168,6 +168,87 @@ pub fn loss_host(batch: &[HostRollout], c: &GrpoConfig) -> f64 {
     }
 }
 
+/// One micro-batch on the host, every slice `[rows, seq]` row-major except `advantages`.
+pub struct TokenBatch<'a> {
+    pub logp: &'a [f32],
+    pub logp_old: &'a [f32],
+    /// The frozen reference's log-probs (needed when the KL term is on).
+    pub logp_ref: Option<&'a [f32]>,
+    pub mask: &'a [f32],
+    pub advantages: &'a [f32],
+    pub seq: usize,
+}
+
+/// The loss of [`loss`] on host values times `scale`, and its derivative by each token's
+/// log-prob: the objective the fused CPU step trains on. Per token, with ratio
+/// `r = exp(logp − logp_old)` and weight `w` (1/tokens, or 1/(tokens of the row · rows)):
+/// the clipped term `−min(r·A, clip(r)·A)` has derivative `−A·r` where the unclipped side is
+/// the smaller (always inside `[1 − ε_low, 1 + ε_high]`), else 0; k1's `logp − ref` has 1 and
+/// k3's `e^d − d − 1` (`d = ref − logp`) has `1 − e^d`.
+pub fn token_grads(b: &TokenBatch, c: &GrpoConfig, scale: f64) -> (f64, Vec<f32>, LossStats) {
+    let n = b.logp.len();
+    let rows = b.advantages.len();
+    let t = b.seq;
+    assert_eq!(n, rows * t, "token slices are [rows, seq]");
+    let tokens: f64 = b.mask.iter().map(|&m| m as f64).sum();
+    let row_tokens: Vec<f64> = (0..rows)
+        .map(|r| b.mask[r * t..(r + 1) * t].iter().map(|&m| m as f64).sum())
+        .collect();
+    let seqs = row_tokens.iter().filter(|&&m| m > 0.0).count() as f64;
+    let kl_on = c.kl_coef > 0.0 && b.logp_ref.is_some();
+    let (mut loss, mut clipped, mut kl_sum) = (0.0f64, 0.0f64, 0.0f64);
+    let mut grad = vec![0f32; n];
+    for r in 0..rows {
+        let a = b.advantages[r] as f64;
+        let w_row = match c.aggregation {
+            Aggregation::TokenMean => 1.0 / tokens.max(1.0),
+            Aggregation::SequenceMean if row_tokens[r] > 0.0 => {
+                1.0 / (row_tokens[r] * seqs.max(1.0))
+            }
+            Aggregation::SequenceMean => 0.0,
+        };
+        for i in r * t..(r + 1) * t {
+            let m = b.mask[i] as f64;
+            if m == 0.0 {
+                continue;
+            }
+            let lp = b.logp[i] as f64;
+            let ratio = (lp - b.logp_old[i] as f64).exp();
+            let clip = ratio.clamp(1.0 - c.eps_low, 1.0 + c.eps_high);
+            if ratio < 1.0 - c.eps_low || ratio > 1.0 + c.eps_high {
+                clipped += m;
+            }
+            let (policy, dpolicy) = if ratio * a <= clip * a {
+                (-ratio * a, -ratio * a)
+            } else {
+                (-clip * a, 0.0)
+            };
+            let (kl, dkl) = match (kl_on, b.logp_ref) {
+                (true, Some(refs)) => {
+                    let lr = refs[i] as f64;
+                    let kl = kl_term(c.kl_estimator, lp, lr);
+                    let d = match c.kl_estimator {
+                        KlEstimator::K1 => 1.0,
+                        KlEstimator::K3 => 1.0 - (lr - lp).exp(),
+                    };
+                    kl_sum += m * kl;
+                    (kl, d)
+                }
+                _ => (0.0, 0.0),
+            };
+            let w = m * w_row * scale;
+            loss += w * (policy + c.kl_coef * kl);
+            grad[i] = (w * (dpolicy + c.kl_coef * dkl)) as f32;
+        }
+    }
+    let stats = LossStats {
+        clip_fraction: clipped / tokens.max(1.0),
+        kl: if kl_on { kl_sum / tokens.max(1.0) } else { 0.0 },
+        tokens,
+    };
+    (loss, grad, stats)
+}
+
 /// Diagnostics of one loss evaluation (means over unmasked tokens).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LossStats {

@@ -43,7 +43,7 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -424,6 +424,8 @@ pub struct Policy<B: AutodiffBackend> {
     /// The rollouts' sampling temperature: the update's logits are divided by it, so its
     /// log-probs are those of the distribution the rollouts were drawn from.
     pub temperature: f64,
+    /// Update through burn autodiff even on the CPU (default false: the fused step there).
+    pub autodiff: bool,
 }
 
 impl<B: AutodiffBackend> Policy<B> {
@@ -529,10 +531,14 @@ impl<B: AutodiffBackend> Policy<B> {
             return None;
         }
         let inv_t = 1.0 / self.temperature.max(1e-6);
+        // On the CPU the update runs through the fused step (forward, GRPO objective and
+        // backward over host buffers); elsewhere through burn autodiff.
+        let fused = !self.autodiff
+            && std::any::TypeId::of::<B>()
+                == std::any::TypeId::of::<crate::train::device::CpuBackend>();
         let mut acc = GradientsAccumulator::<Qwen2<B>>::new();
         let mb = self.micro_batch_rows.max(1);
         for (ci, chunk) in rows.chunks(mb).enumerate() {
-            let (inputs, targets, mask, adv) = batch_tensors::<B>(chunk, self.pad, device);
             let mb_tokens: f64 = chunk.iter().map(|(r, _)| weight(r)).sum();
             let mb_seqs = chunk.iter().filter(|(r, _)| weight(r) > 0.0).count() as f64;
             stats.tokens += chunk
@@ -542,71 +548,122 @@ impl<B: AutodiffBackend> Policy<B> {
             if mb_tokens == 0.0 {
                 continue;
             }
-            let mut logits = self.model.forward(inputs.clone());
-            if inv_t != 1.0 {
-                logits = logits.mul_scalar(inv_t);
-            }
-            let logp_all = burn::tensor::activation::log_softmax(logits, 2);
-            let [b, t, _] = logp_all.dims();
-            let logp = logp_all
-                .clone()
-                .gather(2, targets.clone().reshape([b, t, 1]))
-                .reshape([b, t]);
-            // Entropy of the policy at the trained positions (a diagnostic; no gradient).
-            let lp = logp_all.inner();
-            let ent = (lp.clone().exp() * lp).sum_dim(2).reshape([b, t]).neg();
-            let m_inner = mask.clone().inner();
-            let ent_sum: f64 = (ent * m_inner).sum().into_scalar().elem();
-            stats.entropy += ent_sum;
-            let logp_ref = self.reference.as_ref().map(|r| {
-                let mut z = r.forward(inputs.inner());
-                if inv_t != 1.0 {
-                    z = z.mul_scalar(inv_t);
-                }
-                let lr = burn::tensor::activation::log_softmax(z, 2)
-                    .gather(2, targets.inner().reshape([b, t, 1]))
-                    .reshape([b, t]);
-                Tensor::<B, 2>::from_inner(lr)
-            });
-            // The old log-probs, laid out as the targets: position i predicts token i + 1.
-            let now: Vec<f32> = logp
-                .clone()
-                .inner()
-                .into_data()
-                .convert::<f32>()
-                .into_vec()
-                .expect("f32 log-probs");
-            let mut old = vec![0f32; b * t];
-            for (j, (r, _)) in chunk.iter().enumerate() {
-                let slot = &mut stand_in[ci * mb + j];
-                let n = r.tokens.len() - r.prompt_len;
-                let sampler = (r.logprobs.len() == n).then_some(&r.logprobs);
-                if sampler.is_none() && slot.is_none() {
-                    let row: Vec<f32> = (0..n).map(|k| now[j * t + r.prompt_len - 1 + k]).collect();
-                    *slot = Some(row);
-                }
-                let src = sampler.or(slot.as_ref()).expect("old log-probs are set");
-                for (k, &o) in src.iter().enumerate().take(n) {
-                    let i = r.prompt_len - 1 + k;
-                    old[j * t + i] = o;
-                    if first_pass && sampler.is_some() && !r.truncated {
-                        let g = (now[j * t + i] - o).abs() as f64;
-                        gaps.0 += g;
-                        gaps.1 = gaps.1.max(g);
-                        gaps.2 += 1;
-                    }
-                }
-            }
-            let logp_old = Tensor::<B, 2>::from_data(TensorData::new(old, [b, t]), device);
-            let (loss, s) = grpo::loss(logp, logp_old, logp_ref, mask, adv, &self.grpo);
+            let host = batch_host(chunk, self.pad);
+            let (b, t) = (chunk.len(), host.seq);
             let scale = match self.grpo.aggregation {
                 grpo::Aggregation::TokenMean => mb_tokens / total_tokens,
                 grpo::Aggregation::SequenceMean => mb_seqs / total_seqs.max(1.0),
             };
-            stats.loss += loss.clone().into_scalar().elem::<f64>() * scale;
-            stats.clip_fraction += s.clip_fraction * mb_tokens;
-            stats.kl += s.kl * mb_tokens;
-            let grads = GradientsParams::from_grads((loss * scale).backward(), &self.model);
+            let logp_ref: Option<Vec<f32>> = self.reference.as_ref().map(|r| {
+                let inputs = Tensor::<B::InnerBackend, 2, Int>::from_data(
+                    TensorData::new(host.inputs.iter().map(|&x| x as i64).collect(), [b, t]),
+                    device,
+                );
+                let targets = Tensor::<B::InnerBackend, 2, Int>::from_data(
+                    TensorData::new(host.targets.iter().map(|&x| x as i64).collect(), [b, t]),
+                    device,
+                );
+                let mut z = r.forward(inputs);
+                if inv_t != 1.0 {
+                    z = z.mul_scalar(inv_t);
+                }
+                burn::tensor::activation::log_softmax(z, 2)
+                    .gather(2, targets.reshape([b, t, 1]))
+                    .reshape([b, t])
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec()
+                    .expect("f32 log-probs")
+            });
+            let stand_in = &mut stand_in[ci * mb..ci * mb + chunk.len()];
+            let grads = if fused {
+                let mut s = grpo::LossStats::default();
+                let mut ent_sum = 0.0f64;
+                let grpo_cfg = self.grpo.clone();
+                let (loss, grads) = crate::model::fused::logp_objective_and_grads(
+                    &self.model,
+                    &host.inputs,
+                    &host.targets,
+                    b,
+                    t,
+                    self.temperature as f32,
+                    |logp, entropy| {
+                        ent_sum = entropy
+                            .iter()
+                            .zip(&host.mask)
+                            .map(|(&e, &m)| (e * m) as f64)
+                            .sum();
+                        let old = old_logprobs(chunk, t, logp, stand_in, first_pass, gaps);
+                        let batch = grpo::TokenBatch {
+                            logp,
+                            logp_old: &old,
+                            logp_ref: logp_ref.as_deref(),
+                            mask: &host.mask,
+                            advantages: &host.advantages,
+                            seq: t,
+                        };
+                        let (loss, dlogp, st) = grpo::token_grads(&batch, &grpo_cfg, scale);
+                        s = st;
+                        (loss, dlogp)
+                    },
+                );
+                stats.entropy += ent_sum;
+                stats.loss += loss;
+                stats.clip_fraction += s.clip_fraction * mb_tokens;
+                stats.kl += s.kl * mb_tokens;
+                grads
+            } else {
+                let tensor = |v: &[f32]| {
+                    Tensor::<B, 2>::from_data(TensorData::new(v.to_vec(), [b, t]), device)
+                };
+                let inputs = Tensor::<B, 2, Int>::from_data(
+                    TensorData::new(host.inputs.iter().map(|&x| x as i64).collect(), [b, t]),
+                    device,
+                );
+                let targets = Tensor::<B, 2, Int>::from_data(
+                    TensorData::new(host.targets.iter().map(|&x| x as i64).collect(), [b, t]),
+                    device,
+                );
+                let mask = tensor(&host.mask);
+                let adv = Tensor::<B, 1>::from_data(
+                    TensorData::new(host.advantages.clone(), [b]),
+                    device,
+                );
+                let mut logits = self.model.forward(inputs);
+                if inv_t != 1.0 {
+                    logits = logits.mul_scalar(inv_t);
+                }
+                let logp_all = burn::tensor::activation::log_softmax(logits, 2);
+                let logp = logp_all
+                    .clone()
+                    .gather(2, targets.reshape([b, t, 1]))
+                    .reshape([b, t]);
+                // Entropy of the policy at the trained positions (a diagnostic; no gradient).
+                let lp = logp_all.inner();
+                let ent = (lp.clone().exp() * lp).sum_dim(2).reshape([b, t]).neg();
+                let ent_sum: f64 = (ent * mask.clone().inner()).sum().into_scalar().elem();
+                stats.entropy += ent_sum;
+                let now: Vec<f32> = logp
+                    .clone()
+                    .inner()
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec()
+                    .expect("f32 log-probs");
+                let old = old_logprobs(chunk, t, &now, stand_in, first_pass, gaps);
+                let (loss, s) = grpo::loss(
+                    logp,
+                    tensor(&old),
+                    logp_ref.as_deref().map(tensor),
+                    mask,
+                    adv,
+                    &self.grpo,
+                );
+                stats.loss += loss.clone().into_scalar().elem::<f64>() * scale;
+                stats.clip_fraction += s.clip_fraction * mb_tokens;
+                stats.kl += s.kl * mb_tokens;
+                GradientsParams::from_grads((loss * scale).backward(), &self.model)
+            };
             acc.accumulate(&self.model, grads);
         }
         stats.clip_fraction /= total_tokens;
@@ -624,20 +681,18 @@ impl<B: AutodiffBackend> Policy<B> {
     }
 }
 
-type BatchTensors<B> = (
-    Tensor<B, 2, Int>,
-    Tensor<B, 2, Int>,
-    Tensor<B, 2>,
-    Tensor<B, 1>,
-);
+/// One micro-batch on the host: right-padded inputs and targets `[rows, seq]` (seq = the
+/// longest rollout − 1), the completion mask (0 on prompt, padding and truncated rollouts)
+/// and the advantages.
+struct HostBatch {
+    inputs: Vec<u32>,
+    targets: Vec<u32>,
+    mask: Vec<f32>,
+    advantages: Vec<f32>,
+    seq: usize,
+}
 
-/// Right-padded inputs `[rows, T−1]`, targets, the completion mask (0 on prompt, padding and
-/// truncated rollouts) and the advantages.
-fn batch_tensors<B: Backend>(
-    rows: &[(&Rollout, f64)],
-    pad: u32,
-    device: &B::Device,
-) -> BatchTensors<B> {
+fn batch_host(rows: &[(&Rollout, f64)], pad: u32) -> HostBatch {
     let t = rows.iter().map(|(r, _)| r.tokens.len()).max().unwrap_or(2) - 1;
     let n = rows.len();
     let (mut x, mut y, mut m) = (
@@ -649,25 +704,59 @@ fn batch_tensors<B: Backend>(
         let len = r.tokens.len() - 1;
         for i in 0..t {
             if i < len {
-                x.push(r.tokens[i] as i64);
-                y.push(r.tokens[i + 1] as i64);
+                x.push(r.tokens[i]);
+                y.push(r.tokens[i + 1]);
                 // Position i predicts token i+1: a completion token when i+1 ≥ prompt_len.
                 let on = !r.truncated && i + 1 >= r.prompt_len;
                 m.push(if on { 1.0f32 } else { 0.0 });
             } else {
-                x.push(pad as i64);
-                y.push(pad as i64);
+                x.push(pad);
+                y.push(pad);
                 m.push(0.0);
             }
         }
     }
-    let adv: Vec<f32> = rows.iter().map(|(_, a)| *a as f32).collect();
-    (
-        Tensor::from_data(TensorData::new(x, [n, t]), device),
-        Tensor::from_data(TensorData::new(y, [n, t]), device),
-        Tensor::from_data(TensorData::new(m, [n, t]), device),
-        Tensor::from_data(TensorData::new(adv, [n]), device),
-    )
+    HostBatch {
+        inputs: x,
+        targets: y,
+        mask: m,
+        advantages: rows.iter().map(|(_, a)| *a as f32).collect(),
+        seq: t,
+    }
+}
+
+/// The old log-probs of a micro-batch laid out as its targets (`[rows, t]`): the sampler's
+/// where the rollout has them, else a stand-in taken from `now` (the policy's, detached) the
+/// first time. On the first pass, adds |now − sampler| to `gaps` (sum, max, count).
+fn old_logprobs(
+    chunk: &[(&Rollout, f64)],
+    t: usize,
+    now: &[f32],
+    stand_in: &mut [Option<Vec<f32>>],
+    first_pass: bool,
+    gaps: &mut (f64, f64, usize),
+) -> Vec<f32> {
+    let mut old = vec![0f32; chunk.len() * t];
+    for (j, (r, _)) in chunk.iter().enumerate() {
+        let slot = &mut stand_in[j];
+        let n = r.tokens.len() - r.prompt_len;
+        let sampler = (r.logprobs.len() == n).then_some(&r.logprobs);
+        if sampler.is_none() && slot.is_none() {
+            *slot = Some((0..n).map(|k| now[j * t + r.prompt_len - 1 + k]).collect());
+        }
+        let src = sampler.or(slot.as_ref()).expect("old log-probs are set");
+        for (k, &o) in src.iter().enumerate().take(n) {
+            let i = j * t + r.prompt_len - 1 + k;
+            old[i] = o;
+            if first_pass && sampler.is_some() && !r.truncated {
+                let g = (now[i] - o).abs() as f64;
+                gaps.0 += g;
+                gaps.1 = gaps.1.max(g);
+                gaps.2 += 1;
+            }
+        }
+    }
+    old
 }
 
 /// One line of the RL metrics log.
@@ -830,6 +919,7 @@ pub fn train_rl<B: AutodiffBackend>(
         micro_batch_rows: cfg.rl.micro_batch_rows,
         pad,
         temperature: cfg.rollout.temperature,
+        autodiff: false,
     };
     let mut phases = loaded.phases.clone();
     let (mut step, mut cursor, mut current) = match &resumed {

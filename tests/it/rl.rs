@@ -192,6 +192,7 @@ fn toy_policy(ppo_epochs: usize, mini_batches: usize, lr: f64) -> Policy<CpuBack
         micro_batch_rows: 16,
         pad: 0,
         temperature: 1.0,
+        autodiff: false,
     }
 }
 
@@ -310,6 +311,7 @@ fn reward_rises_under_grpo_on_a_toy_task() {
         micro_batch_rows: 16,
         pad: 0,
         temperature: 1.0,
+        autodiff: false,
     };
     let prompts: Vec<Vec<u32>> = vec![vec![1, 2, 3], vec![3, 2, 1, 4]];
     let mut rewards = Vec::new();

@@ -169,6 +169,48 @@ pub fn loss_and_grads<B: AutodiffBackend>(
     seq: usize,
     grad_scale: f32,
 ) -> (f64, GradientsParams) {
+    let n = batch * seq;
+    let c = grad_scale / n as f32;
+    let (nll, grads) = step(model, inputs, targets, batch, seq, |logits, vocab| {
+        ops::cross_entropy(logits, targets, vocab, c)
+    });
+    (nll / n as f64, grads)
+}
+
+/// A per-token objective on the log-probabilities of `targets` (`[batch, seq]` row-major)
+/// under the model's logits divided by `temperature`: `objective(logp, entropy)` returns the
+/// loss and its derivative by each token's log-prob (0 where a token does not count), and
+/// this returns the loss and every parameter's gradient. GRPO's clipped-ratio loss with its
+/// KL term is such an objective (`train::grpo::token_grads`).
+pub fn logp_objective_and_grads<B: AutodiffBackend>(
+    model: &Qwen2<B>,
+    inputs: &[u32],
+    targets: &[u32],
+    batch: usize,
+    seq: usize,
+    temperature: f32,
+    objective: impl FnOnce(&[f32], &[f32]) -> (f64, Vec<f32>),
+) -> (f64, GradientsParams) {
+    let k = 1.0 / temperature;
+    step(model, inputs, targets, batch, seq, |logits, vocab| {
+        let (logp, entropy) = ops::target_logp(logits, targets, vocab, k);
+        let (loss, dlogp) = objective(&logp, &entropy);
+        assert_eq!(dlogp.len(), logp.len(), "one derivative per token");
+        ops::target_logp_backward(logits, targets, &dlogp, vocab, k);
+        loss
+    })
+}
+
+/// Forward, `head` (logits `[n, vocab]` → their gradient in place, returning the loss), then
+/// backward.
+fn step<B: AutodiffBackend>(
+    model: &Qwen2<B>,
+    inputs: &[u32],
+    targets: &[u32],
+    batch: usize,
+    seq: usize,
+    head: impl FnOnce(&mut [f32], usize) -> f64,
+) -> (f64, GradientsParams) {
     assert_eq!(inputs.len(), batch * seq, "inputs are [batch, seq]");
     assert_eq!(targets.len(), batch * seq, "targets are [batch, seq]");
     let device = model.embed_tokens.weight.val().device();
@@ -222,8 +264,7 @@ pub fn loss_and_grads<B: AutodiffBackend>(
         false,
         Threads::Pool,
     );
-    let c = grad_scale / n as f32;
-    let nll = ops::cross_entropy(&mut logits, targets, vocab, c);
+    let loss = head(&mut logits, vocab);
     let dlogits = logits;
 
     // Backward.
@@ -280,7 +321,7 @@ pub fn loss_and_grads<B: AutodiffBackend>(
             r => unreachable!("parameters are vectors or matrices, not rank {r}"),
         }
     }
-    (nll / n as f64, out)
+    (loss, out)
 }
 
 fn host_layer<B: AutodiffBackend>(l: &super::qwen2::DecoderLayer<B>) -> Layer {

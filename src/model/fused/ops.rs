@@ -414,6 +414,75 @@ pub fn cross_entropy(logits: &mut [f32], targets: &[u32], vocab: usize, c: f32) 
     partial.iter().sum()
 }
 
+simd_fn! {
+    /// One row of logits at inverse temperature `k`: replaced by its softmax; returns the
+    /// log-probability of `target` and the distribution's entropy.
+    fn logp_row(z: &mut [f32], target: usize, k: f32) -> (f32, f32) {
+        let m = max(z) * k;
+        let mut zt = 0.0;
+        for (j, v) in z.iter_mut().enumerate() {
+            let x = *v * k - m;
+            if j == target {
+                zt = x;
+            }
+            *v = exp(x);
+        }
+        let s = sum(z);
+        let ls = s.ln();
+        let inv = 1.0 / s;
+        let mut ent = 0.0f32;
+        for v in z.iter_mut() {
+            *v *= inv;
+            if *v > 0.0 {
+                ent -= *v * v.ln();
+            }
+        }
+        (zt - ls, ent)
+    }
+}
+
+simd_fn! {
+    /// A softmax row → the gradient of a loss whose derivative by the target's log-prob is
+    /// `g`, through logits at inverse temperature `k`: `k · g · (onehot − p)`.
+    fn logp_back_row(p: &mut [f32], target: usize, g: f32, k: f32) {
+        let c = -g * k;
+        for v in p.iter_mut() {
+            *v *= c;
+        }
+        p[target] += g * k;
+    }
+}
+
+/// Log-probabilities of `targets` under `logits` (`[rows, vocab]`) at inverse temperature `k`,
+/// and each row's entropy; `logits` is left holding the softmax probabilities.
+pub fn target_logp(
+    logits: &mut [f32],
+    targets: &[u32],
+    vocab: usize,
+    k: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let (lp, ent): (Vec<f32>, Vec<f32>) = logits
+        .par_chunks_mut(vocab)
+        .zip(targets.par_iter())
+        .map(|(z, &t)| logp_row(z, t as usize, k))
+        .unzip();
+    (lp, ent)
+}
+
+/// Softmax rows (from [`target_logp`]) → logit gradients for per-row `dlogp`.
+pub fn target_logp_backward(
+    probs: &mut [f32],
+    targets: &[u32],
+    dlogp: &[f32],
+    vocab: usize,
+    k: f32,
+) {
+    probs
+        .par_chunks_mut(vocab)
+        .zip(targets.par_iter().zip(dlogp))
+        .for_each(|(p, (&t, &g))| logp_back_row(p, t as usize, g, k));
+}
+
 /// `out = a + b` elementwise (the residual stream).
 pub fn add(a: &[f32], b: &[f32], out: &mut [f32]) {
     out.par_chunks_mut(1 << 14)

@@ -536,6 +536,11 @@ impl<B: AutodiffBackend> Policy<B> {
         let fused = !self.autodiff
             && std::any::TypeId::of::<B>()
                 == std::any::TypeId::of::<crate::train::device::CpuBackend>();
+        // The frozen reference's log-probs: on the CPU from the host forward, without burn.
+        let ref_host = match (fused, &self.reference) {
+            (true, Some(r)) => Some(crate::model::fused::HostDecoder::new(r)),
+            _ => None,
+        };
         let mut acc = GradientsAccumulator::<Qwen2<B>>::new();
         let mb = self.micro_batch_rows.max(1);
         for (ci, chunk) in rows.chunks(mb).enumerate() {
@@ -554,27 +559,31 @@ impl<B: AutodiffBackend> Policy<B> {
                 grpo::Aggregation::TokenMean => mb_tokens / total_tokens,
                 grpo::Aggregation::SequenceMean => mb_seqs / total_seqs.max(1.0),
             };
-            let logp_ref: Option<Vec<f32>> = self.reference.as_ref().map(|r| {
-                let inputs = Tensor::<B::InnerBackend, 2, Int>::from_data(
-                    TensorData::new(host.inputs.iter().map(|&x| x as i64).collect(), [b, t]),
-                    device,
-                );
-                let targets = Tensor::<B::InnerBackend, 2, Int>::from_data(
-                    TensorData::new(host.targets.iter().map(|&x| x as i64).collect(), [b, t]),
-                    device,
-                );
-                let mut z = r.forward(inputs);
-                if inv_t != 1.0 {
-                    z = z.mul_scalar(inv_t);
-                }
-                burn::tensor::activation::log_softmax(z, 2)
-                    .gather(2, targets.reshape([b, t, 1]))
-                    .reshape([b, t])
-                    .into_data()
-                    .convert::<f32>()
-                    .into_vec()
-                    .expect("f32 log-probs")
-            });
+            let logp_ref: Option<Vec<f32>> = if let Some(h) = &ref_host {
+                Some(h.target_logp(&host.inputs, &host.targets, t, self.temperature as f32))
+            } else {
+                self.reference.as_ref().map(|r| {
+                    let inputs = Tensor::<B::InnerBackend, 2, Int>::from_data(
+                        TensorData::new(host.inputs.iter().map(|&x| x as i64).collect(), [b, t]),
+                        device,
+                    );
+                    let targets = Tensor::<B::InnerBackend, 2, Int>::from_data(
+                        TensorData::new(host.targets.iter().map(|&x| x as i64).collect(), [b, t]),
+                        device,
+                    );
+                    let mut z = r.forward(inputs);
+                    if inv_t != 1.0 {
+                        z = z.mul_scalar(inv_t);
+                    }
+                    burn::tensor::activation::log_softmax(z, 2)
+                        .gather(2, targets.reshape([b, t, 1]))
+                        .reshape([b, t])
+                        .into_data()
+                        .convert::<f32>()
+                        .into_vec()
+                        .expect("f32 log-probs")
+                })
+            };
             let stand_in = &mut stand_in[ci * mb..ci * mb + chunk.len()];
             let grads = if fused {
                 let mut s = grpo::LossStats::default();

@@ -304,6 +304,31 @@ mod model {
     }
 
     #[test]
+    fn host_target_logp_equals_the_full_forward() {
+        let m = model();
+        let (b, t, v) = (2usize, 9usize, 40usize);
+        let x: Vec<u32> = (0..b * t).map(|i| (i * 7 % v) as u32).collect();
+        let y: Vec<u32> = (0..b * t).map(|i| (i * 11 % v) as u32).collect();
+        for temp in [1.0f32, 0.7] {
+            let got = HostDecoder::new(&m).target_logp(&x, &y, t, temp);
+            for r in 0..b {
+                let full = full_logits(&m, &x[r * t..(r + 1) * t]);
+                for p in 0..t {
+                    let z: Vec<f64> = full[p * v..(p + 1) * v]
+                        .iter()
+                        .map(|&a| a as f64 / temp as f64)
+                        .collect();
+                    let mx = z.iter().cloned().fold(f64::MIN, f64::max);
+                    let lse = mx + z.iter().map(|a| (a - mx).exp()).sum::<f64>().ln();
+                    let want = z[y[r * t + p] as usize] - lse;
+                    let d = (got[r * t + p] as f64 - want).abs();
+                    assert!(d <= 1e-4, "row {r} pos {p} T {temp}: {d}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn host_samples_do_not_depend_on_batch_size() {
         let m = model();
         let reference = run(&mut HostDecoder::new(&m), 1, 3);

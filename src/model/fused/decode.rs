@@ -387,23 +387,13 @@ impl HostDecoder {
             out.extend_from_slice(&self.w.embed[t * d..(t + 1) * d]);
         }
     }
-}
 
-impl Decoder for HostDecoder {
-    fn vocab_size(&self) -> usize {
-        self.w.vocab
-    }
-
-    fn prefill(&mut self, prompts: &[&[u32]], capacity: usize, out: &mut Vec<f32>) {
+    /// The causal forward of every prompt (none empty), back to back: the final residual
+    /// stream of every position (`[Σ len, d]`), each prompt's cache and where each starts.
+    fn forward_prompts(&self, prompts: &[Vec<u32>]) -> (Vec<f32>, Vec<Kv>, Vec<usize>) {
         let w = &self.w;
         let (d, kvd, wd, hd) = (w.d, w.kvd(), w.width(), w.hd);
         let n_layers = w.layers.len();
-        self.capacity = capacity;
-        // Every prompt's tokens back to back; an empty prompt decodes from token 0.
-        let prompts: Vec<Vec<u32>> = prompts
-            .iter()
-            .map(|p| if p.is_empty() { vec![0] } else { p.to_vec() })
-            .collect();
         let starts: Vec<usize> = prompts
             .iter()
             .scan(0, |at, p| {
@@ -449,6 +439,42 @@ impl Decoder for HostDecoder {
                 });
             self.finish_block(l, &mut x, &o, n);
         }
+        (x, caches, starts)
+    }
+
+    /// Log-probabilities of `targets` after each position of `inputs` (both `[rows, seq]`
+    /// row-major), under the logits divided by `temperature`: the frozen reference's side of
+    /// GRPO's KL term, without burn.
+    pub fn target_logp(
+        &self,
+        inputs: &[u32],
+        targets: &[u32],
+        seq: usize,
+        temperature: f32,
+    ) -> Vec<f32> {
+        let rows: Vec<Vec<u32>> = inputs.chunks(seq).map(|r| r.to_vec()).collect();
+        let (x, _, _) = self.forward_prompts(&rows);
+        let n = inputs.len();
+        let mut logits = Vec::new();
+        self.logits(&x, n, &mut logits);
+        ops::target_logp(&mut logits, targets, self.w.vocab, 1.0 / temperature).0
+    }
+}
+
+impl Decoder for HostDecoder {
+    fn vocab_size(&self) -> usize {
+        self.w.vocab
+    }
+
+    fn prefill(&mut self, prompts: &[&[u32]], capacity: usize, out: &mut Vec<f32>) {
+        let (d, n_layers) = (self.w.d, self.w.layers.len());
+        self.capacity = capacity;
+        // An empty prompt decodes from token 0.
+        let prompts: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|p| if p.is_empty() { vec![0] } else { p.to_vec() })
+            .collect();
+        let (x, caches, starts) = self.forward_prompts(&prompts);
         // Logits of each prompt's last position only.
         let mut last = Vec::with_capacity(prompts.len() * d);
         for (p, &s) in prompts.iter().zip(&starts) {

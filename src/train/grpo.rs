@@ -198,13 +198,11 @@ pub fn token_grads(b: &TokenBatch, c: &GrpoConfig, scale: f64) -> (f64, Vec<f32>
     let kl_on = c.kl_coef > 0.0 && b.logp_ref.is_some();
     let (mut loss, mut clipped, mut kl_sum) = (0.0f64, 0.0f64, 0.0f64);
     let mut grad = vec![0f32; n];
-    for r in 0..rows {
-        let a = b.advantages[r] as f64;
+    for (r, (&adv, &m_row)) in b.advantages.iter().zip(&row_tokens).enumerate() {
+        let a = adv as f64;
         let w_row = match c.aggregation {
             Aggregation::TokenMean => 1.0 / tokens.max(1.0),
-            Aggregation::SequenceMean if row_tokens[r] > 0.0 => {
-                1.0 / (row_tokens[r] * seqs.max(1.0))
-            }
+            Aggregation::SequenceMean if m_row > 0.0 => 1.0 / (m_row * seqs.max(1.0)),
             Aggregation::SequenceMean => 0.0,
         };
         for i in r * t..(r + 1) * t {

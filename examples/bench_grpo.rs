@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use dagmath::composer::{compose_seeded, Mode};
-use dagmath::engine::{DecoderKind, GenConfig, Sampling, Stops};
+use dagmath::engine::{DecoderKind, GenConfig, Sampling};
 use dagmath::graph::GoldGraph;
 use dagmath::model::{weights, ModelConfig};
 use dagmath::render::Rendered;
@@ -39,10 +39,7 @@ fn main() {
     let zoo = set.get("zoo").unwrap();
     let tok = Tokenizer::domain(&set);
     let eos = tok.token_id("[EOS]").expect("EOS");
-    let stops = Stops {
-        eos: Some(eos),
-        sequences: vec![tok.encode("</answer>").unwrap()],
-    };
+    let stops = dagmath::eval::run::stops(&tok).unwrap();
     let items: Vec<(Vec<u32>, GoldGraph)> = (0..8u64)
         .map(|i| {
             let mode = if i % 2 == 0 {

@@ -206,10 +206,7 @@ fn host_vs_burn(tok: &Tokenizer, rounds: usize) {
         })
         .collect();
     let mean_len = prompts.iter().map(|p| p.len()).sum::<usize>() as f64 / 40.0;
-    let stops = Stops {
-        eos: tok.token_id("[EOS]"),
-        sequences: vec![tok.encode("</answer>").unwrap()],
-    };
+    let stops = dagmath::eval::run::stops(tok).unwrap();
     let dev = dagmath::train::device::cpu_device();
     for preset in ["tiny", "small"] {
         let c = ModelConfig::preset(preset, tok.vocab_size()).unwrap();

@@ -563,14 +563,8 @@ impl<B: AutodiffBackend> Policy<B> {
                 Some(h.target_logp(&host.inputs, &host.targets, t, self.temperature as f32))
             } else {
                 self.reference.as_ref().map(|r| {
-                    let inputs = Tensor::<B::InnerBackend, 2, Int>::from_data(
-                        TensorData::new(host.inputs.iter().map(|&x| x as i64).collect(), [b, t]),
-                        device,
-                    );
-                    let targets = Tensor::<B::InnerBackend, 2, Int>::from_data(
-                        TensorData::new(host.targets.iter().map(|&x| x as i64).collect(), [b, t]),
-                        device,
-                    );
+                    let inputs = int_tensor::<B::InnerBackend>(&host.inputs, [b, t], device);
+                    let targets = int_tensor::<B::InnerBackend>(&host.targets, [b, t], device);
                     let mut z = r.forward(inputs);
                     if inv_t != 1.0 {
                         z = z.mul_scalar(inv_t);
@@ -625,14 +619,8 @@ impl<B: AutodiffBackend> Policy<B> {
                 let tensor = |v: &[f32]| {
                     Tensor::<B, 2>::from_data(TensorData::new(v.to_vec(), [b, t]), device)
                 };
-                let inputs = Tensor::<B, 2, Int>::from_data(
-                    TensorData::new(host.inputs.iter().map(|&x| x as i64).collect(), [b, t]),
-                    device,
-                );
-                let targets = Tensor::<B, 2, Int>::from_data(
-                    TensorData::new(host.targets.iter().map(|&x| x as i64).collect(), [b, t]),
-                    device,
-                );
+                let inputs = int_tensor::<B>(&host.inputs, [b, t], device);
+                let targets = int_tensor::<B>(&host.targets, [b, t], device);
                 let mask = tensor(&host.mask);
                 let adv = Tensor::<B, 1>::from_data(
                     TensorData::new(host.advantages.clone(), [b]),
@@ -699,6 +687,16 @@ struct HostBatch {
     mask: Vec<f32>,
     advantages: Vec<f32>,
     seq: usize,
+}
+
+/// Token ids `[rows, seq]` as a burn integer tensor.
+fn int_tensor<B: burn::tensor::backend::Backend>(
+    ids: &[u32],
+    shape: [usize; 2],
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
+    let ids: Vec<i64> = ids.iter().map(|&x| x as i64).collect();
+    Tensor::from_data(TensorData::new(ids, shape), device)
 }
 
 fn batch_host(rows: &[(&Rollout, f64)], pad: u32) -> HostBatch {

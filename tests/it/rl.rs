@@ -126,7 +126,8 @@ fn grpo_loss_matches_hand_computed_values() {
     assert_eq!(grpo::advantages(&[1.0, 0.0], true, 0.0), vec![1.0, -1.0]);
 }
 
-/// The toy task's groups for one step of `policy`: reward = share of token 5.
+/// The toy task's groups for one step of `policy`: reward = share of token 5 in an 8-token
+/// completion (every completion runs to the limit; they count as complete).
 fn toy_groups(policy: &Policy<CpuBackend>, seed: u64) -> Vec<Group> {
     let dev = cpu_device();
     let prompts: Vec<Vec<u32>> = vec![vec![1, 2, 3], vec![3, 2, 1, 4]];
@@ -290,74 +291,15 @@ fn micro(vocab: usize) -> ModelConfig {
 #[test]
 fn reward_rises_under_grpo_on_a_toy_task() {
     // Toy task: the reward is the share of token 5 in an 8-token completion.
-    let c = micro(12);
     let dev = cpu_device();
-    let model = weights::to_model::<CpuBackend>(&c, &weights::init(&c, 1), &dev).unwrap();
-    let mut policy = Policy::<CpuBackend> {
-        model,
-        reference: None,
-        optim: AdamW::new(OptimConfig {
-            lr: 1e-2,
-            weight_decay: 0.0,
-            schedule: Schedule::Constant,
-            warmup: 0.0,
-            ..OptimConfig::default()
-        }),
-        grpo: GrpoConfig {
-            kl_coef: 0.0,
-            ..GrpoConfig::default()
-        },
-        grad_clip: 1.0,
-        micro_batch_rows: 16,
-        pad: 0,
-        temperature: 1.0,
-        autodiff: false,
-    };
-    let prompts: Vec<Vec<u32>> = vec![vec![1, 2, 3], vec![3, 2, 1, 4]];
+    let mut policy = toy_policy(1, 1, 1e-2);
     let mut rewards = Vec::new();
     for step in 0..25u64 {
-        let gen = GenConfig {
-            sampling: Sampling {
-                temperature: 1.0,
-                top_k: 0,
-                top_p: 1.0,
-            },
-            max_new_tokens: 8,
-            seed: step,
-            batch_rows: 32,
-            decoder: Default::default(),
-        };
-        let p: Vec<(&[u32], u64)> = prompts
+        let groups = toy_groups(&policy, step);
+        let total: f64 = groups
             .iter()
-            .map(|p| (p.as_slice(), p.len() as u64))
-            .collect();
-        let out = policy.rollout(&p, 8, &gen, &Stops::default(), &dev);
-        let mut groups = Vec::new();
-        let mut total = 0.0;
-        for (prompt, comps) in prompts.iter().zip(&out) {
-            let rollouts: Vec<Rollout> = comps
-                .iter()
-                .map(|c| {
-                    let r = c.tokens.iter().filter(|&&t| t == 5).count() as f64 / 8.0;
-                    total += r;
-                    let mut tokens = prompt.clone();
-                    tokens.extend(&c.tokens);
-                    // Every completion runs to the limit here; count them as complete.
-                    Rollout {
-                        tokens,
-                        prompt_len: prompt.len(),
-                        truncated: false,
-                        reward: r,
-                        logprobs: c.logprobs.clone(),
-                    }
-                })
-                .collect();
-            let rs: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
-            groups.push(Group {
-                advantages: grpo::advantages(&rs, true, 1e-6),
-                rollouts,
-            });
-        }
+            .flat_map(|g| g.rollouts.iter().map(|r| r.reward))
+            .sum();
         rewards.push(total / 16.0);
         policy.update(&groups, 1e-2, &dev);
     }

@@ -61,7 +61,7 @@ struct Weights {
     kv_heads: usize,
     hd: usize,
     eps: f32,
-    inv_freq: Vec<f32>,
+    rope_theta: f64,
     embed: Vec<f32>,
     norm: Vec<f32>,
     layers: Vec<Layer>,
@@ -78,8 +78,8 @@ impl Weights {
             first.self_attn.head_dim,
         );
         assert!(
-            hd % 2 == 0 && hd <= 512,
-            "head_dim {hd}: the host decoder takes even head sizes up to 512"
+            hd % 2 == 0,
+            "head_dim {hd}: rotary embeddings need an even head size"
         );
         let layers = m
             .layers
@@ -116,7 +116,7 @@ impl Weights {
             kv_heads,
             hd,
             eps: first.input_layernorm.epsilon as f32,
-            inv_freq: crate::model::qwen2::rope_inv_freq(hd, m.rope_theta),
+            rope_theta: m.rope_theta,
             embed: embed.data,
             norm: host(&m.norm.gamma),
             layers,
@@ -202,7 +202,10 @@ struct Row {
 pub struct HostDecoder {
     w: Weights,
     rows: Vec<Row>,
-    capacity: usize,
+    /// Rotary tables (`ops::rope_tables`, the training step's) for every position the batch
+    /// may reach, made at the prefill.
+    cos: Vec<f32>,
+    sin: Vec<f32>,
 }
 
 impl HostDecoder {
@@ -211,30 +214,8 @@ impl HostDecoder {
         HostDecoder {
             w: Weights::of(model),
             rows: Vec::new(),
-            capacity: 0,
-        }
-    }
-}
-
-simd_fn! {
-    /// Rotates the head vectors of one position (rotate-half layout) by the angles of `pos`.
-    fn rope_at(x: &mut [f32], hd: usize, inv_freq: &[f32], pos: usize) {
-        let half = hd / 2;
-        let mut cos = [0f32; 256];
-        let mut sin = [0f32; 256];
-        for (i, &f) in inv_freq.iter().enumerate() {
-            // As `ops::rope_tables` computes them, so training and decoding agree exactly.
-            let angle = (pos as f32 * f) as f64;
-            cos[i] = angle.cos() as f32;
-            sin[i] = angle.sin() as f32;
-        }
-        for head in x.chunks_mut(hd) {
-            let (x1, x2) = head.split_at_mut(half);
-            for i in 0..half {
-                let (a, b) = (x1[i], x2[i]);
-                x1[i] = a * cos[i] - b * sin[i];
-                x2[i] = b * cos[i] + a * sin[i];
-            }
+            cos: Vec::new(),
+            sin: Vec::new(),
         }
     }
 }
@@ -298,6 +279,14 @@ simd_fn! {
             }
         }
     }
+}
+
+/// Rotate the query and key heads of one `qkv` row to position `pos` (tables as
+/// `ops::rope_tables` makes them).
+fn rope(w: &Weights, row: &mut [f32], pos: usize, cos: &[f32], sin: &[f32]) {
+    let (hd, cols) = (w.hd, w.d + w.kvd());
+    let t = pos * hd / 2..(pos + 1) * hd / 2;
+    ops::rope_row(&mut row[..cols], cols / hd, &cos[t.clone()], &sin[t], false);
 }
 
 impl HostDecoder {
@@ -388,11 +377,15 @@ impl HostDecoder {
         }
     }
 
-    /// The causal forward of every prompt (none empty), back to back: the final residual
+    /// The causal forward (none empty), back to back: the final residual
     /// stream of every position (`[Σ len, d]`), each prompt's cache and where each starts.
-    fn forward_prompts(&self, prompts: &[Vec<u32>]) -> (Vec<f32>, Vec<Kv>, Vec<usize>) {
+    fn forward_prompts(
+        &self,
+        prompts: &[Vec<u32>],
+        (cos, sin): (&[f32], &[f32]),
+    ) -> (Vec<f32>, Vec<Kv>, Vec<usize>) {
         let w = &self.w;
-        let (d, kvd, wd, hd) = (w.d, w.kvd(), w.width(), w.hd);
+        let (d, kvd, wd) = (w.d, w.kvd(), w.width());
         let n_layers = w.layers.len();
         let starts: Vec<usize> = prompts
             .iter()
@@ -411,7 +404,7 @@ impl HostDecoder {
             let mut qkv = self.qkv(l, &x, n);
             qkv.par_chunks_mut(wd)
                 .zip(&positions)
-                .for_each(|(row, &pos)| rope_at(&mut row[..d + kvd], hd, &self.w.inv_freq, pos));
+                .for_each(|(row, &pos)| rope(&self.w, row, pos, cos, sin));
             caches.par_iter_mut().zip(&starts).for_each(|(c, &s)| {
                 for at in 0..c.cap {
                     let row = &qkv[(s + at) * wd..(s + at + 1) * wd];
@@ -453,7 +446,8 @@ impl HostDecoder {
         temperature: f32,
     ) -> Vec<f32> {
         let rows: Vec<Vec<u32>> = inputs.chunks(seq).map(|r| r.to_vec()).collect();
-        let (x, _, _) = self.forward_prompts(&rows);
+        let (cos, sin) = ops::rope_tables(self.w.hd, self.w.rope_theta, seq);
+        let (x, _, _) = self.forward_prompts(&rows, (&cos, &sin));
         let n = inputs.len();
         let mut logits = Vec::new();
         self.logits(&x, n, &mut logits);
@@ -468,13 +462,15 @@ impl Decoder for HostDecoder {
 
     fn prefill(&mut self, prompts: &[&[u32]], capacity: usize, out: &mut Vec<f32>) {
         let (d, n_layers) = (self.w.d, self.w.layers.len());
-        self.capacity = capacity;
         // An empty prompt decodes from token 0.
         let prompts: Vec<Vec<u32>> = prompts
             .iter()
             .map(|p| if p.is_empty() { vec![0] } else { p.to_vec() })
             .collect();
-        let (x, caches, starts) = self.forward_prompts(&prompts);
+        let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(1);
+        (self.cos, self.sin) =
+            ops::rope_tables(self.w.hd, self.w.rope_theta, capacity.max(longest));
+        let (x, caches, starts) = self.forward_prompts(&prompts, (&self.cos, &self.sin));
         // Logits of each prompt's last position only.
         let mut last = Vec::with_capacity(prompts.len() * d);
         for (p, &s) in prompts.iter().zip(&starts) {
@@ -523,7 +519,7 @@ impl Decoder for HostDecoder {
     fn step(&mut self, tokens: &[u32], out: &mut Vec<f32>) {
         assert_eq!(tokens.len(), self.rows.len(), "one token per row");
         let w = &self.w;
-        let (d, kvd, wd, hd) = (w.d, w.kvd(), w.width(), w.hd);
+        let (d, kvd, wd) = (w.d, w.kvd(), w.width());
         let n = tokens.len();
         let mut x = Vec::new();
         self.embed(tokens.iter().copied(), &mut x);
@@ -531,7 +527,7 @@ impl Decoder for HostDecoder {
             let l = &self.w.layers[li];
             let mut qkv = self.qkv(l, &x, n);
             for (row, r) in qkv.chunks_mut(wd).zip(&mut self.rows) {
-                rope_at(&mut row[..d + kvd], hd, &self.w.inv_freq, r.pos);
+                rope(&self.w, row, r.pos, &self.cos, &self.sin);
                 assert!(r.own.len < r.own.cap, "decoded past the prefill's capacity");
                 r.own.put(li, r.own.len, &row[d..d + kvd], &row[d + kvd..]);
             }

@@ -281,7 +281,7 @@ pub fn rope_tables(head_dim: usize, theta: f64, seq: usize) -> (Vec<f32>, Vec<f3
 simd_fn! {
     /// Rotates the `heads` head vectors of one position in place (rotate-half layout); with
     /// `inverse`, rotates back (the backward of the rotation is its transpose).
-    fn rope_row(x: &mut [f32], heads: usize, cos: &[f32], sin: &[f32], inverse: bool) {
+    pub(super) fn rope_row(x: &mut [f32], heads: usize, cos: &[f32], sin: &[f32], inverse: bool) {
         let half = cos.len();
         let s = if inverse { -1.0f32 } else { 1.0 };
         for h in 0..heads {

@@ -50,23 +50,33 @@ pub struct Args {
     #[arg(long, value_name = "N", requires = "ops")]
     count: Option<u64>,
     /// Quick set: template id(s), comma-separated, equal shares.
-    #[arg(long, value_name = "ID[,ID..]", default_value = "zoo")]
+    #[arg(
+        long,
+        value_name = "ID[,ID..]",
+        default_value = "zoo",
+        conflicts_with = "recipe"
+    )]
     template: String,
     /// Quick set: forward, reverse, or mixed (50/50).
-    #[arg(long, default_value = "forward")]
+    #[arg(long, default_value = "forward", conflicts_with = "recipe")]
     mode: String,
     /// Quick set: split name.
-    #[arg(long, default_value = "train")]
+    #[arg(long, default_value = "train", conflicts_with = "recipe")]
     split: String,
     /// Quick set: draw from the held-out id bucket (for evaluation sets).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "recipe")]
     held_out: bool,
     /// Quick set: distractor sentences per problem: reference (the paper's distribution at
     /// each op), none, a count N, or a range A-B.
-    #[arg(long, value_name = "SETTING", default_value = "reference")]
+    #[arg(
+        long,
+        value_name = "SETTING",
+        default_value = "reference",
+        conflicts_with = "recipe"
+    )]
     distractors: String,
     /// Quick set: rows per shard.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, conflicts_with = "recipe")]
     shard_size: u64,
 }
 

@@ -9,6 +9,8 @@ mod export;
 mod generate;
 mod inspect;
 #[cfg(feature = "train")]
+mod report;
+#[cfg(feature = "train")]
 mod select;
 mod tokenizer;
 #[cfg(feature = "train")]
@@ -41,6 +43,8 @@ enum Command {
     Export(export::ExportArgs),
     #[cfg(feature = "train")]
     Import(export::ImportArgs),
+    #[cfg(feature = "train")]
+    Report(report::Args),
 }
 
 /// A failure with its exit code: 2 for bad input (flags, recipes, templates, output
@@ -100,6 +104,8 @@ pub fn run() -> Result<(), CliError> {
         Command::Export(a) => export::export(a),
         #[cfg(feature = "train")]
         Command::Import(a) => export::import(a),
+        #[cfg(feature = "train")]
+        Command::Report(a) => report::run(a),
     }
 }
 

@@ -37,6 +37,8 @@ fn help_for_every_command() {
         &["select", "--help"],
         #[cfg(feature = "train")]
         &["train", "rl", "--help"],
+        #[cfg(feature = "train")]
+        &["report", "--help"],
     ] {
         let o = dagmath(args);
         assert!(o.status.success());
@@ -261,4 +263,32 @@ fn force_replaces_a_dataset_and_resume_of_another_recipe_is_refused() {
     assert_ne!(super::dataset::snapshot(&out), first);
     assert!(gen(&["--force"], "2-4").status.success());
     assert_eq!(super::dataset::snapshot(&out), first);
+}
+
+#[test]
+fn generate_quick_flags_beside_a_recipe_are_refused_not_ignored() {
+    // `--distractors none` with `--recipe` used to be dropped silently: the dataset kept the
+    // recipe's reference noise.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    for flag in [
+        &["--distractors", "none"][..],
+        &["--template", "school"],
+        &["--mode", "reverse"],
+        &["--split", "x"],
+        &["--held-out"],
+        &["--shard-size", "10"],
+    ] {
+        let mut args = vec![
+            "generate",
+            "--recipe",
+            "datasets/quickstart.toml",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(flag);
+        let o = dagmath(&args);
+        assert_usage_error(&o, flag[0]);
+        assert!(!out.exists(), "{flag:?} wrote {}", out.display());
+    }
 }

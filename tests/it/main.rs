@@ -14,6 +14,8 @@ mod golden;
 #[cfg(feature = "train")]
 mod rl;
 mod solver;
+#[cfg(feature = "train")]
+mod study;
 mod tokenizer;
 mod tokens;
 #[cfg(feature = "train")]

@@ -1,0 +1,637 @@
+//! The study report: every experiment folder of a study that holds an `experiment.toml` becomes a
+//! section of `REPORT.md` (arms × splits with 95% intervals, each finding with the paper's number,
+//! ours and a verdict, the experiment's wall time) with its plots beside it: pass@k against op per
+//! arm, pass@k against k per split, and the RL reward and verified-pass curves.
+//!
+//! `experiment.toml` (written by `examples/study.sh`, paths relative to its folder):
+//!
+//! ```toml
+//! name = "edge"
+//! title = "RL at the edge of competence"
+//! scale = "micro: ID op 2-6, edge op 7-8, hard op 9-10"
+//! k = 32
+//! splits = ["test_id", "ood_edge", "ood_hard"]
+//! [[arms]]
+//! name = "rl-edge"
+//! evals = ["eval/rl-edge-s0", "eval/rl-edge-s1"]   # one `dagmath eval` folder per seed
+//! runs = ["rl-edge-s0", "rl-edge-s1"]              # RL runs (metrics.jsonl), for the curves
+//! [[findings]]
+//! claim = "edge RL beats ID RL on edge problems"
+//! paper = "edge pass@128 86 (edge RL) vs 43 (ID RL)"
+//! split = "ood_edge"
+//! metric = "pass@k"          # pass@1 | pass@k | hacking (lower is better)
+//! better = "rl-edge"
+//! worse = "rl-id"
+//! ```
+//!
+//! Wall times come from `times.tsv` (`stage<TAB>seconds` per line) in the same folder.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use serde::Deserialize;
+
+use super::study::{
+    difference, estimate, judge, read_evaluation, Estimate, Evaluation, Metric, Slice,
+};
+use crate::dataset::shard::write_atomic;
+
+/// One experiment's description.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSpec {
+    pub name: String,
+    pub title: String,
+    #[serde(default)]
+    pub scale: String,
+    /// The k reported beside pass@1.
+    pub k: u32,
+    pub splits: Vec<String>,
+    /// Restrict every table and plot to one template (e.g. the context experiment's school).
+    #[serde(default)]
+    pub template: Option<String>,
+    pub arms: Vec<ArmSpec>,
+    #[serde(default)]
+    pub findings: Vec<FindingSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArmSpec {
+    pub name: String,
+    pub evals: Vec<PathBuf>,
+    #[serde(default)]
+    pub runs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindingSpec {
+    pub claim: String,
+    pub paper: String,
+    pub split: String,
+    #[serde(default = "default_metric")]
+    pub metric: String,
+    #[serde(default)]
+    pub op: Option<u32>,
+    pub better: String,
+    pub worse: String,
+}
+
+fn default_metric() -> String {
+    "pass@k".into()
+}
+
+/// One finding, measured.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub experiment: String,
+    pub claim: String,
+    pub paper: String,
+    pub metric: String,
+    /// `better − worse` (for hacking: `worse − better`, so positive is the paper's direction).
+    pub difference: Option<Estimate>,
+    pub verdict: &'static str,
+    pub reason: String,
+}
+
+/// An experiment read from disk.
+struct Experiment {
+    dir: PathBuf,
+    spec: ExperimentSpec,
+    arms: Vec<(String, Vec<Evaluation>)>,
+    seconds: f64,
+}
+
+fn metric_of(name: &str, k: u32) -> Result<Metric, String> {
+    match name {
+        "pass@1" => Ok(Metric::Verified(1)),
+        "pass@k" => Ok(Metric::Verified(k)),
+        "hacking" => Ok(Metric::Hacking),
+        other => Err(format!(
+            "metric `{other}`: expected pass@1, pass@k or hacking"
+        )),
+    }
+}
+
+fn load(dir: &Path) -> Result<Option<Experiment>, String> {
+    let path = dir.join("experiment.toml");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let spec: ExperimentSpec =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if spec.k == 0 {
+        return Err(format!("{}: k must be ≥ 1", path.display()));
+    }
+    let mut arms = Vec::new();
+    for a in &spec.arms {
+        let mut evals = Vec::new();
+        for e in &a.evals {
+            // A stage not run yet (a partial study) leaves its arm out rather than failing.
+            if dir.join(e).join("verdicts.parquet").exists() {
+                evals.push(read_evaluation(&dir.join(e))?);
+            }
+        }
+        if !evals.is_empty() {
+            arms.push((a.name.clone(), evals));
+        }
+    }
+    for f in &spec.findings {
+        metric_of(&f.metric, spec.k).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let seconds = std::fs::read_to_string(dir.join("times.tsv"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split('\t').nth(1)?.trim().parse::<f64>().ok())
+        .sum();
+    Ok(Some(Experiment {
+        dir: dir.to_path_buf(),
+        spec,
+        arms,
+        seconds,
+    }))
+}
+
+fn pct(e: &Option<Estimate>) -> String {
+    match e {
+        Some(e) => format!(
+            "{:.1} [{:.1}, {:.1}]",
+            100.0 * e.mean,
+            100.0 * e.lo,
+            100.0 * e.hi
+        ),
+        None => "–".into(),
+    }
+}
+
+fn slice(x: &Experiment, split: &str, op: Option<u32>) -> Slice {
+    Slice {
+        split: split.to_string(),
+        op,
+        template: x.spec.template.clone(),
+    }
+}
+
+fn samples(arm: &[Evaluation]) -> u32 {
+    arm.iter()
+        .flat_map(|e| e.values().map(|t| t.n))
+        .min()
+        .unwrap_or(0)
+}
+
+fn findings(x: &Experiment) -> Vec<Finding> {
+    let arm = |name: &str| x.arms.iter().find(|a| a.0 == name).map(|a| &a.1);
+    x.spec
+        .findings
+        .iter()
+        .map(|f| {
+            let m = metric_of(&f.metric, x.spec.k).unwrap_or(Metric::Verified(1));
+            let s = slice(x, &f.split, f.op);
+            let d = match (arm(&f.better), arm(&f.worse)) {
+                (Some(b), Some(w)) if m == Metric::Hacking => difference(w, b, &s, m),
+                (Some(b), Some(w)) => difference(b, w, &s, m),
+                _ => None,
+            };
+            let (verdict, reason) = match &d {
+                Some(d) => {
+                    let (v, r) = judge(d);
+                    (v.name(), r)
+                }
+                None => (
+                    "not run",
+                    format!("arm `{}` or `{}` has no evaluation yet", f.better, f.worse),
+                ),
+            };
+            Finding {
+                experiment: x.spec.name.clone(),
+                claim: f.claim.clone(),
+                paper: f.paper.clone(),
+                metric: f.metric.replace("pass@k", &format!("pass@{}", x.spec.k)),
+                difference: d,
+                verdict,
+                reason,
+            }
+        })
+        .collect()
+}
+
+fn section(x: &Experiment, md: &mut String, fs: &[Finding]) {
+    let k = x.spec.k;
+    let _ = writeln!(md, "## {}: {}\n", x.spec.name, x.spec.title);
+    if !x.spec.scale.is_empty() {
+        let _ = writeln!(md, "Scale: {}.\n", x.spec.scale);
+    }
+    let _ = writeln!(
+        md,
+        "Wall time: {:.1} min (sum of `times.tsv`).\n",
+        x.seconds / 60.0
+    );
+    if x.arms.is_empty() {
+        let _ = writeln!(md, "No arm has been evaluated yet.\n");
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "Verified (strict) pass@1 and pass@{k}, %, mean over problems with the 95% bootstrap \
+         interval (seeds pooled); hacking = samples with the right answer and a wrong trace, %.\n"
+    );
+    let mut head = "| arm | seeds × samples |".to_string();
+    let mut rule = "|---|---|".to_string();
+    for s in &x.spec.splits {
+        let _ = write!(head, " {s} pass@1 | {s} pass@{k} | {s} hacking |");
+        rule.push_str("---|---|---|");
+    }
+    let _ = writeln!(md, "{head}\n{rule}");
+    for (name, arm) in &x.arms {
+        let _ = write!(md, "| {name} | {} × {} |", arm.len(), samples(arm));
+        for s in &x.spec.splits {
+            let sl = slice(x, s, None);
+            let _ = write!(
+                md,
+                " {} | {} | {} |",
+                pct(&estimate(arm, &sl, Metric::Verified(1))),
+                pct(&estimate(arm, &sl, Metric::Verified(k))),
+                pct(&estimate(arm, &sl, Metric::Hacking)),
+            );
+        }
+        md.push('\n');
+    }
+    let problems: Vec<String> = x
+        .spec
+        .splits
+        .iter()
+        .map(|s| {
+            let n = estimate(&x.arms[0].1, &slice(x, s, None), Metric::Verified(1))
+                .map_or(0, |e| e.problems);
+            format!("{s} {n}")
+        })
+        .collect();
+    let _ = writeln!(md, "\nProblems per split: {}.\n", problems.join(", "));
+    if !fs.is_empty() {
+        findings_table(md, fs, false);
+    }
+    for (file, what) in [
+        ("passk_vs_op.svg", "pass@k against op per arm"),
+        ("passk_vs_k.svg", "pass@k against k per split"),
+        ("rl_curves.svg", "RL reward and verified pass rate per step"),
+    ] {
+        let name = format!("{}_{file}", x.spec.name);
+        if x.dir.parent().is_some_and(|p| p.join(&name).exists()) {
+            let _ = writeln!(md, "![{what}]({name})\n");
+        }
+    }
+}
+
+/// The findings table (paper, ours with its interval, verdict, reason).
+pub fn findings_table(md: &mut String, fs: &[Finding], with_experiment: bool) {
+    let _ = writeln!(
+        md,
+        "| {}finding | paper | metric | ours: difference, points [95% CI] | verdict | why |",
+        if with_experiment { "experiment | " } else { "" }
+    );
+    let _ = writeln!(
+        md,
+        "|{}---|---|---|---|---|---|",
+        if with_experiment { "---|" } else { "" }
+    );
+    for f in fs {
+        let d = match &f.difference {
+            Some(d) => format!(
+                "{:+.1} [{:+.1}, {:+.1}]",
+                100.0 * d.mean,
+                100.0 * d.lo,
+                100.0 * d.hi
+            ),
+            None => "–".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {}{} | {} | {} | {d} | **{}** | {} |",
+            if with_experiment {
+                format!("{} | ", f.experiment)
+            } else {
+                String::new()
+            },
+            f.claim,
+            f.paper,
+            f.metric,
+            f.verdict,
+            f.reason
+        );
+    }
+    md.push('\n');
+}
+
+/// What `write` produced.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub report: PathBuf,
+    pub findings: Vec<Finding>,
+    /// Experiment name → wall seconds.
+    pub seconds: BTreeMap<String, f64>,
+}
+
+const ORDER: [&str; 6] = ["sweep", "base", "edge", "context", "midtrain", "reward"];
+
+/// Write `STUDY/REPORT.md` and the plots for every experiment folder under `study`.
+pub fn write(study: &Path) -> Result<Written, String> {
+    let mut xs = Vec::new();
+    let rd = std::fs::read_dir(study).map_err(|e| format!("{}: {e}", study.display()))?;
+    let mut dirs: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        if let Some(x) = load(&d)? {
+            xs.push(x);
+        }
+    }
+    if xs.is_empty() {
+        return Err(format!(
+            "{}: no experiment folder (one holding experiment.toml)",
+            study.display()
+        ));
+    }
+    let rank = |n: &str| ORDER.iter().position(|o| *o == n).unwrap_or(ORDER.len());
+    xs.sort_by(|a, b| {
+        rank(&a.spec.name)
+            .cmp(&rank(&b.spec.name))
+            .then(a.spec.name.cmp(&b.spec.name))
+    });
+    let all: Vec<Vec<Finding>> = xs.iter().map(findings).collect();
+    let mut md = String::from("# The study: report\n\n");
+    let _ = writeln!(
+        md,
+        "Written by `dagmath report` from the evaluations under `{}`. Every pass@k is strict \
+         (the verifier accepts the trace, not just the answer); intervals are 95% percentile \
+         bootstraps over problems ({} resamples, seeds pooled); a finding is *reproduced* when \
+         the difference has the paper's sign and its interval excludes 0, *not reproduced* when \
+         the opposite sign excludes 0, *inconclusive* otherwise.\n",
+        study.display(),
+        super::study::RESAMPLES
+    );
+    let flat: Vec<Finding> = all.iter().flatten().cloned().collect();
+    if !flat.is_empty() {
+        md.push_str("## Summary\n\n");
+        findings_table(&mut md, &flat, true);
+        md.push_str("| experiment | wall time |\n|---|---|\n");
+        for x in &xs {
+            let _ = writeln!(md, "| {} | {:.1} min |", x.spec.name, x.seconds / 60.0);
+        }
+        md.push('\n');
+    }
+    for (x, fs) in xs.iter().zip(&all) {
+        plot_vs_op(x, &study.join(format!("{}_passk_vs_op.svg", x.spec.name)))?;
+        plot_vs_k(x, &study.join(format!("{}_passk_vs_k.svg", x.spec.name)))?;
+        plot_rl(x, &study.join(format!("{}_rl_curves.svg", x.spec.name)))?;
+        section(x, &mut md, fs);
+    }
+    let report = study.join("REPORT.md");
+    write_atomic(&report, md.as_bytes()).map_err(|e| format!("{}: {e}", report.display()))?;
+    Ok(Written {
+        report,
+        findings: flat,
+        seconds: xs
+            .iter()
+            .map(|x| (x.spec.name.clone(), x.seconds))
+            .collect(),
+    })
+}
+
+const COLORS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+type PlotResult = Result<(), Box<dyn std::error::Error>>;
+
+fn ops_of(x: &Experiment, split: &str) -> Vec<u32> {
+    let mut ops: Vec<u32> = x
+        .arms
+        .iter()
+        .flat_map(|a| a.1.iter().flat_map(|e| e.values()))
+        .filter(|t| t.split == split && x.spec.template.as_deref().is_none_or(|m| m == t.template))
+        .map(|t| t.op)
+        .collect();
+    ops.sort_unstable();
+    ops.dedup();
+    ops
+}
+
+/// One panel per split: pass@1 (solid) and pass@k (dashed) against op, one colour per arm,
+/// with the interval of pass@k as a bar.
+fn plot_vs_op(x: &Experiment, path: &Path) -> Result<(), String> {
+    let draw = || -> PlotResult {
+        let n = x.spec.splits.len().max(1);
+        let root = SVGBackend::new(path, (420 * n as u32 + 40, 460)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let root = root.titled(
+            &format!(
+                "{}: verified pass@1 (solid) and pass@{} (dashed) by op",
+                x.spec.name, x.spec.k
+            ),
+            ("sans-serif", 20),
+        )?;
+        for (panel, split) in root.split_evenly((1, n)).iter().zip(&x.spec.splits) {
+            let ops = ops_of(x, split);
+            let (lo, hi) = (
+                *ops.first().unwrap_or(&0) as f64,
+                *ops.last().unwrap_or(&1) as f64,
+            );
+            let mut chart = ChartBuilder::on(panel)
+                .caption(split, ("sans-serif", 16))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(50)
+                .build_cartesian_2d(lo - 0.5..hi + 0.5, 0.0..100.0)?;
+            chart.configure_mesh().x_desc("op").y_desc("%").draw()?;
+            for (i, (name, arm)) in x.arms.iter().enumerate() {
+                let c = COLORS[i % COLORS.len()];
+                let at = |m: Metric| -> Vec<(f64, Estimate)> {
+                    ops.iter()
+                        .filter_map(|&o| {
+                            Some((o as f64, estimate(arm, &slice(x, split, Some(o)), m)?))
+                        })
+                        .collect()
+                };
+                let p1 = at(Metric::Verified(1));
+                let pk = at(Metric::Verified(x.spec.k));
+                chart
+                    .draw_series(LineSeries::new(
+                        p1.iter().map(|(o, e)| (*o, 100.0 * e.mean)),
+                        c.stroke_width(2),
+                    ))?
+                    .label(name.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+                chart.draw_series(DashedLineSeries::new(
+                    pk.iter().map(|(o, e)| (*o, 100.0 * e.mean)),
+                    6,
+                    4,
+                    c.stroke_width(1),
+                ))?;
+                chart.draw_series(pk.iter().map(|(o, e)| {
+                    PathElement::new(vec![(*o, 100.0 * e.lo), (*o, 100.0 * e.hi)], c)
+                }))?;
+            }
+            chart
+                .configure_series_labels()
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.8))
+                .draw()?;
+        }
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// One panel per split: verified pass@k against k (powers of two), one colour per arm.
+fn plot_vs_k(x: &Experiment, path: &Path) -> Result<(), String> {
+    let draw = || -> PlotResult {
+        let n = x.spec.splits.len().max(1);
+        let kmax = x
+            .arms
+            .iter()
+            .map(|a| samples(&a.1))
+            .max()
+            .unwrap_or(1)
+            .max(2);
+        let root = SVGBackend::new(path, (420 * n as u32 + 40, 460)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let root = root.titled(
+            &format!("{}: verified pass@k against k", x.spec.name),
+            ("sans-serif", 20),
+        )?;
+        for (panel, split) in root.split_evenly((1, n)).iter().zip(&x.spec.splits) {
+            let mut chart = ChartBuilder::on(panel)
+                .caption(split, ("sans-serif", 16))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(50)
+                .build_cartesian_2d((1.0..kmax as f64).log_scale(), 0.0..100.0)?;
+            chart.configure_mesh().x_desc("k").y_desc("%").draw()?;
+            for (i, (name, arm)) in x.arms.iter().enumerate() {
+                let c = COLORS[i % COLORS.len()];
+                let ks: Vec<u32> = (0..)
+                    .map(|p| 1u32 << p)
+                    .take_while(|&k| k <= samples(arm))
+                    .collect();
+                let pts: Vec<(f64, f64)> = ks
+                    .iter()
+                    .filter_map(|&k| {
+                        let e = estimate(arm, &slice(x, split, None), Metric::Verified(k))?;
+                        Some((k as f64, 100.0 * e.mean))
+                    })
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
+                    .label(name.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+                chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.8))
+                .draw()?;
+        }
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// (step, reward, pass_rate) per step of an RL run.
+type Curve = Vec<(f64, f64, f64)>;
+
+/// The curve of an RL run's metrics.jsonl.
+fn rl_curve(path: &Path) -> Curve {
+    std::fs::read_to_string(path.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["phase"] == "rl")
+        .filter_map(|v| {
+            Some((
+                v["step"].as_f64()?,
+                v["reward"].as_f64()?,
+                v["pass_rate"].as_f64()?,
+            ))
+        })
+        .collect()
+}
+
+/// Two panels: RL reward and verified pass rate of the rollouts per step, one colour per arm, one
+/// line per seed. Nothing is drawn for an experiment without RL runs.
+fn plot_rl(x: &Experiment, path: &Path) -> Result<(), String> {
+    let runs: Vec<(usize, &str, Curve)> = x
+        .spec
+        .arms
+        .iter()
+        .enumerate()
+        .flat_map(|(i, a)| {
+            a.runs
+                .iter()
+                .map(move |r| (i, a.name.as_str(), rl_curve(&x.dir.join(r))))
+        })
+        .filter(|r| !r.2.is_empty())
+        .collect();
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let draw = || -> PlotResult {
+        let steps = runs
+            .iter()
+            .flat_map(|r| r.2.iter().map(|p| p.0))
+            .fold(1.0, f64::max);
+        let root = SVGBackend::new(path, (1000, 440)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let root = root.titled(
+            &format!("{}: RL rollouts per step (one line per seed)", x.spec.name),
+            ("sans-serif", 20),
+        )?;
+        for (panel, (title, pick)) in root.split_evenly((1, 2)).iter().zip([
+            ("reward", 1usize),
+            ("verified pass rate of the rollouts", 2usize),
+        ]) {
+            let mut chart = ChartBuilder::on(panel)
+                .caption(title, ("sans-serif", 16))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(50)
+                .build_cartesian_2d(0.0..steps, 0.0..1.0)?;
+            chart.configure_mesh().x_desc("step").draw()?;
+            let mut labelled = vec![false; x.spec.arms.len()];
+            for (i, name, pts) in &runs {
+                let c = COLORS[i % COLORS.len()];
+                let line = pts.iter().map(|p| (p.0, if pick == 1 { p.1 } else { p.2 }));
+                let s = chart.draw_series(LineSeries::new(line, c.stroke_width(1)))?;
+                if !labelled[*i] {
+                    labelled[*i] = true;
+                    s.label(name.to_string())
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+                }
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.8))
+                .draw()?;
+        }
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| format!("{}: {e}", path.display()))
+}

@@ -25,4 +25,5 @@ SWEEP=(
   "d02-lr3e-3-16M tiny 16_000_000 3e-3 datasets/study_d02.toml"
   "d02-lr1e-2-6M tiny 6_000_000 1e-2 datasets/study_d02.toml"
   "d02-lr1e-2-16M tiny 16_000_000 1e-2 datasets/study_d02.toml"
+  "d02-lr1e-2-28M tiny 28_000_000 1e-2 datasets/study_d02.toml"
 )

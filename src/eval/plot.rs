@@ -8,7 +8,8 @@ use plotters::prelude::*;
 
 use super::audit::PassJson;
 
-const COLORS: [RGBColor; 8] = [
+/// The plots' palette (also the study report's).
+pub(crate) const COLORS: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),

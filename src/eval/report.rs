@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 use serde::Deserialize;
 
+use super::plot::COLORS;
 use super::study::{
     difference, estimate, judge, read_evaluation, Estimate, Evaluation, Metric, Slice,
 };
@@ -401,17 +402,6 @@ pub fn write(study: &Path) -> Result<Written, String> {
             .collect(),
     })
 }
-
-const COLORS: [RGBColor; 8] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(23, 190, 207),
-];
 
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
 

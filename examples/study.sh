@@ -122,6 +122,12 @@ arm () {
   printf ']\n'
 }
 
+seeded_arm () {  # seeded_arm NAME RUN: an arm over eval/RUN-s$seed for every seed
+  local seed evals=()
+  for seed in $SEEDS; do evals+=("eval/$2-s$seed"); done
+  arm "$1" "${evals[@]}"
+}
+
 finding () {  # finding CLAIM PAPER SPLIT METRIC BETTER WORSE
   printf '\n[[findings]]\nclaim = "%s"\npaper = "%s"\nsplit = "%s"\nmetric = "%s"\nbetter = "%s"\nworse = "%s"\n' "$@"
 }
@@ -163,7 +169,7 @@ run_sweep () {
 }
 
 run_edge () {
-  local x=$OUT/edge a seed evals
+  local x=$OUT/edge a seed
   run_base
   mkdir -p "$x"
   for a in edge id hard; do
@@ -181,9 +187,7 @@ run_edge () {
     header edge "RL at the edge of competence" "$SPLITS3"
     arm base ../base/eval/base
     for a in edge id hard; do
-      evals=()
-      for seed in $SEEDS; do evals+=("eval/rl-$a-s$seed"); done
-      arm "rl-$a" "${evals[@]}"
+      seeded_arm "rl-$a" "rl-$a"
     done
     finding "RL on edge problems beats RL on ID problems on the edge split" \
       "edge pass@128 86 (edge RL) vs 43 (ID RL)" ood_edge pass@k rl-edge rl-id
@@ -197,7 +201,7 @@ run_edge () {
 }
 
 run_context () {
-  local x=$OUT/context p seed evals
+  local x=$OUT/context p seed
   stage base data "$D" generate --recipe "$RECIPE" --out "$DATA" --force
   mkdir -p "$x"
   for p in $CTX_SHARES; do
@@ -212,9 +216,7 @@ run_context () {
   {
     header context "Context B (school) seen only at the easiest op, then RL on a 50/50 A:B edge pool" '"test_school", "test_zoo"'
     for p in $CTX_SHARES; do
-      evals=()
-      for seed in $SEEDS; do evals+=("eval/rl-$p-s$seed"); done
-      arm "school-$p" "${evals[@]}"
+      seeded_arm "school-$p" "rl-$p"
     done
     finding "1% exposure to context B transfers where 0.1% collapses" \
       "0.1% collapses past op 3; 1% keeps pass@128 61 at op 20" test_school pass@k school-1 school-0.1
@@ -224,7 +226,7 @@ run_context () {
 }
 
 run_midtrain () {
-  local x=$OUT/midtrain b seed from evals
+  local x=$OUT/midtrain b seed from
   run_base
   mkdir -p "$x"
   for b in $BETAS; do
@@ -246,9 +248,7 @@ run_midtrain () {
   {
     header midtrain "One compute budget split β between mid-training and RL" "$SPLITS3"
     for b in $BETAS; do
-      evals=()
-      for seed in $SEEDS; do evals+=("eval/rl-b$b-s$seed"); done
-      arm "beta-$b" "${evals[@]}"
+      seeded_arm "beta-$b" "rl-b$b"
     done
     finding "Mid-training + RL (β = 0.5) beats full RL (β = 0) on the hard split" \
       "OOD-hard pass@128 +10.8 points" ood_hard pass@k beta-0.5 beta-0
@@ -258,7 +258,7 @@ run_midtrain () {
 }
 
 run_reward () {
-  local x=$OUT/reward a seed kind alpha evals
+  local x=$OUT/reward a seed kind alpha
   run_base
   mkdir -p "$x"
   for a in outcome mixed-0.2 mixed-0.5 strict; do
@@ -277,9 +277,7 @@ run_reward () {
   {
     header reward "Outcome vs process-verified rewards (0.2·outcome + 0.8·process, 0.5/0.5, strict)" "$SPLITS3"
     for a in outcome mixed-0.2 mixed-0.5 strict; do
-      evals=()
-      for seed in $SEEDS; do evals+=("eval/rl-$a-s$seed"); done
-      arm "$a" "${evals[@]}"
+      seeded_arm "$a" "rl-$a"
     done
     finding "0.2·outcome + 0.8·process beats outcome-only on the hard split" \
       "OOD-hard pass@128 23.2 → 27.7" ood_hard pass@k mixed-0.2 outcome

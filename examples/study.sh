@@ -86,8 +86,19 @@ evaluate () {
     --limit "$LIMIT" --temperature 0.7 --max-new-tokens "$MAXNEW" --device "$DEVICE" --force
 }
 
+# The [model] lines of a preset, "NAME" or "NAME:field=value,...", e.g.
+# "tiny:hidden_size=192,num_hidden_layers=6,num_attention_heads=6".
+model_lines () {
+  local kv o=()
+  printf 'preset = "%s"' "${1%%:*}"
+  [[ $1 == *:* ]] || return 0
+  IFS=, read -ra o <<<"${1#*:}"
+  for kv in "${o[@]}"; do printf '\n%s = %s' "${kv%%=*}" "${kv#*=}"; done
+}
+
 pretrain_cfg () {  # pretrain_cfg DEST OUT DATA SPLIT TOKENS [PRESET [LR]]
-  fill $S/pretrain.toml "$1" OUT="$2" DATA="$3" SPLIT="$4" TOKENS="$5" PRESET="${6:-$PRESET}" \
+  fill $S/pretrain.toml "$1" OUT="$2" DATA="$3" SPLIT="$4" TOKENS="$5" \
+    MODEL="$(model_lines "${6:-$PRESET}")" \
     LR="${7:-$LR}" MIN_LR="$MIN_LR" DEVICE="$DEVICE" SEQ="$SEQ" BATCH="$BATCH" \
     CKPT_EVERY="$CKPT_EVERY"
 }

@@ -10,10 +10,10 @@
 #   bash examples/study.sh all        # everything above, then the report
 #   bash examples/study.sh report     # out/study/REPORT.md and its plots from what has run
 #
-# SCALE=micro (default: the `tiny` model on one CPU, op scale shifted: ID op 2-6, edge 7-8, hard
-# 9-10), SCALE=paper DEVICE=cuda (the paper's model and budgets, SPEC §6), SCALE=toy (minutes;
-# what the test runs). Every stage is cached under $OUT/<experiment>/.done: a rerun skips what is
-# done, and a killed training stage resumes from its latest checkpoint. Each experiment writes
+# SCALE=micro (default: the `tiny` model on one CPU, op scale shifted: ID op 3-6, edge 7-8,
+# hard 9-10, no distractors), SCALE=paper DEVICE=cuda (the paper's model and budgets, SPEC §6),
+# SCALE=toy (minutes; what the test runs). Every stage is cached under $OUT/<experiment>/.done:
+# a rerun skips what is done, and a killed training stage resumes from its latest checkpoint. Each experiment writes
 # experiment.toml (arms, findings) and times.tsv (wall seconds per stage) for `dagmath report`.
 #
 # Environment: SCALE, DEVICE, OUT (default out/study), SEEDS (RL seeds, default "0 1"),
@@ -149,6 +149,12 @@ header () {  # header NAME TITLE SPLITS [TEMPLATE]
   [ -z "${4:-}" ] || printf 'template = "%s"\n' "$4"
 }
 
+# notes FILE: FILE's markdown as the experiment's `notes` (printed under its heading), if it exists.
+notes () {
+  [ -f "$1" ] || return 0
+  printf "notes = '''\n%s\n'''\n" "$(cat "$1")"
+}
+
 SPLITS3='"test_id", "ood_edge", "ood_hard"'
 
 run_base () {
@@ -160,7 +166,11 @@ run_base () {
   stage base select "$D" select --checkpoint "$BASE" --pool "$DATA" --splits rl_pool \
     --samples "$SEL_SAMPLES" --band "$BAND" --pass verified --limit "$SEL_LIMIT" \
     --max-new-tokens "$MAXNEW" --device "$DEVICE" --out "$OUT/base/pool" --force
-  { header base "The shared base model" "$SPLITS3"; arm base eval/base; } > "$OUT/base/experiment.toml"
+  {
+    header base "The shared base model" "$SPLITS3"
+    notes "$S/$SCALE/sweep.md"
+    arm base eval/base
+  } > "$OUT/base/experiment.toml"
 }
 
 run_sweep () {

@@ -11,6 +11,7 @@
 //! scale = "micro: ID op 2-6, edge op 7-8, hard op 9-10"
 //! k = 32
 //! splits = ["test_id", "ood_edge", "ood_hard"]
+//! notes = "markdown printed under the heading"   # optional
 //! [[arms]]
 //! name = "rl-edge"
 //! evals = ["eval/rl-edge-s0", "eval/rl-edge-s1"]   # one `dagmath eval` folder per seed
@@ -53,6 +54,9 @@ pub struct ExperimentSpec {
     /// Restrict every table and plot to one template (e.g. the context experiment's school).
     #[serde(default)]
     pub template: Option<String>,
+    /// Markdown printed under the section's heading (e.g. the sweep behind the base model).
+    #[serde(default)]
+    pub notes: String,
     pub arms: Vec<ArmSpec>,
     #[serde(default)]
     pub findings: Vec<FindingSpec>,
@@ -230,6 +234,9 @@ fn section(x: &Experiment, md: &mut String, fs: &[Finding]) {
         "Wall time: {:.1} min (sum of `times.tsv`).\n",
         x.seconds / 60.0
     );
+    if !x.spec.notes.trim().is_empty() {
+        let _ = writeln!(md, "{}\n", x.spec.notes.trim());
+    }
     if x.arms.is_empty() {
         let _ = writeln!(md, "No arm has been evaluated yet.\n");
         return;

@@ -37,6 +37,8 @@ fn study_toy_edge_pipeline_writes_the_report() {
         "| base | 1 × 4 |",
         "RL on edge problems beats RL on ID problems",
         "95%",
+        "## base: The shared base model",
+        "this note checks that the base section prints its scale's sweep.md",
     ] {
         assert!(report.contains(needle), "no `{needle}` in:\n{report}");
     }

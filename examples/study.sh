@@ -13,8 +13,9 @@
 # SCALE=micro (default: the `tiny` model on one CPU, op scale shifted: ID op 3-6, edge 7-8,
 # hard 9-10, no distractors), SCALE=paper DEVICE=cuda (the paper's model and budgets, SPEC §6),
 # SCALE=toy (minutes; what the test runs). Every stage is cached under $OUT/<experiment>/.done:
-# a rerun skips what is done, and a killed training stage resumes from its latest checkpoint. Each experiment writes
-# experiment.toml (arms, findings) and times.tsv (wall seconds per stage) for `dagmath report`.
+# a rerun skips what is done, and a killed training stage resumes from its latest checkpoint.
+# Each experiment writes experiment.toml (arms, findings) and times.tsv (wall seconds per stage)
+# for `dagmath report`.
 #
 # Environment: SCALE, DEVICE, OUT (default out/study), SEEDS (RL seeds, default "0 1"),
 # DAGMATH (a built binary; default: cargo build --release and ./target/release/dagmath).

@@ -10,7 +10,7 @@ SCALE_DEVICE=cpu
 # task (datasets/study_micro.toml).
 RECIPE=datasets/study_micro.toml
 PRESET=tiny SEQ=512 BATCH=16 LR=1e-2 MIN_LR=1e-3 CKPT_EVERY=244
-BASE_TOKENS=24_000_000
+BASE_TOKENS=44_000_000
 # Evaluation: >= 100 problems per split (spread over its ops), 32 samples each.
 SAMPLES=32 LIMIT=100 MAXNEW=320
 # The edge pool: rl_pool problems (op 6-9) whose strict pass rate over 8 samples is in BAND.
@@ -23,5 +23,5 @@ BETAS="0 0.2 0.5 0.8" MID_FLOPS=4e12 MID_TOKENS=12_000_000 MID_LR=1e-3 MID_MIN_L
 # `study.sh sweep` reruns points of the sweep: name preset tokens lr recipe.
 SWEEP=(
   "d02-lr1e-2-16M tiny 16_000_000 1e-2 datasets/study_d02.toml"
-  "none-lr1e-2-24M tiny 24_000_000 1e-2 datasets/study_micro.toml"
+  "none-lr1e-2-44M tiny 44_000_000 1e-2 datasets/study_micro.toml"
 )

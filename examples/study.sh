@@ -10,8 +10,8 @@
 #   bash examples/study.sh all        # everything above, then the report
 #   bash examples/study.sh report     # out/study/REPORT.md and its plots from what has run
 #
-# SCALE=micro (default: the `tiny` model on one CPU, op scale shifted: ID op 3-6, edge 7-8,
-# hard 9-10, no distractors), SCALE=paper DEVICE=cuda (the paper's model and budgets, SPEC §6),
+# SCALE=micro (default: the `tiny` model on one CPU, op scale shifted: ID op 3, edge 4-6,
+# hard 7-8, no distractors), SCALE=paper DEVICE=cuda (the paper's model and budgets, SPEC §6),
 # SCALE=toy (minutes; what the test runs). Every stage is cached under $OUT/<experiment>/.done:
 # a rerun skips what is done, and a killed training stage resumes from its latest checkpoint.
 # Each experiment writes experiment.toml (arms, findings) and times.tsv (wall seconds per stage)

@@ -5,6 +5,8 @@
 mod audit;
 mod cli;
 mod composer;
+#[cfg(feature = "cuda")]
+mod cuda;
 mod dataset;
 mod engine;
 mod family;

@@ -9,6 +9,9 @@
 #   bash examples/study.sh reward     # outcome vs process-verified rewards
 #   bash examples/study.sh all        # everything above, then the report
 #   bash examples/study.sh report     # out/study/REPORT.md and its plots from what has run
+#   bash examples/study.sh archive DEST   # the report, its plots and what it is made from
+#                                     # (verdicts, RL metrics, experiment.toml, times.tsv): a few
+#                                     # MB that `dagmath report --study DEST` rebuilds it from
 #
 # SCALE=micro (default: the `tiny` model on one CPU, op scale shifted: ID op 3, edge 4-6,
 # hard 7-8, no distractors), SCALE=paper DEVICE=cuda (the paper's model and budgets, SPEC §6),
@@ -314,6 +317,24 @@ run_reward () {
 
 report () { "$D" report --study "$OUT"; }
 
+# archive DEST: copy what the report is made from and what it wrote, nothing else (no models,
+# no samples, no data), keeping the folder layout so `dagmath report --study DEST` works there.
+archive () {
+  local dest=${1:-}
+  [ -n "$dest" ] || { echo "archive: name a destination folder" >&2; exit 2; }
+  [ -f "$OUT/REPORT.md" ] || { echo "archive: no $OUT/REPORT.md (run an experiment first)" >&2; exit 2; }
+  mkdir -p "$dest"
+  dest=$(cd "$dest" && pwd)
+  (
+    cd "$OUT"
+    find . -maxdepth 1 \( -name REPORT.md -o -name '*.svg' \) -print0
+    find . -mindepth 2 -maxdepth 2 \( -name experiment.toml -o -name times.tsv \) -print0
+    find . -mindepth 4 -maxdepth 4 -path './*/eval/*/verdicts.parquet' -print0
+    find . -mindepth 3 -maxdepth 3 -path './*/rl-*/metrics.jsonl' -print0
+  ) | (cd "$OUT" && xargs -0 cp --parents -t "$dest")
+  echo "archived $(find "$dest" -type f | wc -l) files ($(du -sh "$dest" | cut -f1)) in $dest"
+}
+
 case "${1:-}" in
   base) run_base; report ;;
   sweep) run_sweep; report ;;
@@ -323,5 +344,6 @@ case "${1:-}" in
   reward) run_reward; report ;;
   all) run_base; run_edge; run_context; run_midtrain; run_reward; report ;;
   report) report ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  archive) archive "${2:-}" ;;
+  *) sed -n '2,24p' "$0"; exit 2 ;;
 esac

@@ -108,10 +108,12 @@ pretrain_cfg () {  # pretrain_cfg DEST OUT DATA SPLIT TOKENS [PRESET [LR]]
 }
 
 rl_cfg () {  # rl_cfg DEST OUT DATA SPLIT SEED REWARD ALPHA [TEMPLATE FLOPS BETA]
-  local t=$S/rl.toml extra=()
-  if [ $# -gt 7 ]; then t=$S/$8; extra=(FLOPS="$9" BETA="${10}"); fi
+  local t=$S/rl.toml extra=() steps=$RL_STEPS
+  # Under a compute split the FLOP budget ends the run, not the step count: the cap is 10x the
+  # fixed-step arms', so that every beta spends its whole (1 - beta) share.
+  if [ $# -gt 7 ]; then t=$S/$8; extra=(FLOPS="$9" BETA="${10}"); steps=$((RL_STEPS * 10)); fi
   fill "$t" "$1" OUT="$2" DATA="$3" SPLIT="$4" SEED="$5" REWARD="$6" ALPHA="$7" \
-    DEVICE="$DEVICE" STEPS="$RL_STEPS" PROMPTS="$PROMPTS" GROUP="$GROUP" MICRO="$MICRO" \
+    DEVICE="$DEVICE" STEPS="$steps" PROMPTS="$PROMPTS" GROUP="$GROUP" MICRO="$MICRO" \
     MAXNEW="$MAXNEW" RL_LR="$RL_LR" RL_CKPT="$RL_CKPT" "${extra[@]}"
 }
 
@@ -310,6 +312,12 @@ run_reward () {
       "OOD-hard pass@128 23.2 → 26.2" ood_hard pass@k mixed-0.5 outcome
     finding "strict beats outcome-only on the hard split" \
       "OOD-hard pass@128 23.2 → 25.8" ood_hard pass@k strict outcome
+    # Where the base model's hard split is all zeros (the micro scale), the hard-split findings
+    # have no signal; the same comparisons on the edge split are where RL can move anything.
+    finding "0.2·outcome + 0.8·process beats outcome-only on the edge split" \
+      "(paper: on OOD-hard) pass@128 23.2 → 27.7" ood_edge pass@k mixed-0.2 outcome
+    finding "strict beats outcome-only on the edge split" \
+      "(paper: on OOD-hard) pass@128 23.2 → 25.8" ood_edge pass@k strict outcome
     finding "process rewards cut reward hacking (right answer, wrong trace) on the edge split" \
       "process supervision curbs hacking" ood_edge hacking mixed-0.2 outcome
   } > "$x/experiment.toml"

@@ -25,7 +25,8 @@ enum Phase {
     Midtrain {
         #[command(flatten)]
         args: PhaseArgs,
-        /// Checkpoint folder (or Hugging Face Qwen2 folder) to start from.
+        /// Checkpoint folder, Hugging Face Qwen2 folder, or a run folder (its latest
+        /// checkpoint) to start from.
         #[arg(long, value_name = "CKPT", required_unless_present = "resume")]
         from: Option<PathBuf>,
     },
@@ -67,14 +68,11 @@ pub fn run(a: Args) -> Result<(), CliError> {
     if let Some(d) = device_flag(&args) {
         cfg.device = d;
     }
-    if let Some(f) = &from {
-        if !f.is_dir() {
-            return Err(CliError::usage(anyhow::anyhow!(
-                "--from {}: no such checkpoint folder",
-                f.display()
-            )));
-        }
-    }
+    // A checkpoint folder, or a run folder meaning its latest checkpoint, as `train rl` takes.
+    let from = match from {
+        Some(f) => Some(super::export::resolve_checkpoint(&f)?),
+        None => None,
+    };
     if cfg.device == DeviceKind::Cuda {
         dagmath::train::device::probe_cuda()
             .map_err(anyhow::Error::msg)

@@ -536,6 +536,57 @@ fn eval_and_select_cli_end_to_end() {
 }
 
 #[test]
+fn midtrain_from_a_run_folder_starts_from_its_latest_checkpoint() {
+    // `train rl --from RUN` takes a run folder (its latest checkpoint); `train midtrain --from
+    // RUN` failed on it with "RUN/config.json: No such file or directory", which stopped the
+    // study's midtrain experiment (examples/study.sh passes the base model's run folder).
+    use crate::cli::{assert_usage_error, dagmath};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path());
+    let (start, _) = fresh_checkpoint(dir.path(), "start");
+    let run = dir.path().join("run");
+    let mut cfg = rl_config(&data, &run);
+    cfg.rl.steps = 1;
+    rl::train_rl::<CpuBackend>(&cfg, RlStart::From(&start), &cpu_device(), &mut Silent).unwrap();
+    assert!(
+        !run.join("config.json").exists(),
+        "a run folder, not a checkpoint"
+    );
+    let mid = dir.path().join("mid.toml");
+    std::fs::write(
+        &mid,
+        format!(
+            "out = \"{}\"\n[data]\ndir = \"{}\"\nsplits = [\"pool\"]\nseq_len = 32\n\
+             [budget]\ntokens = 256\nbatch_size = 4\n",
+            dir.path().join("mid").display(),
+            data.display()
+        ),
+    )
+    .unwrap();
+    let o = dagmath(&[
+        "train",
+        "midtrain",
+        "--config",
+        mid.to_str().unwrap(),
+        "--from",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(dir.path().join("mid/checkpoints").is_dir());
+    // A folder that is neither is still a usage error naming it.
+    let o = dagmath(&[
+        "train",
+        "midtrain",
+        "--config",
+        mid.to_str().unwrap(),
+        "--from",
+        dir.path().join("nowhere").to_str().unwrap(),
+        "--force",
+    ]);
+    assert_usage_error(&o, "nowhere");
+}
+
+#[test]
 fn a_compute_split_stops_midtraining_and_rl_at_their_shares() {
     let dir = tempfile::tempdir().unwrap();
     let data = dataset(dir.path());

@@ -231,9 +231,20 @@ run_context () {
   local x=$OUT/context p seed
   stage base data "$D" generate --recipe "$RECIPE" --out "$DATA" --force
   mkdir -p "$x"
+  # CTX_FROM=scratch: four pre-trainings, as the paper; CTX_FROM=base: the shared base model's
+  # training continued on each exposure split (examples/study/continue.toml), where four
+  # pre-trainings from scratch cannot learn the task inside the experiment's hour.
+  [ "${CTX_FROM:-scratch}" = base ] && run_base
   for p in $CTX_SHARES; do
-    pretrain_cfg "$x/pre-$p.toml" "$x/pre-$p" "$DATA" "ctx_${p/./p}" "$CTX_TOKENS"
-    stage context "pretrain-$p" train pretrain "$x/pre-$p.toml"
+    if [ "${CTX_FROM:-scratch}" = base ]; then
+      fill $S/continue.toml "$x/pre-$p.toml" OUT="$x/pre-$p" DATA="$DATA" SPLIT="ctx_${p/./p}" \
+        TOKENS="$CTX_TOKENS" LR="$MID_LR" MIN_LR="$MID_MIN_LR" DEVICE="$DEVICE" SEQ="$SEQ" \
+        BATCH="$BATCH" CKPT_EVERY="$CKPT_EVERY"
+      stage context "pretrain-$p" train midtrain "$x/pre-$p.toml" --from "$BASE"
+    else
+      pretrain_cfg "$x/pre-$p.toml" "$x/pre-$p" "$DATA" "ctx_${p/./p}" "$CTX_TOKENS"
+      stage context "pretrain-$p" train pretrain "$x/pre-$p.toml"
+    fi
     for seed in $SEEDS; do
       rl_cfg "$x/rl-$p-s$seed.toml" "$x/rl-$p-s$seed" "$DATA" rl_ctx "$seed" mixed 0.2
       stage context "rl-$p-s$seed" train rl "$x/rl-$p-s$seed.toml" --from "$x/pre-$p"
@@ -242,6 +253,7 @@ run_context () {
   done
   {
     header context "Context B (school) seen only at the easiest op, then RL on a 50/50 A:B edge pool" '"test_school", "test_zoo"'
+    notes "$S/$SCALE/context.md"
     for p in $CTX_SHARES; do
       seeded_arm "school-$p" "rl-$p"
     done

@@ -293,6 +293,11 @@ run_midtrain () {
       "OOD-hard pass@128 +10.8 points" ood_hard pass@k beta-0.5 beta-0
     finding "Mid-training + RL (β = 0.2) beats full RL (β = 0) on the hard split" \
       "Heavy-RL β = 0.2 above full RL" ood_hard pass@k beta-0.2 beta-0
+    # The same comparisons on the edge split, for scales whose hard split is 0 for every arm.
+    finding "Mid-training + RL (β = 0.5) beats full RL (β = 0) on the edge split" \
+      "(paper: on OOD-hard) pass@128 +10.8 points" ood_edge pass@k beta-0.5 beta-0
+    finding "Mid-training + RL (β = 0.2) beats full RL (β = 0) on the edge split" \
+      "(paper: on OOD-hard) Heavy-RL above full RL" ood_edge pass@k beta-0.2 beta-0
   } > "$x/experiment.toml"
 }
 

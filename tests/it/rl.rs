@@ -563,27 +563,17 @@ fn midtrain_from_a_run_folder_starts_from_its_latest_checkpoint() {
         ),
     )
     .unwrap();
-    let o = dagmath(&[
-        "train",
-        "midtrain",
-        "--config",
-        mid.to_str().unwrap(),
-        "--from",
-        run.to_str().unwrap(),
-    ]);
+    let midtrain = |from: &Path| {
+        let (cfg, from) = (mid.to_str().unwrap(), from.to_str().unwrap());
+        dagmath(&[
+            "train", "midtrain", "--config", cfg, "--from", from, "--force",
+        ])
+    };
+    let o = midtrain(&run);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(dir.path().join("mid/checkpoints").is_dir());
     // A folder that is neither is still a usage error naming it.
-    let o = dagmath(&[
-        "train",
-        "midtrain",
-        "--config",
-        mid.to_str().unwrap(),
-        "--from",
-        dir.path().join("nowhere").to_str().unwrap(),
-        "--force",
-    ]);
-    assert_usage_error(&o, "nowhere");
+    assert_usage_error(&midtrain(&dir.path().join("nowhere")), "nowhere");
 }
 
 #[test]

@@ -22,7 +22,6 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PACK=.gpu_bin/gpu_bin.tar.xz
-TESTBIN=.gpu_bin/it
 
 if [ "${1:-}" = pack ]; then
     set -e

@@ -228,15 +228,15 @@ run_edge () {
 }
 
 run_context () {
-  local x=$OUT/context p seed
+  local x=$OUT/context p seed from=${CTX_FROM:-scratch}
   stage base data "$D" generate --recipe "$RECIPE" --out "$DATA" --force
   mkdir -p "$x"
   # CTX_FROM=scratch: four pre-trainings, as the paper; CTX_FROM=base: the shared base model's
   # training continued on each exposure split (examples/study/continue.toml), where four
   # pre-trainings from scratch cannot learn the task inside the experiment's hour.
-  [ "${CTX_FROM:-scratch}" = base ] && run_base
+  [ "$from" = base ] && run_base
   for p in $CTX_SHARES; do
-    if [ "${CTX_FROM:-scratch}" = base ]; then
+    if [ "$from" = base ]; then
       fill $S/continue.toml "$x/pre-$p.toml" OUT="$x/pre-$p" DATA="$DATA" SPLIT="ctx_${p/./p}" \
         TOKENS="$CTX_TOKENS" LR="$MID_LR" MIN_LR="$MID_MIN_LR" DEVICE="$DEVICE" SEQ="$SEQ" \
         BATCH="$BATCH" CKPT_EVERY="$CKPT_EVERY"

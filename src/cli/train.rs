@@ -60,19 +60,22 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let (phase, args, from) = match a.phase {
         Phase::Pretrain(args) => ("pretrain", args, None),
         Phase::Midtrain { args, from } => ("midtrain", args, from),
-        Phase::Rl { args, from } => return run_rl(args, from),
+        Phase::Rl { args, from } => ("rl", args, from),
     };
+    // --from: a checkpoint folder, or a run folder meaning its latest checkpoint (every phase).
+    let from = from
+        .as_deref()
+        .map(super::export::resolve_checkpoint)
+        .transpose()?;
+    if phase == "rl" {
+        return run_rl(args, from);
+    }
     let mut cfg = TrainConfig::from_file(&args.config)
         .map_err(anyhow::Error::msg)
         .map_err(CliError::usage)?;
     if let Some(d) = device_flag(&args) {
         cfg.device = d;
     }
-    // A checkpoint folder, or a run folder meaning its latest checkpoint, as `train rl` takes.
-    let from = match from {
-        Some(f) => Some(super::export::resolve_checkpoint(&f)?),
-        None => None,
-    };
     if cfg.device == DeviceKind::Cuda {
         dagmath::train::device::probe_cuda()
             .map_err(anyhow::Error::msg)
@@ -242,10 +245,6 @@ fn run_rl(args: PhaseArgs, from: Option<PathBuf>) -> Result<(), CliError> {
     if let Some(d) = device_flag(&args) {
         cfg.device = d;
     }
-    let from = match from {
-        Some(f) => Some(super::export::resolve_checkpoint(&f)?),
-        None => None,
-    };
     if cfg.device == DeviceKind::Cuda {
         dagmath::train::device::probe_cuda()
             .map_err(anyhow::Error::msg)

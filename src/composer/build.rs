@@ -196,12 +196,12 @@ const FITTED: [Growth; 19] = [
     },
     // op 18
     Growth {
-        parents: [8, 52, 10, 23, 13],
+        parents: [3, 53, 13, 26, 7],
         p_outer: 0.55,
-        total_step: 61,
-        star_step: 11,
+        total_step: 52,
+        star_step: 6,
         from_open: 0.60,
-        from_stars: 0.35,
+        from_stars: 0.54,
     },
     // op 19
     Growth {

@@ -541,9 +541,17 @@ impl<B: AutodiffBackend> Policy<B> {
             (true, Some(r)) => Some(crate::model::fused::HostDecoder::new(r)),
             _ => None,
         };
+        // Micro-batches of rows of similar length: each is padded to its longest row, so
+        // grouping by length (a stable sort) keeps the padding small. Every row's loss is
+        // normalised over the whole mini-batch, so the grouping changes only the order in
+        // which the gradient sums.
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&i| rows[i].0.tokens.len());
+        let sorted: Vec<(&Rollout, f64)> = order.iter().map(|&i| rows[i]).collect();
+        let mut slots: Vec<Option<Vec<f32>>> = order.iter().map(|&i| stand_in[i].take()).collect();
         let mut acc = GradientsAccumulator::<Qwen2<B>>::new();
         let mb = self.micro_batch_rows.max(1);
-        for (ci, chunk) in rows.chunks(mb).enumerate() {
+        for (ci, chunk) in sorted.chunks(mb).enumerate() {
             let mb_tokens: f64 = chunk.iter().map(|(r, _)| weight(r)).sum();
             let mb_seqs = chunk.iter().filter(|(r, _)| weight(r) > 0.0).count() as f64;
             stats.tokens += chunk
@@ -578,7 +586,7 @@ impl<B: AutodiffBackend> Policy<B> {
                         .expect("f32 log-probs")
                 })
             };
-            let stand_in = &mut stand_in[ci * mb..ci * mb + chunk.len()];
+            let stand_in = &mut slots[ci * mb..ci * mb + chunk.len()];
             let grads = if fused {
                 let mut s = grpo::LossStats::default();
                 let mut ent_sum = 0.0f64;
@@ -662,6 +670,9 @@ impl<B: AutodiffBackend> Policy<B> {
                 GradientsParams::from_grads((loss * scale).backward(), &self.model)
             };
             acc.accumulate(&self.model, grads);
+        }
+        for (slot, &i) in slots.into_iter().zip(&order) {
+            stand_in[i] = slot;
         }
         stats.clip_fraction /= total_tokens;
         stats.kl /= total_tokens;

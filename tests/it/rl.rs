@@ -221,6 +221,85 @@ fn ppo_epochs_reuse_rollouts_and_the_clip_acts() {
     assert!(s.logp_gap_max < 1e-4);
 }
 
+/// Largest absolute difference between two models' parameters.
+fn max_param_diff(a: &Policy<CpuBackend>, b: &Policy<CpuBackend>) -> f32 {
+    let (wa, wb) = (weights::from_model(&a.model), weights::from_model(&b.model));
+    wa.iter()
+        .zip(&wb)
+        .flat_map(|((_, x), (_, y))| x.data.iter().zip(&y.data).map(|(p, q)| (p - q).abs()))
+        .fold(0.0, f32::max)
+}
+
+/// Rows of three lengths in every group, so that micro-batches grouped by length differ from
+/// micro-batches taken in order.
+fn uneven(groups: &mut [Group]) {
+    for g in groups {
+        for (i, r) in g.rollouts.iter_mut().enumerate() {
+            let cut = i % 3 * 2;
+            let keep = r.tokens.len() - cut;
+            r.tokens.truncate(keep);
+            r.logprobs.truncate(keep - r.prompt_len);
+        }
+    }
+}
+
+#[test]
+fn micro_batches_grouped_by_length_leave_the_update_unchanged() {
+    let dev = cpu_device();
+    let mut whole = toy_policy(1, 1, 5e-2);
+    let mut groups = toy_groups(&whole, 7);
+    uneven(&mut groups);
+    let mut split = toy_policy(1, 1, 5e-2);
+    split.micro_batch_rows = 3;
+    let (a, b) = (
+        whole.update(&groups, 5e-2, &dev),
+        split.update(&groups, 5e-2, &dev),
+    );
+    assert!(
+        (a.loss - b.loss).abs() < 1e-5,
+        "loss {} vs {}",
+        a.loss,
+        b.loss
+    );
+    assert!((a.grad_norm - b.grad_norm).abs() < 1e-5);
+    assert_eq!(a.tokens, b.tokens);
+    // AdamW's first step is ±lr wherever a gradient is well above its ε, so float noise in
+    // a near-zero gradient can move a parameter by a fraction of lr: compare against lr.
+    let diff = max_param_diff(&whole, &split);
+    assert!(diff < 1e-3, "parameters differ by {diff}");
+}
+
+#[test]
+fn stand_in_old_logprobs_follow_their_rows_through_the_length_grouping() {
+    // Without the sampler's log-probs, the second pass's old log-probs are the stand-ins the
+    // first pass recorded per row; they must land on the same rows as the sampler's would.
+    let dev = cpu_device();
+    let mut sampler = toy_policy(2, 1, 5e-2);
+    sampler.micro_batch_rows = 3;
+    let mut groups = toy_groups(&sampler, 5);
+    uneven(&mut groups);
+    let mut stand_in = toy_policy(2, 1, 5e-2);
+    stand_in.micro_batch_rows = 3;
+    let mut without = groups.clone();
+    for g in &mut without {
+        for r in &mut g.rollouts {
+            r.logprobs.clear();
+        }
+    }
+    let a = sampler.update(&groups, 5e-2, &dev);
+    let b = stand_in.update(&without, 5e-2, &dev);
+    assert_eq!((a.optimizer_steps, b.optimizer_steps), (2, 2));
+    assert!(
+        (a.loss - b.loss).abs() < 1e-4,
+        "loss {} vs {}",
+        a.loss,
+        b.loss
+    );
+    assert!((a.clip_fraction - b.clip_fraction).abs() < 1e-6);
+    let diff = max_param_diff(&sampler, &stand_in);
+    assert!(diff < 5e-3, "parameters differ by {diff} (lr 5e-2)");
+}
+
 const DATA: &str = r#"
 name = "rl-it"
 seed = 3

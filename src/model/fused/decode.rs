@@ -19,6 +19,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
+use super::attention::{self, Shape};
 use super::mat::{matmul, Mat, Threads};
 use super::ops::{self, exp, max, simd_fn, sum};
 use crate::engine::Decoder;
@@ -241,11 +242,61 @@ fn axpy(out: &mut [f32], p: f32, v: &[f32]) {
     }
 }
 
+/// Positions per block of [`scores`]: four 16-lane vectors held in registers.
+const POS_BLOCK: usize = 64;
+
+/// `out[j] = Σ_i q[i] · kt[i·stride + j]` for `j < out.len()`: the scores of one query head
+/// against transposed keys. Each block of [`POS_BLOCK`] positions is accumulated in a local
+/// array (registers) over the head's coordinates and stored once, rather than read and
+/// written back once per coordinate.
+#[inline(always)]
+fn scores(out: &mut [f32], q: &[f32], kt: &[f32], stride: usize) {
+    let n = out.len();
+    let full = n - n % POS_BLOCK;
+    for j0 in (0..full).step_by(POS_BLOCK) {
+        let mut acc = [0f32; POS_BLOCK];
+        let mut row = j0;
+        for &qi in q {
+            let k: &[f32; POS_BLOCK] = kt[row..row + POS_BLOCK].try_into().expect("a block");
+            for l in 0..POS_BLOCK {
+                acc[l] += qi * k[l];
+            }
+            row += stride;
+        }
+        out[j0..j0 + POS_BLOCK].copy_from_slice(&acc);
+    }
+    let tail = &mut out[full..];
+    tail.fill(0.0);
+    let mut row = full;
+    for &qi in q {
+        axpy(tail, qi, &kt[row..row + tail.len()]);
+        row += stride;
+    }
+}
+
+/// `o += Σ_j p[j] · v[j·ld .. j·ld + H]`: one head's weighted values, its `H` outputs held in
+/// registers across positions.
+#[inline(always)]
+fn weighted<const H: usize>(o: &mut [f32], p: &[f32], v: &[f32], ld: usize) {
+    let mut acc = [0f32; H];
+    let mut at = 0;
+    for &pj in p {
+        let row: &[f32; H] = v[at..at + H].try_into().expect("a value head");
+        for l in 0..H {
+            acc[l] += pj * row[l];
+        }
+        at += ld;
+    }
+    for (x, a) in o.iter_mut().zip(acc) {
+        *x += a;
+    }
+}
+
 simd_fn! {
     /// One query row's attention over cached spans: writes the `heads · hd` output into `o`.
     /// Compiled for the processor's vector units, so the row kernels inline into it; plain
     /// index loops, because iterator adaptors would be separate functions compiled without.
-    fn attend(q: &[f32], spans: &[Span], w: &Weights, scores: &mut Vec<f32>, o: &mut [f32]) {
+    fn attend(q: &[f32], spans: &[Span], w: &Weights, scores_buf: &mut Vec<f32>, o: &mut [f32]) {
         let (hd, kvd) = (w.hd, w.kvd());
         let group = w.heads / w.kv_heads;
         let scale = 1.0 / (hd as f32).sqrt();
@@ -254,26 +305,30 @@ simd_fn! {
         for h in 0..w.heads {
             let g = h / group;
             let qh = &q[h * hd..(h + 1) * hd];
-            scores.clear();
-            scores.resize(total, 0.0);
+            scores_buf.clear();
+            scores_buf.resize(total, 0.0);
             let mut at = 0;
             for sp in spans {
-                let out = &mut scores[at..at + sp.n];
-                let mut row = g * hd * sp.stride;
-                for &qi in qh {
-                    axpy(out, qi, &sp.kt[row..row + sp.n]);
-                    row += sp.stride;
-                }
+                scores(&mut scores_buf[at..at + sp.n], qh, &sp.kt[g * hd * sp.stride..], sp.stride);
                 at += sp.n;
             }
-            softmax(&mut scores[..total], scale);
+            softmax(&mut scores_buf[..total], scale);
             let oh = &mut o[h * hd..(h + 1) * hd];
             let mut at = 0;
             for sp in spans {
-                let mut p = g * hd;
-                for j in 0..sp.n {
-                    axpy(oh, scores[at + j], &sp.v[p..p + hd]);
-                    p += kvd;
+                let p = &scores_buf[at..at + sp.n];
+                let v = &sp.v[g * hd..];
+                match hd {
+                    32 => weighted::<32>(oh, p, v, kvd),
+                    64 => weighted::<64>(oh, p, v, kvd),
+                    128 => weighted::<128>(oh, p, v, kvd),
+                    _ => {
+                        let mut off = 0;
+                        for &pj in p {
+                            axpy(oh, pj, &v[off..off + hd]);
+                            off += kvd;
+                        }
+                    }
                 }
                 at += sp.n;
             }
@@ -435,6 +490,35 @@ impl HostDecoder {
         (x, caches, starts)
     }
 
+    /// The causal forward of `batch` rows of `seq` tokens (`inputs` row-major), all positions
+    /// at once: the final residual stream `[batch·seq, d]`. Attention runs in query blocks
+    /// through the training step's kernel, which is what makes this pass a product-bound one
+    /// rather than one row kernel per position (`forward_prompts`).
+    fn forward_batch(&self, inputs: &[u32], batch: usize, seq: usize) -> Vec<f32> {
+        let w = &self.w;
+        let (d, kvd, wd) = (w.d, w.kvd(), w.width());
+        let sh = Shape {
+            batch,
+            seq,
+            heads: w.heads,
+            kv_heads: w.kv_heads,
+            head_dim: w.hd,
+        };
+        let (cos, sin) = ops::rope_tables(w.hd, w.rope_theta, seq);
+        let n = batch * seq;
+        let mut x = Vec::new();
+        self.embed(inputs.iter().copied(), &mut x);
+        let mut o = vec![0f32; n * d];
+        let mut lse = vec![0f32; batch * w.heads * seq];
+        for l in &w.layers {
+            let mut qkv = self.qkv(l, &x, n);
+            ops::rope(&mut qkv, wd, d + kvd, w.hd, seq, &cos, &sin, false);
+            attention::forward(&qkv, sh, &mut o, &mut lse);
+            self.finish_block(l, &mut x, &o, n);
+        }
+        x
+    }
+
     /// Log-probabilities of `targets` after each position of `inputs` (both `[rows, seq]`
     /// row-major), under the logits divided by `temperature`: the frozen reference's side of
     /// GRPO's KL term, without burn.
@@ -445,10 +529,8 @@ impl HostDecoder {
         seq: usize,
         temperature: f32,
     ) -> Vec<f32> {
-        let rows: Vec<Vec<u32>> = inputs.chunks(seq).map(|r| r.to_vec()).collect();
-        let (cos, sin) = ops::rope_tables(self.w.hd, self.w.rope_theta, seq);
-        let (x, _, _) = self.forward_prompts(&rows, (&cos, &sin));
         let n = inputs.len();
+        let x = self.forward_batch(inputs, n / seq, seq);
         let mut logits = Vec::new();
         self.logits(&x, n, &mut logits);
         ops::target_logp(&mut logits, targets, self.w.vocab, 1.0 / temperature).0

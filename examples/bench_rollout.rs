@@ -6,6 +6,10 @@
 //! 2-10, forward and reverse) × 8 samples, T = 0.7, ≤ 320 new tokens, stop at `</answer>`, 64 rows
 //! a batch, `tiny` and `small` with random weights (which rarely stop, so rows run to the
 //! limit). The burn decoder, ~20× slower, gets the first 8 prompts (one batch of 64 rows).
+//! When `DAGMATH_PYTHON` names a Python with torch and transformers (`examples/setup_torch.sh`),
+//! transformers' `generate` runs on the same model exported to a Hugging Face folder, on the
+//! first 2 prompts (`examples/bench_rollout_hf.py`: one call per prompt, 8 samples each; at
+//! ~100-200 new tokens/s more would take minutes a round), in the same rounds.
 //!
 //! cargo run --release --example bench_rollout [-- --rounds 3 --preset tiny --rows 8 --prompt 96 --new 512 --skip-recompute]
 
@@ -185,6 +189,50 @@ fn eval_rate(dec: &mut dyn Decoder, prompts: &[Vec<u32>], samples: usize, stops:
     n as f64 / secs
 }
 
+/// transformers' `generate` on `c` with weights `w` (exported to a temporary folder), on
+/// `prompts` × 8 samples at the eval setting: new tokens/s, or why it could not run.
+fn transformers_rate(
+    python: &std::ffi::OsStr,
+    c: &ModelConfig,
+    w: &dagmath::model::Weights,
+    tok: &Tokenizer,
+    prompts: &[Vec<u32>],
+    stops: &Stops,
+) -> Result<f64, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let export = dir.path().join("model");
+    let eos = tok.token_id("[EOS]").ok_or("no [EOS] token")?;
+    dagmath::model::hf::export(&export, c, w, tok.json(), 0, eos).map_err(|e| e.to_string())?;
+    let spec = serde_json::json!({
+        "prompts": prompts,
+        "samples": 8,
+        "max_new_tokens": 320,
+        "temperature": 0.7,
+        "stop": stops.sequences[0],
+        "eos": eos,
+    });
+    let spec_path = dir.path().join("prompts.json");
+    std::fs::write(&spec_path, spec.to_string()).map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/bench_rollout_hf.py"
+        ))
+        .arg(&export)
+        .arg(&spec_path)
+        .output()
+        .map_err(|e| format!("{}: {e}", python.to_string_lossy()))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.trim().lines().last().unwrap_or(""))
+        .map_err(|e| format!("{e}: {line}"))?;
+    v["tokens_per_s"]
+        .as_f64()
+        .ok_or_else(|| format!("no tokens_per_s in {line}"))
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -208,11 +256,16 @@ fn host_vs_burn(tok: &Tokenizer, rounds: usize) {
     let mean_len = prompts.iter().map(|p| p.len()).sum::<usize>() as f64 / 40.0;
     let stops = dagmath::eval::run::stops(tok).unwrap();
     let dev = dagmath::train::device::cpu_device();
+    let python = std::env::var_os("DAGMATH_PYTHON");
+    if python.is_none() {
+        println!("DAGMATH_PYTHON not set: transformers' generate is not measured");
+    }
     for preset in ["tiny", "small"] {
         let c = ModelConfig::preset(preset, tok.vocab_size()).unwrap();
+        let init = weights::init(&c, 0);
         let model: Qwen2<dagmath::train::device::CpuInference> =
-            weights::to_model(&c, &weights::init(&c, 0), &dev).unwrap();
-        let (mut host, mut burn) = (Vec::new(), Vec::new());
+            weights::to_model(&c, &init, &dev).unwrap();
+        let (mut host, mut burn, mut hf) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
             host.push(eval_rate(
                 &mut HostDecoder::new(&model),
@@ -226,6 +279,12 @@ fn host_vs_burn(tok: &Tokenizer, rounds: usize) {
                 8,
                 &stops,
             ));
+            if let Some(py) = &python {
+                match transformers_rate(py, &c, &init, tok, &prompts[..2], &stops) {
+                    Ok(r) => hf.push(r),
+                    Err(e) => println!("transformers: not measured ({})", e.trim()),
+                }
+            }
         }
         let (h, b) = (median(&mut host), median(&mut burn));
         println!(
@@ -234,6 +293,14 @@ fn host_vs_burn(tok: &Tokenizer, rounds: usize) {
              {b:.0} (8 prompts; rounds {burn:.0?}), host/burn {:.1}x",
             h / b
         );
+        if !hf.is_empty() {
+            let t = median(&mut hf);
+            println!(
+                "{preset}: transformers generate {t:.0} new tokens/s (2 prompts x 8 samples, one \
+                 call per prompt; rounds {hf:.0?}), host/transformers {:.1}x",
+                h / t
+            );
+        }
     }
 }
 

@@ -212,6 +212,7 @@ run_edge () {
   done
   {
     header edge "RL at the edge of competence" "$SPLITS3"
+    notes "$S/$SCALE/edge.md"
     arm base ../base/eval/base
     for a in edge id hard; do
       seeded_arm "rl-$a" "rl-$a"
@@ -286,6 +287,7 @@ run_midtrain () {
   done
   {
     header midtrain "One compute budget split β between mid-training and RL" "$SPLITS3"
+    notes "$S/$SCALE/midtrain.md"
     for b in $BETAS; do
       seeded_arm "beta-$b" "rl-b$b"
     done
@@ -293,6 +295,8 @@ run_midtrain () {
       "OOD-hard pass@128 +10.8 points" ood_hard pass@k beta-0.5 beta-0
     finding "Mid-training + RL (β = 0.2) beats full RL (β = 0) on the hard split" \
       "Heavy-RL β = 0.2 above full RL" ood_hard pass@k beta-0.2 beta-0
+    finding "Mostly mid-training (β = 0.8) beats full RL (β = 0) on the hard split" \
+      "Light-RL (mostly mid-training) above full RL" ood_hard pass@k beta-0.8 beta-0
     # The same comparisons on the edge split, for scales whose hard split is 0 for every arm.
     finding "Mid-training + RL (β = 0.5) beats full RL (β = 0) on the edge split" \
       "(paper: on OOD-hard) pass@128 +10.8 points" ood_edge pass@k beta-0.5 beta-0

@@ -10,14 +10,16 @@ PRESET=tiny SEQ=512 BATCH=16 LR=1e-2 MIN_LR=1e-3 CKPT_EVERY=244
 BASE_TOKENS=44_000_000
 # Evaluation: >= 100 problems per split (spread over its ops), 32 samples each.
 SAMPLES=32 LIMIT=100 MAXNEW=320
-# The edge pool: rl_pool problems (op 4-7) whose strict pass rate over 8 samples is in BAND.
-SEL_SAMPLES=8 BAND=0.05-0.75 SEL_LIMIT=600
-RL_STEPS=30 PROMPTS=8 GROUP=8 MICRO=32 RL_LR=2e-4 RL_CKPT=10
+# The edge pool: rl_pool problems (op 4-7, all 1,200) whose strict pass rate over 8 samples is
+# in BAND.
+SEL_SAMPLES=8 BAND=0.05-0.75 SEL_LIMIT=1200
+RL_STEPS=100 PROMPTS=8 GROUP=8 MICRO=32 RL_LR=2e-4 RL_CKPT=25
 # Context: school only at op 2 with this % of the data, in the base model's training continued
 # for CTX_TOKENS (CTX_FROM=base; from scratch, 6M tokens learn nothing: micro/context.md).
 CTX_SHARES="0 0.1 1 10" CTX_TOKENS=6_000_000 CTX_FROM=base
-# Mid-training: β of one budget (FLOPs) to the 20/80 mixture, the rest to RL.
-BETAS="0 0.2 0.5 0.8" MID_FLOPS=4e12 MID_TOKENS=12_000_000 MID_LR=1e-3 MID_MIN_LR=1e-4
+# Mid-training: β of one budget (FLOPs) to the 20/80 mixture, the rest to RL: 5e13 FLOPs is
+# ~5.3M tokens of mid-training or ~580 RL steps (β = 0.8: 4.2M tokens then ~115 steps).
+BETAS="0 0.2 0.5 0.8" MID_FLOPS=5e13 MID_TOKENS=12_000_000 MID_LR=1e-3 MID_MIN_LR=1e-4
 # `study.sh sweep` reruns points of the sweep: name preset tokens lr recipe.
 SWEEP=(
   "d02-lr1e-2-16M tiny 16_000_000 1e-2 datasets/study_d02.toml"

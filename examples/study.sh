@@ -306,9 +306,20 @@ run_midtrain () {
 }
 
 run_reward () {
-  local x=$OUT/reward a seed kind alpha
+  local x=$OUT/reward a seed kind alpha from=$BASE
   run_base
   mkdir -p "$x"
+  # REWARD_MID_BETA (a scale's choice): the arms start from the base model mid-trained for that
+  # share of MID_FLOPS, as the midtrain experiment's arm of the same β is, so that the hard
+  # split is above 0 before RL; "start" is that model's own evaluation.
+  if [ -n "${REWARD_MID_BETA:-}" ]; then
+    fill $S/midtrain.toml "$x/mid.toml" OUT="$x/mid" DATA="$DATA" SEED=0 \
+      DEVICE="$DEVICE" SEQ="$SEQ" BATCH="$BATCH" MID_TOKENS="$MID_TOKENS" MID_LR="$MID_LR" \
+      MID_MIN_LR="$MID_MIN_LR" CKPT_EVERY="$CKPT_EVERY" FLOPS="$MID_FLOPS" BETA="$REWARD_MID_BETA"
+    stage reward mid train midtrain "$x/mid.toml" --from "$BASE"
+    stage reward eval-start evaluate "$x/mid" "$x/eval/start" "$DATA" test_id,ood_edge,ood_hard
+    from=$x/mid
+  fi
   for a in outcome mixed-0.2 mixed-0.5 strict; do
     case $a in
       outcome) kind=outcome alpha=0.2 ;;
@@ -318,12 +329,14 @@ run_reward () {
     esac
     for seed in $SEEDS; do
       rl_cfg "$x/rl-$a-s$seed.toml" "$x/rl-$a-s$seed" "$OUT/base/pool" rl_pool "$seed" "$kind" "$alpha"
-      stage reward "rl-$a-s$seed" train rl "$x/rl-$a-s$seed.toml" --from "$BASE"
+      stage reward "rl-$a-s$seed" train rl "$x/rl-$a-s$seed.toml" --from "$from"
       stage reward "eval-$a-s$seed" evaluate "$x/rl-$a-s$seed" "$x/eval/rl-$a-s$seed" "$DATA" test_id,ood_edge,ood_hard
     done
   done
   {
     header reward "Outcome vs process-verified rewards (0.2·outcome + 0.8·process, 0.5/0.5, strict)" "$SPLITS3"
+    notes "$S/$SCALE/reward.md"
+    [ -z "${REWARD_MID_BETA:-}" ] || arm start eval/start
     for a in outcome mixed-0.2 mixed-0.5 strict; do
       seeded_arm "$a" "rl-$a"
     done

@@ -20,6 +20,9 @@ CTX_SHARES="0 0.1 1 10" CTX_TOKENS=6_000_000 CTX_FROM=base
 # Mid-training: β of one budget (FLOPs) to the 20/80 mixture, the rest to RL: 5e13 FLOPs is
 # ~5.3M tokens of mid-training or ~580 RL steps (β = 0.8: 4.2M tokens then ~115 steps).
 BETAS="0 0.2 0.5 0.8" MID_FLOPS=5e13 MID_TOKENS=12_000_000 MID_LR=1e-3 MID_MIN_LR=1e-4
+# Reward: the arms start from the base model mid-trained for β = 0.8 of MID_FLOPS (4.24M tokens),
+# the only model here with a hard split above 0 (from the base model every arm scores 0 there).
+REWARD_MID_BETA=0.8
 # `study.sh sweep` reruns points of the sweep: name preset tokens lr recipe.
 SWEEP=(
   "d02-lr1e-2-16M tiny 16_000_000 1e-2 datasets/study_d02.toml"

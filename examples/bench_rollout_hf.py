@@ -48,8 +48,6 @@ def main():
     model = AutoModelForCausalLM.from_pretrained(
         export_dir, dtype=torch.float32, attn_implementation="eager"
     ).eval()
-    # A pad id the model never emits as a stop, so `generate` pads finished rows with it.
-    pad = eos
     total, seconds = 0, 0.0
     with torch.no_grad():
         for prompt in spec["prompts"]:
@@ -66,7 +64,7 @@ def main():
                 max_new_tokens=spec["max_new_tokens"],
                 num_return_sequences=spec["samples"],
                 eos_token_id=eos,
-                pad_token_id=pad,
+                pad_token_id=eos,  # finished rows are padded with EOS
                 stopping_criteria=StoppingCriteriaList([StopSequence(len(prompt))]),
             )
             seconds += time.perf_counter() - t0

@@ -107,6 +107,13 @@ pretrain_cfg () {  # pretrain_cfg DEST OUT DATA SPLIT TOKENS [PRESET [LR]]
     CKPT_EVERY="$CKPT_EVERY"
 }
 
+# mid_cfg DEST OUT BETA: mid-training on the 20/80 mixture for share BETA of MID_FLOPS.
+mid_cfg () {
+  fill $S/midtrain.toml "$1" OUT="$2" DATA="$DATA" SEED=0 \
+    DEVICE="$DEVICE" SEQ="$SEQ" BATCH="$BATCH" MID_TOKENS="$MID_TOKENS" MID_LR="$MID_LR" \
+    MID_MIN_LR="$MID_MIN_LR" CKPT_EVERY="$CKPT_EVERY" FLOPS="$MID_FLOPS" BETA="$3"
+}
+
 rl_cfg () {  # rl_cfg DEST OUT DATA SPLIT SEED REWARD ALPHA [TEMPLATE FLOPS BETA]
   local t=$S/rl.toml extra=() steps=$RL_STEPS
   # Under a compute split the FLOP budget ends the run, not the step count: the cap is 10x the
@@ -272,9 +279,7 @@ run_midtrain () {
   for b in $BETAS; do
     from=$BASE
     if [ "$b" != 0 ]; then
-      fill $S/midtrain.toml "$x/mid-b$b.toml" OUT="$x/mid-b$b" DATA="$DATA" SEED=0 \
-        DEVICE="$DEVICE" SEQ="$SEQ" BATCH="$BATCH" MID_TOKENS="$MID_TOKENS" MID_LR="$MID_LR" \
-        MID_MIN_LR="$MID_MIN_LR" CKPT_EVERY="$CKPT_EVERY" FLOPS="$MID_FLOPS" BETA="$b"
+      mid_cfg "$x/mid-b$b.toml" "$x/mid-b$b" "$b"
       stage midtrain "mid-b$b" train midtrain "$x/mid-b$b.toml" --from "$BASE"
       from=$x/mid-b$b
     fi
@@ -313,9 +318,7 @@ run_reward () {
   # share of MID_FLOPS, as the midtrain experiment's arm of the same β is, so that the hard
   # split is above 0 before RL; "start" is that model's own evaluation.
   if [ -n "${REWARD_MID_BETA:-}" ]; then
-    fill $S/midtrain.toml "$x/mid.toml" OUT="$x/mid" DATA="$DATA" SEED=0 \
-      DEVICE="$DEVICE" SEQ="$SEQ" BATCH="$BATCH" MID_TOKENS="$MID_TOKENS" MID_LR="$MID_LR" \
-      MID_MIN_LR="$MID_MIN_LR" CKPT_EVERY="$CKPT_EVERY" FLOPS="$MID_FLOPS" BETA="$REWARD_MID_BETA"
+    mid_cfg "$x/mid.toml" "$x/mid" "$REWARD_MID_BETA"
     stage reward mid train midtrain "$x/mid.toml" --from "$BASE"
     stage reward eval-start evaluate "$x/mid" "$x/eval/start" "$DATA" test_id,ood_edge,ood_hard
     from=$x/mid

@@ -134,9 +134,9 @@ impl Weights {
 }
 
 /// Keys and values of up to `cap` positions, per layer. Keys are stored transposed,
-/// `[kvd, cap]` (a key head's coordinate across positions is contiguous, so the scores of a
-/// query head are `hd` vectorised `axpy`s over positions, with no horizontal sums); values are
-/// `[positions, kvd]`.
+/// `[kvd, stride]` with `stride = padded(cap)` (a key head's coordinate across positions is
+/// contiguous and padded to whole vectors, so the scores of a query head are vector products
+/// over positions, with no horizontal sums and no ragged tail); values are `[positions, kvd]`.
 #[derive(Clone, Default)]
 struct Kv {
     k: Vec<Vec<f32>>,
@@ -160,11 +160,11 @@ impl Kv {
     fn put(&mut self, li: usize, at: usize, key: &[f32], value: &[f32]) {
         let kvd = key.len();
         if self.k[li].is_empty() {
-            self.k[li] = vec![0.0; kvd * self.cap];
+            self.k[li] = vec![0.0; kvd * padded(self.cap)];
             self.v[li].reserve(kvd * self.cap);
         }
         for (i, &x) in key.iter().enumerate() {
-            self.k[li][i * self.cap + at] = x;
+            self.k[li][i * padded(self.cap) + at] = x;
         }
         debug_assert_eq!(self.v[li].len(), at * kvd);
         self.v[li].extend_from_slice(value);
@@ -174,7 +174,7 @@ impl Kv {
     fn span(&self, li: usize, n: usize) -> Span<'_> {
         Span {
             kt: &self.k[li],
-            stride: self.cap,
+            stride: padded(self.cap),
             n,
             v: &self.v[li],
         }
@@ -242,53 +242,95 @@ fn axpy(out: &mut [f32], p: f32, v: &[f32]) {
     }
 }
 
-/// Positions per block of [`scores`]: four 16-lane vectors held in registers.
-const POS_BLOCK: usize = 64;
+/// Lanes of one vector register; a span's scores are computed in whole vectors, so a cache
+/// row's stride is a multiple of it and a scores buffer holds this many slots past its end.
+const LANES: usize = 16;
 
-/// `out[j] = Σ_i q[i] · kt[i·stride + j]` for `j < out.len()`: the scores of one query head
-/// against transposed keys. Each block of [`POS_BLOCK`] positions is accumulated in a local
-/// array (registers) over the head's coordinates and stored once, rather than read and
-/// written back once per coordinate.
+/// `n` rounded up to whole vectors.
+fn padded(n: usize) -> usize {
+    n.div_ceil(LANES) * LANES
+}
+
+/// One block of `B` positions from `j0` of [`scores`], accumulated in registers over the
+/// head's coordinates and stored once.
 #[inline(always)]
-fn scores(out: &mut [f32], q: &[f32], kt: &[f32], stride: usize) {
-    let n = out.len();
-    let full = n - n % POS_BLOCK;
-    for j0 in (0..full).step_by(POS_BLOCK) {
-        let mut acc = [0f32; POS_BLOCK];
-        let mut row = j0;
-        for &qi in q {
-            let k: &[f32; POS_BLOCK] = kt[row..row + POS_BLOCK].try_into().expect("a block");
-            for l in 0..POS_BLOCK {
-                acc[l] += qi * k[l];
-            }
-            row += stride;
-        }
-        out[j0..j0 + POS_BLOCK].copy_from_slice(&acc);
-    }
-    let tail = &mut out[full..];
-    tail.fill(0.0);
-    let mut row = full;
+fn score_block<const B: usize>(out: &mut [f32], q: &[f32], kt: &[f32], stride: usize, j0: usize) {
+    let mut acc = [0f32; B];
+    let mut row = j0;
     for &qi in q {
-        axpy(tail, qi, &kt[row..row + tail.len()]);
+        let k: &[f32; B] = kt[row..row + B].try_into().expect("a block");
+        for l in 0..B {
+            acc[l] += qi * k[l];
+        }
         row += stride;
+    }
+    out[j0..j0 + B].copy_from_slice(&acc);
+}
+
+/// `out[j] = Σ_i q[i] · kt[i·stride + j]` for `j < padded(n)`: the scores of one query head
+/// against transposed keys (slots from `n` on are the cache's padding, to be ignored). Blocks
+/// of 128 positions keep eight independent sums in flight, enough to hide the adds' latency;
+/// the rest goes in blocks of 64, 32 and 16, never element by element.
+#[inline(always)]
+fn scores(out: &mut [f32], q: &[f32], kt: &[f32], stride: usize, n: usize) {
+    let n = padded(n);
+    let mut j = 0;
+    while j + 128 <= n {
+        score_block::<128>(out, q, kt, stride, j);
+        j += 128;
+    }
+    if j + 64 <= n {
+        score_block::<64>(out, q, kt, stride, j);
+        j += 64;
+    }
+    if j + 32 <= n {
+        score_block::<32>(out, q, kt, stride, j);
+        j += 32;
+    }
+    if j + 16 <= n {
+        score_block::<16>(out, q, kt, stride, j);
     }
 }
 
 /// `o += Σ_j p[j] · v[j·ld .. j·ld + H]`: one head's weighted values, its `H` outputs held in
-/// registers across positions.
+/// registers across positions, four positions at a time in separate sums (one running sum
+/// would wait on the previous add at every position).
 #[inline(always)]
 fn weighted<const H: usize>(o: &mut [f32], p: &[f32], v: &[f32], ld: usize) {
-    let mut acc = [0f32; H];
+    let (mut a0, mut a1, mut a2, mut a3) = ([0f32; H], [0f32; H], [0f32; H], [0f32; H]);
+    let full = p.len() - p.len() % 4;
     let mut at = 0;
-    for &pj in p {
-        let row: &[f32; H] = v[at..at + H].try_into().expect("a value head");
+    for j in (0..full).step_by(4) {
+        let r0: &[f32; H] = v[at..at + H].try_into().expect("a value head");
+        let r1: &[f32; H] = v[at + ld..at + ld + H].try_into().expect("a value head");
+        let r2: &[f32; H] = v[at + 2 * ld..at + 2 * ld + H]
+            .try_into()
+            .expect("a value head");
+        let r3: &[f32; H] = v[at + 3 * ld..at + 3 * ld + H]
+            .try_into()
+            .expect("a value head");
+        let (p0, p1, p2, p3) = (p[j], p[j + 1], p[j + 2], p[j + 3]);
         for l in 0..H {
-            acc[l] += pj * row[l];
+            a0[l] += p0 * r0[l];
+            a1[l] += p1 * r1[l];
+            a2[l] += p2 * r2[l];
+            a3[l] += p3 * r3[l];
+        }
+        at += 4 * ld;
+    }
+    let mut acc = [0f32; H];
+    for l in 0..H {
+        acc[l] = (a0[l] + a1[l]) + (a2[l] + a3[l]);
+    }
+    for &pj in &p[full..] {
+        let r: &[f32; H] = v[at..at + H].try_into().expect("a value head");
+        for l in 0..H {
+            acc[l] += pj * r[l];
         }
         at += ld;
     }
-    for (x, a) in o.iter_mut().zip(acc) {
-        *x += a;
+    for l in 0..H {
+        o[l] += acc[l];
     }
 }
 
@@ -306,10 +348,11 @@ simd_fn! {
             let g = h / group;
             let qh = &q[h * hd..(h + 1) * hd];
             scores_buf.clear();
-            scores_buf.resize(total, 0.0);
+            scores_buf.resize(total + LANES, 0.0);
+            // Each span writes whole vectors; the next one starts over the previous one's padding.
             let mut at = 0;
             for sp in spans {
-                scores(&mut scores_buf[at..at + sp.n], qh, &sp.kt[g * hd * sp.stride..], sp.stride);
+                scores(&mut scores_buf[at..], qh, &sp.kt[g * hd * sp.stride..], sp.stride, sp.n);
                 at += sp.n;
             }
             softmax(&mut scores_buf[..total], scale);
@@ -344,11 +387,11 @@ fn rope(w: &Weights, row: &mut [f32], pos: usize, cos: &[f32], sin: &[f32]) {
     ops::rope_row(&mut row[..cols], cols / hd, &cos[t.clone()], &sin[t], false);
 }
 
-impl HostDecoder {
+impl Weights {
     /// The MLP half of a block and the attention output projection, on `n` rows: `x` holds the
     /// residual stream and leaves holding the block's output; `o` is the attention output.
-    fn finish_block(&self, l: &Layer, x: &mut [f32], o: &[f32], n: usize) {
-        let (d, inter) = (self.w.d, self.w.inter);
+    fn finish_block(&self, l: &Layer, x: &mut [f32], o: &[f32], n: usize, threads: Threads) {
+        let (d, inter) = (self.d, self.inter);
         let mut proj = vec![0f32; n * d];
         matmul(
             &mut proj,
@@ -356,13 +399,13 @@ impl HostDecoder {
             Mat::new(o, n, d),
             Mat::new(&l.wo, d, d),
             false,
-            Threads::Pool,
+            threads,
         );
         let mut xmid = vec![0f32; n * d];
         ops::add(x, &proj, &mut xmid);
         let mut xn = vec![0f32; n * d];
         let mut rstd = vec![0f32; n];
-        ops::rms_forward(&xmid, &l.ln2, self.w.eps, &mut xn, &mut rstd);
+        ops::rms_forward(&xmid, &l.ln2, self.eps, &mut xn, &mut rstd);
         let mut gu = vec![0f32; n * 2 * inter];
         matmul(
             &mut gu,
@@ -370,7 +413,7 @@ impl HostDecoder {
             Mat::new(&xn, n, d),
             Mat::new(&l.wgu, d, 2 * inter),
             false,
-            Threads::Pool,
+            threads,
         );
         let mut act = vec![0f32; n * inter];
         ops::swiglu(&gu, &mut act, inter);
@@ -380,35 +423,33 @@ impl HostDecoder {
             Mat::new(&act, n, inter),
             Mat::new(&l.wd, inter, d),
             false,
-            Threads::Pool,
+            threads,
         );
         ops::add(&xmid, &proj, x);
     }
 
-    /// Normalised rows `x` (`[n, d]`) → logits `[n, vocab]` into `out`.
-    fn logits(&self, x: &[f32], n: usize, out: &mut Vec<f32>) {
-        let (d, v) = (self.w.d, self.w.vocab);
+    /// Normalised rows `x` (`[n, d]`) → logits `[n, vocab]` into `out` (of that length).
+    fn logits(&self, x: &[f32], n: usize, out: &mut [f32], threads: Threads) {
+        let (d, v) = (self.d, self.vocab);
         let mut xn = vec![0f32; n * d];
         let mut rstd = vec![0f32; n];
-        ops::rms_forward(x, &self.w.norm, self.w.eps, &mut xn, &mut rstd);
-        out.clear();
-        out.resize(n * v, 0.0);
+        ops::rms_forward(x, &self.norm, self.eps, &mut xn, &mut rstd);
         matmul(
             out,
             v,
             Mat::new(&xn, n, d),
-            Mat::new(&self.w.embed, v, d).t(),
+            Mat::new(&self.embed, v, d).t(),
             false,
-            Threads::Pool,
+            threads,
         );
     }
 
     /// `qkv = rms(x) · Wqkv + b` for `n` rows.
-    fn qkv(&self, l: &Layer, x: &[f32], n: usize) -> Vec<f32> {
-        let (d, wd) = (self.w.d, self.w.width());
+    fn qkv(&self, l: &Layer, x: &[f32], n: usize, threads: Threads) -> Vec<f32> {
+        let (d, wd) = (self.d, self.width());
         let mut xn = vec![0f32; n * d];
         let mut rstd = vec![0f32; n];
-        ops::rms_forward(x, &l.ln1, self.w.eps, &mut xn, &mut rstd);
+        ops::rms_forward(x, &l.ln1, self.eps, &mut xn, &mut rstd);
         let mut qkv = vec![0f32; n * wd];
         matmul(
             &mut qkv,
@@ -416,22 +457,24 @@ impl HostDecoder {
             Mat::new(&xn, n, d),
             Mat::new(&l.wqkv, d, wd),
             false,
-            Threads::Pool,
+            threads,
         );
         ops::add_bias(&mut qkv, wd, &l.bqkv);
         qkv
     }
 
     fn embed(&self, tokens: impl Iterator<Item = u32>, out: &mut Vec<f32>) {
-        let d = self.w.d;
+        let d = self.d;
         out.clear();
         for t in tokens {
             let t = t as usize;
-            assert!(t < self.w.vocab, "token id {t} is outside the vocabulary");
-            out.extend_from_slice(&self.w.embed[t * d..(t + 1) * d]);
+            assert!(t < self.vocab, "token id {t} is outside the vocabulary");
+            out.extend_from_slice(&self.embed[t * d..(t + 1) * d]);
         }
     }
+}
 
+impl HostDecoder {
     /// The causal forward (none empty), back to back: the final residual
     /// stream of every position (`[Σ len, d]`), each prompt's cache and where each starts.
     fn forward_prompts(
@@ -453,10 +496,10 @@ impl HostDecoder {
         let n: usize = prompts.iter().map(|p| p.len()).sum();
         let positions: Vec<usize> = prompts.iter().flat_map(|p| 0..p.len()).collect();
         let mut x = Vec::new();
-        self.embed(prompts.iter().flatten().copied(), &mut x);
+        self.w.embed(prompts.iter().flatten().copied(), &mut x);
         let mut caches: Vec<Kv> = prompts.iter().map(|p| Kv::new(n_layers, p.len())).collect();
         for (li, l) in self.w.layers.iter().enumerate() {
-            let mut qkv = self.qkv(l, &x, n);
+            let mut qkv = self.w.qkv(l, &x, n, Threads::Pool);
             qkv.par_chunks_mut(wd)
                 .zip(&positions)
                 .for_each(|(row, &pos)| rope(&self.w, row, pos, cos, sin));
@@ -485,7 +528,7 @@ impl HostDecoder {
                         oi,
                     );
                 });
-            self.finish_block(l, &mut x, &o, n);
+            self.w.finish_block(l, &mut x, &o, n, Threads::Pool);
         }
         (x, caches, starts)
     }
@@ -507,14 +550,14 @@ impl HostDecoder {
         let (cos, sin) = ops::rope_tables(w.hd, w.rope_theta, seq);
         let n = batch * seq;
         let mut x = Vec::new();
-        self.embed(inputs.iter().copied(), &mut x);
+        self.w.embed(inputs.iter().copied(), &mut x);
         let mut o = vec![0f32; n * d];
         let mut lse = vec![0f32; batch * w.heads * seq];
         for l in &w.layers {
-            let mut qkv = self.qkv(l, &x, n);
+            let mut qkv = self.w.qkv(l, &x, n, Threads::Pool);
             ops::rope(&mut qkv, wd, d + kvd, w.hd, seq, &cos, &sin, false);
             attention::forward(&qkv, sh, &mut o, &mut lse);
-            self.finish_block(l, &mut x, &o, n);
+            self.w.finish_block(l, &mut x, &o, n, Threads::Pool);
         }
         x
     }
@@ -531,8 +574,8 @@ impl HostDecoder {
     ) -> Vec<f32> {
         let n = inputs.len();
         let x = self.forward_batch(inputs, n / seq, seq);
-        let mut logits = Vec::new();
-        self.logits(&x, n, &mut logits);
+        let mut logits = vec![0f32; n * self.w.vocab];
+        self.w.logits(&x, n, &mut logits, Threads::Pool);
         ops::target_logp(&mut logits, targets, self.w.vocab, 1.0 / temperature).0
     }
 }
@@ -559,7 +602,9 @@ impl Decoder for HostDecoder {
             let i = s + p.len() - 1;
             last.extend_from_slice(&x[i * d..(i + 1) * d]);
         }
-        self.logits(&last, prompts.len(), out);
+        out.clear();
+        out.resize(prompts.len() * self.w.vocab, 0.0);
+        self.w.logits(&last, prompts.len(), out, Threads::Pool);
         let own = capacity.saturating_sub(prompts.iter().map(|p| p.len()).min().unwrap_or(0));
         self.rows = caches
             .into_iter()
@@ -600,37 +645,60 @@ impl Decoder for HostDecoder {
 
     fn step(&mut self, tokens: &[u32], out: &mut Vec<f32>) {
         assert_eq!(tokens.len(), self.rows.len(), "one token per row");
-        let w = &self.w;
-        let (d, kvd, wd) = (w.d, w.kvd(), w.width());
+        let n = tokens.len();
+        let v = self.w.vocab;
+        out.clear();
+        out.resize(n * v, 0.0);
+        // Rows never interact in a decode step, so the batch splits into one contiguous part
+        // per thread, each running the whole step on its rows with serial products: no
+        // fork-join per product or per layer, and small products that would not split well
+        // anyway (a row's result does not depend on which rows share its part).
+        let part = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let (w, rope_t) = (&self.w, (&self.cos[..], &self.sin[..]));
+        self.rows
+            .par_chunks_mut(part)
+            .zip(tokens.par_chunks(part))
+            .zip(out.par_chunks_mut(part * v))
+            .for_each(|((rows, tokens), out)| w.step_rows(rows, tokens, rope_t, out));
+    }
+}
+
+impl Weights {
+    /// One decode step of `rows` on the calling thread: appends each row's new key and value,
+    /// advances it one position and writes its logits into `out` (`[rows, vocab]`).
+    fn step_rows(
+        &self,
+        rows: &mut [Row],
+        tokens: &[u32],
+        (cos, sin): (&[f32], &[f32]),
+        out: &mut [f32],
+    ) {
+        let (d, kvd, wd) = (self.d, self.kvd(), self.width());
         let n = tokens.len();
         let mut x = Vec::new();
         self.embed(tokens.iter().copied(), &mut x);
-        for li in 0..self.w.layers.len() {
-            let l = &self.w.layers[li];
-            let mut qkv = self.qkv(l, &x, n);
-            for (row, r) in qkv.chunks_mut(wd).zip(&mut self.rows) {
-                rope(&self.w, row, r.pos, &self.cos, &self.sin);
+        let mut scores = Vec::new();
+        let mut o = vec![0f32; n * d];
+        for (li, l) in self.layers.iter().enumerate() {
+            let mut qkv = self.qkv(l, &x, n, Threads::Serial);
+            for (row, r) in qkv.chunks_mut(wd).zip(rows.iter_mut()) {
+                rope(self, row, r.pos, cos, sin);
                 assert!(r.own.len < r.own.cap, "decoded past the prefill's capacity");
                 r.own.put(li, r.own.len, &row[d..d + kvd], &row[d + kvd..]);
             }
-            let mut o = vec![0f32; n * d];
-            let rows = &self.rows;
-            o.par_chunks_mut(d)
-                .enumerate()
-                .for_each_init(Vec::new, |scores, (i, oi)| {
-                    let r = &rows[i];
-                    let spans = [
-                        r.prompt.span(li, r.prompt.len),
-                        r.own.span(li, r.own.len + 1),
-                    ];
-                    attend(&qkv[i * wd..i * wd + d], &spans, &self.w, scores, oi);
-                });
-            self.finish_block(l, &mut x, &o, n);
+            for (i, (oi, r)) in o.chunks_mut(d).zip(rows.iter()).enumerate() {
+                let spans = [
+                    r.prompt.span(li, r.prompt.len),
+                    r.own.span(li, r.own.len + 1),
+                ];
+                attend(&qkv[i * wd..i * wd + d], &spans, self, &mut scores, oi);
+            }
+            self.finish_block(l, &mut x, &o, n, Threads::Serial);
         }
-        for r in &mut self.rows {
+        for r in rows.iter_mut() {
             r.pos += 1;
             r.own.len += 1;
         }
-        self.logits(&x, n, out);
+        self.logits(&x, n, out, Threads::Serial);
     }
 }

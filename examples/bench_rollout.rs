@@ -60,18 +60,43 @@ fn parse() -> Opts {
             i += 1;
             continue;
         }
-        let v = args.get(i + 1).expect("flag value");
-        match args[i].as_str() {
-            "--rounds" => o.rounds = v.parse().expect("--rounds N"),
+        let flag = args[i].as_str();
+        let known = ["--rounds", "--preset", "--rows", "--prompt", "--new"];
+        if !known.contains(&flag) {
+            fail(&format!(
+                "unknown flag {flag:?} (--rounds, --preset, --rows, --prompt, --new, --skip-recompute, --cuda-only)"
+            ));
+        }
+        let Some(v) = args.get(i + 1) else {
+            fail(&format!("{flag} needs a value"))
+        };
+        let count = |min: usize| match v.parse::<usize>() {
+            Ok(n) if n >= min => n,
+            _ => fail(&format!("{flag} takes a whole number ≥ {min}, got {v:?}")),
+        };
+        match flag {
+            "--rounds" => o.rounds = count(1),
             "--preset" => o.preset = v.clone(),
-            "--rows" => o.rows = v.parse().expect("--rows N"),
-            "--prompt" => o.prompt = v.parse().expect("--prompt N"),
-            "--new" => o.new = v.parse().expect("--new N"),
-            other => panic!("unknown flag {other}"),
+            "--rows" => o.rows = count(1),
+            "--prompt" => o.prompt = count(1),
+            "--new" => o.new = count(1),
+            _ => unreachable!("checked above"),
         }
         i += 2;
     }
+    if ModelConfig::preset(&o.preset, 1).is_none() {
+        fail(&format!(
+            "unknown preset {:?} in --preset (tiny, small, paper)",
+            o.preset
+        ));
+    }
     o
+}
+
+/// Bad flags exit 2 with a message, as `bench_train` does (never a panic).
+fn fail(msg: &str) -> ! {
+    eprintln!("bench_rollout: {msg}");
+    std::process::exit(2)
 }
 
 /// The baseline: no cache, every step runs the model over each row's whole sequence.

@@ -133,7 +133,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         )));
     }
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.threads)
+        .num_threads(super::check_threads(a.threads)?)
         .build()
         .map_err(|e| anyhow!("cannot create thread pool: {e}"))?;
     let preds = match &a.predictions {

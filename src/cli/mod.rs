@@ -118,3 +118,15 @@ pub fn load_templates(
         Some(d) => dagmath::template::TemplateSet::with_dir(d).map_err(CliError::usage),
     }
 }
+
+/// A `--threads` value: 0 means every core; more than [`dagmath::limits::max_threads`] is
+/// refused (thousands of threads only add contention, and can exhaust the process).
+pub fn check_threads(n: usize) -> Result<usize, CliError> {
+    let max = dagmath::limits::max_threads();
+    if n > max {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--threads: {n} is more than {max} (4 per core on this machine); 0 uses every core"
+        )));
+    }
+    Ok(n)
+}

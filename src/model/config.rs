@@ -33,6 +33,11 @@ fn default_rms_eps() -> f64 {
     1e-6
 }
 
+/// Bytes per parameter to load a model: the f32 weights, and their copy in the backend.
+pub const BYTES_PER_PARAM_LOAD: u128 = 8;
+/// Bytes per parameter to train one: weights, gradients, AdamW's two moments, a copy.
+pub const BYTES_PER_PARAM_TRAIN: u128 = 20;
+
 /// The named sizes: `tiny` (~1M parameters, tests), `small` (~10M, CPU experiments) and `paper`
 /// (12 × 768, 12 heads, 2 KV heads, MLP 3072: 101.9M parameters with the domain vocabulary).
 pub const PRESETS: [&str; 3] = ["tiny", "small", "paper"];
@@ -97,10 +102,52 @@ impl ModelConfig {
                 self.num_attention_heads, self.num_key_value_heads
             ));
         }
-        if !(self.rope_theta > 0.0 && self.rms_norm_eps > 0.0) {
-            return Err("rope_theta and rms_norm_eps must be positive".into());
+        for (name, v) in [
+            ("rope_theta", self.rope_theta),
+            ("rms_norm_eps", self.rms_norm_eps),
+        ] {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(format!("{name} = {v}: must be a positive finite number"));
+            }
         }
         Ok(())
+    }
+
+    /// [`ModelConfig::n_params`] in checked 128-bit arithmetic (`None`: it overflows), so
+    /// absurd dimensions cannot wrap.
+    pub fn n_params_checked(&self) -> Option<u128> {
+        let w = |x: usize| x as u128;
+        let d = w(self.hidden_size);
+        let kv = w(self.num_key_value_heads).checked_mul(w(self.head_dim()))?;
+        let dd = d.checked_mul(d)?;
+        let dkv = d.checked_mul(kv)?.checked_add(kv)?;
+        let attn = dd
+            .checked_mul(2)?
+            .checked_add(d)?
+            .checked_add(dkv.checked_mul(2)?)?;
+        let mlp = d.checked_mul(w(self.intermediate_size))?.checked_mul(3)?;
+        let layer = attn.checked_add(mlp)?.checked_add(d.checked_mul(2)?)?;
+        w(self.vocab_size)
+            .checked_mul(d)?
+            .checked_add(w(self.num_hidden_layers).checked_mul(layer)?)?
+            .checked_add(d)
+    }
+
+    /// Checks the model fits in memory at `bytes_per_param` (4 to hold f32 weights, 16 to
+    /// train them: weights, gradients and AdamW's two moments) before anything is allocated.
+    pub fn check_fits(&self, bytes_per_param: u128) -> Result<(), String> {
+        let n = self.n_params_checked();
+        crate::limits::check_fits(
+            &format!(
+                "a model of {} parameters (hidden_size {}, num_hidden_layers {}, intermediate_size {}, vocab_size {})",
+                n.map_or("too many".to_string(), |n| n.to_string()),
+                self.hidden_size,
+                self.num_hidden_layers,
+                self.intermediate_size,
+                self.vocab_size
+            ),
+            n.and_then(|n| n.checked_mul(bytes_per_param)),
+        )
     }
 
     /// Number of parameters (tied embeddings counted once).
@@ -190,6 +237,9 @@ impl ModelConfig {
                 .unwrap_or(default_rms_eps()),
         };
         cfg.validate().map_err(|e| format!("config.json: {e}"))?;
+        // Before any tensor name is built or byte read: the weights must fit in memory.
+        cfg.check_fits(BYTES_PER_PARAM_LOAD)
+            .map_err(|e| format!("config.json: {e}"))?;
         Ok(cfg)
     }
 }

@@ -147,6 +147,8 @@ pub fn train<B: TrainBackend>(
             (mc, w, tok, Vec::new(), None)
         }
     };
+    // Sizes against memory before the data is read or anything is allocated or written.
+    cfg.check_memory(&model_cfg).map_err(TrainError::Config)?;
     if model_cfg.vocab_size < tokenizer.vocab_size() {
         return Err(TrainError::Config(format!(
             "the model's vocab_size {} is smaller than the tokenizer's {}",

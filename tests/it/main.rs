@@ -13,6 +13,7 @@ mod family;
 #[cfg(feature = "train")]
 mod fused;
 mod golden;
+mod regressions;
 #[cfg(feature = "train")]
 mod rl;
 mod solver;

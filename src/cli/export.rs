@@ -100,9 +100,11 @@ pub fn export(a: ExportArgs) -> Result<(), CliError> {
 pub fn import(a: ImportArgs) -> Result<(), CliError> {
     let m = hf::import(&a.hf).map_err(CliError::usage)?;
     let tok = Tokenizer::from_file(&m.tokenizer).map_err(CliError::usage)?;
-    if m.config.vocab_size < tok.vocab_size() {
+    // A vocabulary padded past the tokenizer (common for GPU-friendly sizes) would import
+    // and then be refused by eval and export; refuse it here, where it can be fixed.
+    if m.config.vocab_size != tok.vocab_size() {
         return Err(CliError::usage(anyhow::anyhow!(
-            "{}: vocab_size {} is smaller than the tokenizer's {}",
+            "{}: config.json's vocab_size {} differs from the tokenizer's {} tokens; dagmath needs them equal (a padded vocabulary is not supported: trim the embedding to the tokenizer)",
             a.hf.display(),
             m.config.vocab_size,
             tok.vocab_size()

@@ -9,6 +9,8 @@ mod export;
 mod generate;
 mod inspect;
 #[cfg(feature = "train")]
+mod logits;
+#[cfg(feature = "train")]
 mod report;
 #[cfg(feature = "train")]
 mod select;
@@ -45,6 +47,8 @@ enum Command {
     Import(export::ImportArgs),
     #[cfg(feature = "train")]
     Report(report::Args),
+    #[cfg(feature = "train")]
+    Logits(logits::Args),
 }
 
 /// A failure with its exit code: 2 for bad input (flags, recipes, templates, output
@@ -106,6 +110,8 @@ pub fn run() -> Result<(), CliError> {
         Command::Import(a) => export::import(a),
         #[cfg(feature = "train")]
         Command::Report(a) => report::run(a),
+        #[cfg(feature = "train")]
+        Command::Logits(a) => logits::run(a),
     }
 }
 
@@ -129,4 +135,32 @@ pub fn check_threads(n: usize) -> Result<usize, CliError> {
         )));
     }
     Ok(n)
+}
+
+/// The one rule for exit codes, applied to the trainer's errors: the input the user named is
+/// at fault (exit 2) when a config value, a dataset or a checkpoint is missing, malformed,
+/// inconsistent or altered; the system is (exit 1) when reading or writing fails, a device
+/// fails or training diverges.
+#[cfg(feature = "train")]
+pub fn train_error(e: dagmath::train::TrainError) -> CliError {
+    use dagmath::model::hf::HfError;
+    use dagmath::model::WeightsError;
+    use dagmath::train::checkpoint::CheckpointError as C;
+    use dagmath::train::TrainError as T;
+    let weights = |w: &WeightsError| !matches!(w, WeightsError::Io { .. });
+    let missing = |s: &std::io::Error| s.kind() == std::io::ErrorKind::NotFound;
+    let user = match &e {
+        T::Config(_) | T::Data(_) => true,
+        T::Checkpoint(C::Bad { .. }) | T::Checkpoint(C::Hf(HfError::Bad { .. })) => true,
+        T::Checkpoint(C::Hf(HfError::Io { source, .. })) => missing(source),
+        T::Checkpoint(C::Weights(w))
+        | T::Checkpoint(C::Hf(HfError::Weights(w)))
+        | T::Weights(w) => weights(w),
+        _ => false,
+    };
+    if user {
+        CliError::usage(e)
+    } else {
+        CliError::from(e)
+    }
 }

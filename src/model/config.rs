@@ -210,6 +210,7 @@ impl ModelConfig {
                 return Err(format!("config.json: model_type \"{t}\" is not \"qwen2\""));
             }
         }
+        check_hf_settings(v)?;
         if v.get("tie_word_embeddings").and_then(|x| x.as_bool()) == Some(false) {
             return Err("config.json: tie_word_embeddings = false is not supported (dagmath models tie the output projection to the embeddings)".into());
         }
@@ -227,10 +228,7 @@ impl ModelConfig {
             intermediate_size: get("intermediate_size")?,
             max_position_embeddings: get("max_position_embeddings")
                 .unwrap_or(default_max_positions()),
-            rope_theta: v
-                .get("rope_theta")
-                .and_then(|x| x.as_f64())
-                .unwrap_or(default_rope_theta()),
+            rope_theta: hf_rope_theta(v)?,
             rms_norm_eps: v
                 .get("rms_norm_eps")
                 .and_then(|x| x.as_f64())
@@ -242,6 +240,95 @@ impl ModelConfig {
             .map_err(|e| format!("config.json: {e}"))?;
         Ok(cfg)
     }
+}
+
+/// RoPE's θ from a `config.json` in either form: top-level `rope_theta` (transformers 4) or
+/// `rope_parameters: {rope_theta, rope_type}` (transformers 5). Only the `default` rope type
+/// is implemented; a config that gives no θ, or two different ones, is refused rather than
+/// read with an assumed default.
+fn hf_rope_theta(v: &serde_json::Value) -> Result<f64, String> {
+    let top = match v.get("rope_theta") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(x) => Some(
+            x.as_f64()
+                .ok_or_else(|| format!("config.json: \"rope_theta\" = {x} is not a number"))?,
+        ),
+    };
+    let mut nested = None;
+    for key in ["rope_parameters", "rope_scaling"] {
+        let Some(p) = v.get(key).filter(|p| !p.is_null()) else {
+            continue;
+        };
+        let obj = p
+            .as_object()
+            .ok_or_else(|| format!("config.json: \"{key}\" is not an object"))?;
+        let kind = obj
+            .get("rope_type")
+            .or_else(|| obj.get("type"))
+            .and_then(|t| t.as_str())
+            .unwrap_or("default");
+        if kind != "default" {
+            return Err(format!(
+                "config.json: \"{key}.rope_type\" = \"{kind}\" is not supported (dagmath implements the default RoPE only)"
+            ));
+        }
+        for k in obj.keys() {
+            if !matches!(k.as_str(), "rope_type" | "type" | "rope_theta") {
+                return Err(format!(
+                    "config.json: \"{key}.{k}\" is not supported (dagmath implements the default RoPE only)"
+                ));
+            }
+        }
+        if let Some(t) = obj.get("rope_theta") {
+            let t = t.as_f64().ok_or_else(|| {
+                format!("config.json: \"{key}.rope_theta\" = {t} is not a number")
+            })?;
+            nested = Some((key, t));
+        }
+    }
+    match (top, nested) {
+        (Some(a), Some((key, b))) if a != b => Err(format!(
+            "config.json: \"rope_theta\" = {a} and \"{key}.rope_theta\" = {b} disagree"
+        )),
+        (Some(a), _) => Ok(a),
+        (None, Some((_, b))) => Ok(b),
+        (None, None) => Err(
+            "config.json: no \"rope_theta\" (top-level or in \"rope_parameters\"); dagmath will not assume one".into(),
+        ),
+    }
+}
+
+/// Refuses, naming the key, the Qwen2 settings dagmath's model does not implement.
+fn check_hf_settings(v: &serde_json::Value) -> Result<(), String> {
+    if let Some(act) = v.get("hidden_act").filter(|x| !x.is_null()) {
+        if act.as_str() != Some("silu") {
+            return Err(format!(
+                "config.json: \"hidden_act\" = {act} is not supported (dagmath implements silu)"
+            ));
+        }
+    }
+    if v.get("use_sliding_window").and_then(|x| x.as_bool()) == Some(true) {
+        return Err("config.json: \"use_sliding_window\" = true is not supported (dagmath attends over the whole sequence)".into());
+    }
+    if let Some(types) = v.get("layer_types").and_then(|x| x.as_array()) {
+        if let Some(t) = types.iter().find(|t| t.as_str() != Some("full_attention")) {
+            return Err(format!(
+                "config.json: \"layer_types\" holds {t}; only \"full_attention\" is supported"
+            ));
+        }
+    }
+    if let (Some(hd), Some(h), Some(n)) = (
+        v.get("head_dim").and_then(|x| x.as_u64()),
+        v.get("hidden_size").and_then(|x| x.as_u64()),
+        v.get("num_attention_heads").and_then(|x| x.as_u64()),
+    ) {
+        if n > 0 && hd * n != h {
+            return Err(format!(
+                "config.json: \"head_dim\" = {hd} is not hidden_size / num_attention_heads = {h} / {n}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

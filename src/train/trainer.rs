@@ -231,6 +231,13 @@ pub fn train<B: TrainBackend>(
         },
     };
     if let Some((state, opt)) = &resumed {
+        let done = phases.last().map_or(0, |p| p.steps);
+        if state.step > total || state.step != done {
+            return Err(TrainError::Config(format!(
+                "--resume: state.json says step {} (its phase record says {done}), but this run has {total} steps; the checkpoint's state is inconsistent",
+                state.step
+            )));
+        }
         data.restore(&state.cursor)?;
         let opt = opt.as_ref().ok_or_else(|| {
             TrainError::Config("--resume: the checkpoint has no optimizer.safetensors".into())

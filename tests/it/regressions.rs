@@ -363,3 +363,401 @@ fn truncated_shard_and_out_naming_a_file_exit_2() {
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }
+
+/// A training config (TOML) for a tiny model; `extra` lines go at the top level first,
+/// `model` and `budget` lines into their sections.
+#[cfg(feature = "train")]
+fn train_config(
+    dir: &Path,
+    data: &Path,
+    out: &str,
+    model: &str,
+    budget: &str,
+    data_extra: &str,
+) -> PathBuf {
+    let text = format!(
+        "seed = 3\nout = \"{out}\"\n[model]\npreset = \"tiny\"\nhidden_size = 32\nnum_hidden_layers = 1\n\
+         intermediate_size = 64\n{model}\n[data]\ndir = \"{data}\"\nseq_len = 32\nshuffle_block = 4\n\
+         {data_extra}\n[budget]\ntokens = 256\nbatch_size = 4\n{budget}\n[checkpoint]\nevery = 1\nkeep = 3\n",
+        data = data.display(),
+    );
+    let p = dir.join(format!("cfg-{}.toml", text.len()));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `train pretrain --config FILE` run in `cwd`.
+#[cfg(feature = "train")]
+fn train_in(cwd: &Path, cfg: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dagmath"))
+        .current_dir(cwd)
+        .args(["train", "pretrain", "--config", s(cfg)])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+// Row 3.
+#[cfg(feature = "train")]
+#[test]
+fn batch_size_times_grad_accum_that_wraps_is_a_config_error_not_a_divide_by_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let cfg = train_config(
+        tmp.path(),
+        &tmp.path().join("nodata"),
+        s(&out),
+        "",
+        "grad_accum = 4294967296",
+        "",
+    );
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("batch_size = 4", "batch_size = 4294967296");
+    std::fs::write(&cfg, text).unwrap();
+    assert_exit_2(&train_in(tmp.path(), &cfg, &[]), "budget.batch_size");
+    assert!(!out.exists());
+}
+
+// Row 4.
+#[cfg(feature = "train")]
+#[test]
+fn model_and_batch_sizes_beyond_memory_are_refused_before_out_is_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let data = tmp.path().join("nodata");
+    for (model, budget, needle) in [
+        (
+            "hidden_size = 1000000\nintermediate_size = 100000000000",
+            "",
+            "hidden_size 1000000",
+        ),
+        (
+            "num_hidden_layers = 1000000000",
+            "",
+            "num_hidden_layers 1000000000",
+        ),
+        ("", "batch_size = 1000000000000", "budget.batch_size"),
+    ] {
+        let cfg = train_config(tmp.path(), &data, s(&out), model, "", "");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        // Later keys of a section override: drop the defaults the case replaces.
+        let mut text = text;
+        if model.contains("intermediate_size") {
+            text = text
+                .replace("hidden_size = 32\n", "")
+                .replace("intermediate_size = 64\n", "");
+        }
+        if model.contains("num_hidden_layers") {
+            text = text.replace("num_hidden_layers = 1\n", "");
+        }
+        if !budget.is_empty() {
+            text = text.replace("batch_size = 4\n", &format!("{budget}\n"));
+        }
+        std::fs::write(&cfg, text).unwrap();
+        let o = train_in(tmp.path(), &cfg, &[]);
+        assert_exit_2(&o, needle);
+        assert!(stderr(&o).contains("memory"), "{}", stderr(&o));
+        assert!(!out.exists(), "out/ must not be created");
+    }
+}
+
+/// A Hugging Face folder of a micro model with the domain tokenizer; `edit` changes its
+/// config.json.
+#[cfg(feature = "train")]
+fn hf_folder(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    use dagmath::model::{hf, weights, ModelConfig};
+    let tok = dagmath::tokenizer::Tokenizer::domain(&dagmath::template::TemplateSet::builtin());
+    let c = ModelConfig {
+        hidden_size: 32,
+        num_hidden_layers: 1,
+        intermediate_size: 64,
+        ..ModelConfig::preset("tiny", tok.vocab_size()).unwrap()
+    };
+    let out = dir.join(format!("hf-{}", std::fs::read_dir(dir).unwrap().count()));
+    hf::export(&out, &c, &weights::init(&c, 5), tok.json(), 0, 1).unwrap();
+    let p = out.join("config.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&p, v.to_string()).unwrap();
+    out
+}
+
+// Row 5.
+#[cfg(feature = "train")]
+#[test]
+fn import_of_a_config_with_a_billion_layers_is_refused_before_building_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hf = hf_folder(tmp.path(), |v| {
+        v["num_hidden_layers"] = 1_000_000_000u64.into()
+    });
+    let out = tmp.path().join("imp");
+    let t0 = std::time::Instant::now();
+    let o = dagmath(&["import", "--hf", s(&hf), "--out", s(&out)]);
+    assert_exit_2(&o, "num_hidden_layers 1000000000");
+    assert!(
+        t0.elapsed().as_secs() < 20,
+        "refused only after {:?}",
+        t0.elapsed()
+    );
+    assert!(!out.exists());
+    // `--resume` and `--from` read checkpoints through the same check.
+    let e = dagmath::train::checkpoint::load(&hf)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("memory"), "{e}");
+}
+
+// Row 6.
+#[cfg(feature = "train")]
+#[test]
+fn shuffle_block_beyond_memory_is_a_config_error_not_a_hang() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let cfg = train_config(tmp.path(), &tmp.path().join("nodata"), s(&out), "", "", "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("shuffle_block = 4", "shuffle_block = 100000000000");
+    std::fs::write(&cfg, text).unwrap();
+    assert_exit_2(&train_in(tmp.path(), &cfg, &[]), "data.shuffle_block");
+    assert!(!out.exists());
+}
+
+// Row 15.
+#[cfg(feature = "train")]
+#[test]
+fn infinite_rms_norm_eps_and_empty_out_are_config_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let cfg = train_config(
+        tmp.path(),
+        &tmp.path().join("nodata"),
+        s(&out),
+        "rms_norm_eps = inf",
+        "",
+        "",
+    );
+    assert_exit_2(&train_in(tmp.path(), &cfg, &[]), "rms_norm_eps");
+    let cfg = train_config(tmp.path(), &tmp.path().join("nodata"), "", "", "", "");
+    let before = std::fs::read_dir(tmp.path()).unwrap().count();
+    assert_exit_2(&train_in(tmp.path(), &cfg, &[]), "out = \"\"");
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), before);
+}
+
+// Row 14 and row 18 (checkpoints).
+#[cfg(feature = "train")]
+#[test]
+fn resume_from_an_altered_checkpoint_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    quickset(&data, "200");
+    let out = tmp.path().join("run");
+    let cfg = train_config(tmp.path(), &data, s(&out), "", "", "");
+    let o = train_in(tmp.path(), &cfg, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ck = out.join("checkpoints/step-00000002");
+    let state_path = ck.join("state.json");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    assert!(
+        state["checksums"]["model.safetensors"].is_string(),
+        "{state}"
+    );
+    // Resuming the finished run is accepted.
+    let o = train_in(tmp.path(), &cfg, &["--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Two bytes of the weights flipped.
+    let w = ck.join("model.safetensors");
+    let good = std::fs::read(&w).unwrap();
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 8] ^= 0x40;
+    bad[n - 3] ^= 0x01;
+    std::fs::write(&w, &bad).unwrap();
+    assert_exit_2(&train_in(tmp.path(), &cfg, &["--resume"]), "does not match");
+    std::fs::write(&w, &good).unwrap();
+
+    // A cursor far past the data, and a step past the run.
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = state.clone();
+        f(&mut v);
+        std::fs::write(&state_path, v.to_string()).unwrap();
+    };
+    edit(&|v| v["cursor"]["start"]["streams"][0]["row"] = 1_000_000_000_000u64.into());
+    assert_exit_2(&train_in(tmp.path(), &cfg, &["--resume"]), "cursor");
+    edit(&|v| v["step"] = (1u64 << 63).into());
+    assert_exit_2(
+        &train_in(tmp.path(), &cfg, &["--resume"]),
+        "step 9223372036854775808",
+    );
+    // A truncated state.json is bad input too, not a system failure.
+    std::fs::write(&state_path, b"{\"step\": 2,").unwrap();
+    assert_exit_2(&train_in(tmp.path(), &cfg, &["--resume"]), "state.json");
+}
+
+// Row 17.
+#[cfg(feature = "train")]
+#[test]
+fn import_of_shards_that_both_hold_a_tensor_is_refused() {
+    use dagmath::model::weights::{load_safetensors, save_safetensors};
+    let tmp = tempfile::tempdir().unwrap();
+    let hf = hf_folder(tmp.path(), |_| {});
+    let w = load_safetensors(&hf.join("model.safetensors")).unwrap();
+    std::fs::remove_file(hf.join("model.safetensors")).unwrap();
+    let dup = "model.norm.weight";
+    let second: dagmath::model::Weights = w
+        .iter()
+        .filter(|(k, _)| *k == dup)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    save_safetensors(&hf.join("model-00001-of-00002.safetensors"), &w, None).unwrap();
+    save_safetensors(&hf.join("model-00002-of-00002.safetensors"), &second, None).unwrap();
+    let mut map = serde_json::Map::new();
+    for k in w.keys() {
+        map.insert(k.clone(), "model-00001-of-00002.safetensors".into());
+    }
+    map.insert(dup.into(), "model-00002-of-00002.safetensors".into());
+    std::fs::write(
+        hf.join("model.safetensors.index.json"),
+        serde_json::json!({"weight_map": map}).to_string(),
+    )
+    .unwrap();
+    let out = tmp.path().join("imp");
+    assert_exit_2(
+        &dagmath(&["import", "--hf", s(&hf), "--out", s(&out)]),
+        "tensor model.norm.weight is in two shards",
+    );
+    assert!(!out.exists());
+}
+
+// Row 19.
+#[cfg(feature = "train")]
+#[test]
+fn import_reads_rope_parameters_and_refuses_rope_it_does_not_implement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tf5 = |v: &mut serde_json::Value| {
+        v.as_object_mut().unwrap().remove("rope_theta");
+        v["rope_parameters"] = serde_json::json!({"rope_theta": 10000.0, "rope_type": "default"});
+    };
+    let hf = hf_folder(tmp.path(), tf5);
+    let out = tmp.path().join("imp");
+    let o = dagmath(&["import", "--hf", s(&hf), "--out", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(c["rope_theta"], 10000.0);
+    for (edit, needle) in [
+        (
+            serde_json::json!({"rope_parameters": {"rope_theta": 10000.0, "rope_type": "yarn", "factor": 4.0}}),
+            "rope_parameters.rope_type",
+        ),
+        (
+            serde_json::json!({"rope_parameters": null}),
+            "no \"rope_theta\"",
+        ),
+        (serde_json::json!({"hidden_act": "gelu"}), "hidden_act"),
+        (
+            serde_json::json!({"use_sliding_window": true}),
+            "use_sliding_window",
+        ),
+    ] {
+        let hf = hf_folder(tmp.path(), |v| {
+            v.as_object_mut().unwrap().remove("rope_theta");
+            if edit.get("rope_parameters").is_none() {
+                v["rope_theta"] = 1e6.into();
+            }
+            for (k, x) in edit.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+        });
+        let out = tmp.path().join("imp2");
+        assert_exit_2(
+            &dagmath(&["import", "--hf", s(&hf), "--out", s(&out)]),
+            needle,
+        );
+    }
+}
+
+// Row 20.
+#[cfg(feature = "train")]
+#[test]
+fn import_of_a_vocabulary_padded_past_the_tokenizer_is_refused_at_import() {
+    use dagmath::model::{hf, weights, ModelConfig};
+    let tmp = tempfile::tempdir().unwrap();
+    let tok = dagmath::tokenizer::Tokenizer::domain(&dagmath::template::TemplateSet::builtin());
+    let c = ModelConfig {
+        hidden_size: 32,
+        num_hidden_layers: 1,
+        intermediate_size: 64,
+        ..ModelConfig::preset("tiny", 512).unwrap()
+    };
+    let padded = tmp.path().join("padded");
+    hf::export(&padded, &c, &weights::init(&c, 5), tok.json(), 0, 1).unwrap();
+    let out = tmp.path().join("imp");
+    assert_exit_2(
+        &dagmath(&["import", "--hf", s(&padded), "--out", s(&out)]),
+        "vocab_size 512",
+    );
+    assert!(!out.exists());
+}
+
+// Rows 21 and 22, and the `logits` command.
+#[cfg(feature = "train")]
+#[test]
+fn export_loads_with_auto_tokenizer_and_stops_generation_at_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hf = hf_folder(tmp.path(), |_| {});
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(hf.join(f)).unwrap()).unwrap()
+    };
+    let tc = read("tokenizer_config.json");
+    assert_eq!(tc["tokenizer_class"], "PreTrainedTokenizerFast");
+    assert_eq!(
+        tc["auto_map"]["AutoTokenizer"][1],
+        "PreTrainedTokenizerFast"
+    );
+    let tok = dagmath::tokenizer::Tokenizer::domain(&dagmath::template::TemplateSet::builtin());
+    let answer = tok.token_id("</answer>").unwrap();
+    let g = read("generation_config.json");
+    let stops: Vec<u64> = g["eos_token_id"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect();
+    assert!(stops.contains(&(answer as u64)), "{g}");
+    assert_eq!(
+        (g["top_k"].as_u64(), g["top_p"].as_f64()),
+        (Some(0), Some(1.0))
+    );
+    assert_eq!(g["temperature"].as_f64(), Some(0.7));
+    // `dagmath logits` prints what examples/hf_check.py reads.
+    let text = "<question> Define K as 2.";
+    let o = dagmath(&["logits", "--model", s(&hf), "--text", text]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let n = tok.encode(text).unwrap().len();
+    assert_eq!(v["input_ids"][0].as_array().unwrap().len(), n);
+    assert_eq!(v["logits"][0].as_array().unwrap().len(), n);
+    assert_eq!(
+        v["logits"][0][0].as_array().unwrap().len(),
+        tok.vocab_size()
+    );
+    // With transformers at hand, AutoTokenizer must encode like tokenizer.json.
+    if let Ok(python) = std::env::var("DAGMATH_PYTHON") {
+        let file = tmp.path().join("logits.json");
+        std::fs::write(&file, &o.stdout).unwrap();
+        let c = Command::new(python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/hf_check.py"))
+            .args([s(&hf), s(&file)])
+            .output()
+            .unwrap();
+        assert!(
+            c.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&c.stdout),
+            stderr(&c)
+        );
+    }
+}

@@ -322,7 +322,7 @@ fn check_hf_settings(v: &serde_json::Value) -> Result<(), String> {
         v.get("hidden_size").and_then(|x| x.as_u64()),
         v.get("num_attention_heads").and_then(|x| x.as_u64()),
     ) {
-        if n > 0 && hd * n != h {
+        if n > 0 && hd.checked_mul(n) != Some(h) {
             return Err(format!(
                 "config.json: \"head_dim\" = {hd} is not hidden_size / num_attention_heads = {h} / {n}"
             ));

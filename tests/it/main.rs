@@ -12,6 +12,7 @@ mod engine;
 mod family;
 #[cfg(feature = "train")]
 mod fused;
+mod fuzz;
 mod golden;
 mod regressions;
 #[cfg(feature = "train")]

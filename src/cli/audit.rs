@@ -132,6 +132,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
             a.alpha
         )));
     }
+    if let Some(out) = a.out.as_ref().filter(|o| o.exists() && !o.is_dir()) {
+        return Err(CliError::usage(anyhow!(
+            "--out {}: is a file, not a folder",
+            out.display()
+        )));
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(super::check_threads(a.threads)?)
         .build()

@@ -319,7 +319,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     }
     let (loaded, tok) = load_checkpoint(&a.checkpoint)?;
     let problems = load_problems(&a.data, &a.splits, a.limit)?;
-    prepare_out(&a.out, a.force)?;
+    prepare_out(&a.out, a.force, &["summary.json"])?;
     std::fs::create_dir_all(&a.out).map_err(|e| anyhow!("{}: {e}", a.out.display()))?;
     let started = std::time::Instant::now();
     let sampled = sample_all(&loaded, &tok, &problems, a.samples, &gen, &a.gen.device)?;

@@ -270,6 +270,9 @@ impl TrainConfig {
                 "out = \"\": give the run folder (checkpoints and metrics go there)".into(),
             );
         }
+        if self.out.exists() && !self.out.is_dir() {
+            return Err(format!("out = {:?}: is a file, not a folder", self.out));
+        }
         if self
             .budget
             .batch_size

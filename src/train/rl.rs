@@ -220,6 +220,14 @@ impl RlConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        if self.out.as_os_str().is_empty() {
+            return Err(
+                "out = \"\": give the run folder (checkpoints and metrics go there)".into(),
+            );
+        }
+        if self.out.exists() && !self.out.is_dir() {
+            return Err(format!("out = {:?}: is a file, not a folder", self.out));
+        }
         let r = &self.rl;
         if r.steps == 0 {
             return Err("rl.steps: must be ≥ 1 (with a FLOP cap, the most steps to take)".into());

@@ -761,3 +761,55 @@ fn export_loads_with_auto_tokenizer_and_stops_generation_at_answer() {
         );
     }
 }
+
+// Row 18 (the model side) and row 13's principle for the other commands.
+#[cfg(feature = "train")]
+#[test]
+fn out_naming_a_file_exits_2_and_force_never_deletes_foreign_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hf = hf_folder(tmp.path(), |_| {});
+    let file = tmp.path().join("plain.txt");
+    std::fs::write(&file, "x").unwrap();
+    assert_exit_2(
+        &dagmath(&["export", "--checkpoint", s(&hf), "--out", s(&file)]),
+        "is a file, not a folder",
+    );
+    assert_exit_2(
+        &dagmath(&["audit", "--gold", s(&hf), "--self", "--out", s(&file)]),
+        "is a file, not a folder",
+    );
+    let cfg = train_config(tmp.path(), &tmp.path().join("nodata"), s(&file), "", "", "");
+    assert_exit_2(&train_in(tmp.path(), &cfg, &[]), "is a file, not a folder");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+    // --force replaces an export, never a folder of someone else's files.
+    let mine = tmp.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("notes.md"), "keep").unwrap();
+    assert_exit_2(
+        &dagmath(&[
+            "export",
+            "--checkpoint",
+            s(&hf),
+            "--out",
+            s(&mine),
+            "--force",
+        ]),
+        "did not write",
+    );
+    assert_eq!(
+        std::fs::read_to_string(mine.join("notes.md")).unwrap(),
+        "keep"
+    );
+    let out = tmp.path().join("exp");
+    for _ in 0..2 {
+        let o = dagmath(&[
+            "export",
+            "--checkpoint",
+            s(&hf),
+            "--out",
+            s(&out),
+            "--force",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+}

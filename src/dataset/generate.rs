@@ -418,7 +418,7 @@ fn write_dataset(
             Budget::Rows(n) => n,
             Budget::Tokens(n) => n.div_ceil(BLOOM_TOKENS_PER_ROW),
         })
-        .sum();
+        .fold(0u64, u64::saturating_add);
     let mut bloom = Bloom::for_items(expected_rows);
     let mut fingerprints = Fingerprints::new(recipe.splits.len());
     let mut splits = Vec::new();

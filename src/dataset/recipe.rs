@@ -417,7 +417,7 @@ impl Recipe {
                 Budget::Rows(n) => n,
                 Budget::Tokens(_) => 0,
             })
-            .sum()
+            .fold(0u64, u64::saturating_add)
     }
 
     /// SHA-256 (hex) of the resolved recipe's JSON form: what every artifact records.

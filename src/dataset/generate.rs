@@ -935,7 +935,9 @@ pub struct OutputLock {
     _dir: std::fs::File,
 }
 
-/// Takes the lock on folder `dir` (which exists).
+/// Takes the lock on folder `dir` (which exists): `flock(LOCK_EX | LOCK_NB)` on the folder
+/// itself, so no lock file is left behind. (`std::fs::File::try_lock` does the same but needs
+/// Rust 1.89, above this crate's MSRV.) Elsewhere than Unix runs are not locked.
 pub fn lock_folder(dir: &Path) -> Result<OutputLock, GenerateError> {
     let io = |source| {
         GenerateError::Shard(ShardError::Io {
@@ -944,11 +946,21 @@ pub fn lock_folder(dir: &Path) -> Result<OutputLock, GenerateError> {
         })
     };
     let f = std::fs::File::open(dir).map_err(io)?;
-    match f.try_lock() {
-        Ok(()) => Ok(OutputLock { _dir: f }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(GenerateError::Locked(dir.to_path_buf())),
-        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock on a descriptor this function owns; no memory is shared.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(if e.kind() == std::io::ErrorKind::WouldBlock {
+                GenerateError::Locked(dir.to_path_buf())
+            } else {
+                io(e)
+            });
+        }
     }
+    Ok(OutputLock { _dir: f })
 }
 
 /// The output folder, checked, locked and prepared.

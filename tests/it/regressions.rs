@@ -183,8 +183,7 @@ fn generate_on_a_folder_another_run_holds_exits_2() {
     let out = tmp.path().join("o");
     std::fs::create_dir(&out).unwrap();
     // Stand in for a concurrent run: hold the folder's lock as dagmath does.
-    let lock = std::fs::File::open(&out).unwrap();
-    lock.try_lock().unwrap();
+    let lock = dagmath::dataset::generate::lock_folder(&out).unwrap();
     let o = dagmath(&["generate", "--ops", "2", "--count", "5", "--out", s(&out)]);
     assert_exit_2(&o, "another dagmath run");
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "wrote nothing");

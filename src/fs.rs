@@ -31,3 +31,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (PathBuf, std::io::
         (path.to_path_buf(), e)
     })
 }
+
+/// Makes a file written in full at [`temp_path`]`(path)` (by a library that writes files
+/// itself, such as the SVG plots) visible at `path`: fsync, then rename. On failure the
+/// temporary file is removed.
+pub fn commit(path: &Path) -> Result<(), String> {
+    let tmp = temp_path(path);
+    let done = std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    done.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("{}: {e}", path.display())
+    })
+}

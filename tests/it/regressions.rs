@@ -812,3 +812,20 @@ fn out_naming_a_file_exits_2_and_force_never_deletes_foreign_folders() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
 }
+
+// Row 4's principle for `train rl`: rollouts per step are sized against memory, `out` checked.
+#[cfg(feature = "train")]
+#[test]
+fn rl_rollouts_beyond_memory_and_empty_out_are_config_errors() {
+    use dagmath::train::rl::RlConfig;
+    let base = "out = \"o\"\n[data]\ndir = \"d\"\nsplits = [\"train\"]\n";
+    RlConfig::from_toml(base).unwrap().validate().unwrap();
+    let huge = format!("{base}[rl]\ngroup_size = 1000000000000\n");
+    let e = RlConfig::from_toml(&huge).unwrap().validate().unwrap_err();
+    assert!(e.contains("rl.group_size") && e.contains("memory"), "{e}");
+    let e = RlConfig::from_toml(&base.replace("\"o\"", "\"\""))
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert!(e.contains("out = \"\""), "{e}");
+}

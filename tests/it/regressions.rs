@@ -339,6 +339,18 @@ fn tokenizer_write_that_fails_leaves_no_truncated_file() {
         .map(|e| e.unwrap().path())
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    // An existing file that is not a tokenizer is never overwritten; a tokenizer is replaced.
+    let notes = tmp.path().join("notes.txt");
+    std::fs::write(&notes, "mine").unwrap();
+    assert_exit_2(
+        &dagmath(&["tokenizer", "--out", s(&notes)]),
+        "refusing to overwrite",
+    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "mine");
+    for _ in 0..2 {
+        let o = dagmath(&["tokenizer", "--out", s(&out)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
 }
 
 // Row 18 (the data side).

@@ -149,9 +149,11 @@ pub fn train<B: TrainBackend>(
     };
     // Sizes against memory before the data is read or anything is allocated or written.
     cfg.check_memory(&model_cfg).map_err(TrainError::Config)?;
-    if model_cfg.vocab_size < tokenizer.vocab_size() {
+    // Equal, as `import`, `eval` and `export` need them: a padded vocabulary would train here
+    // and then be refused by every command that reads the checkpoint.
+    if model_cfg.vocab_size != tokenizer.vocab_size() {
         return Err(TrainError::Config(format!(
-            "the model's vocab_size {} is smaller than the tokenizer's {}",
+            "the model's vocab_size {} differs from the tokenizer's {} tokens (a padded vocabulary is not supported)",
             model_cfg.vocab_size,
             tokenizer.vocab_size()
         )));

@@ -711,6 +711,30 @@ fn import_of_a_vocabulary_padded_past_the_tokenizer_is_refused_at_import() {
         "vocab_size 512",
     );
     assert!(!out.exists());
+    // Mid-training straight from the padded folder is refused the same way.
+    let cfg = tmp.path().join("mid.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "out = \"{}\"\n[data]\ndir = \"nodata\"\nseq_len = 32\n[budget]\ntokens = 256\nbatch_size = 4\n",
+            s(&tmp.path().join("run"))
+        ),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_dagmath"))
+        .current_dir(tmp.path())
+        .args([
+            "train",
+            "midtrain",
+            "--config",
+            s(&cfg),
+            "--from",
+            s(&padded),
+        ])
+        .output()
+        .unwrap();
+    assert_exit_2(&o, "vocab_size 512");
+    assert!(!tmp.path().join("run").exists());
 }
 
 // Rows 21 and 22, and the `logits` command.

@@ -865,3 +865,32 @@ fn rl_rollouts_beyond_memory_and_empty_out_are_config_errors() {
         .unwrap_err();
     assert!(e.contains("out = \"\""), "{e}");
 }
+
+// Row 4's principle for `eval`: samples and batch rows are sized before sampling.
+#[cfg(feature = "train")]
+#[test]
+fn eval_sizes_beyond_memory_exit_2_before_sampling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hf = hf_folder(tmp.path(), |_| {});
+    let data = tmp.path().join("data");
+    quickset(&data, "20");
+    let out = tmp.path().join("ev");
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "--checkpoint",
+            s(&hf),
+            "--data",
+            s(&data),
+            "--splits",
+            "train",
+            "--out",
+            s(&out),
+        ];
+        args.extend_from_slice(extra);
+        dagmath(&args)
+    };
+    assert_exit_2(&eval(&["--batch-rows", "1000000000000"]), "--batch-rows");
+    assert_exit_2(&eval(&["--samples", "100000000000000"]), "--samples");
+    assert!(!out.exists(), "nothing written");
+}

@@ -185,7 +185,7 @@ pub fn load_problems(
 /// Loads a checkpoint's weights and tokenizer.
 pub fn load_checkpoint(path: &Path) -> Result<(checkpoint::Loaded, Tokenizer), CliError> {
     let dir = resolve_checkpoint(path)?;
-    let loaded = checkpoint::load(&dir).map_err(CliError::usage)?;
+    let loaded = checkpoint::load(&dir).map_err(super::checkpoint_error)?;
     let tok = Tokenizer::from_file(&loaded.tokenizer).map_err(CliError::usage)?;
     if tok.vocab_size() != loaded.model.vocab_size {
         return Err(CliError::usage(anyhow!(

@@ -102,7 +102,7 @@ fn special_ids(tok: &Tokenizer) -> (u32, u32) {
 
 pub fn export(a: ExportArgs) -> Result<(), CliError> {
     let dir = resolve_checkpoint(&a.checkpoint)?;
-    let ck = checkpoint::load(&dir).map_err(CliError::usage)?;
+    let ck = checkpoint::load(&dir).map_err(super::checkpoint_error)?;
     let tok = Tokenizer::from_file(&ck.tokenizer).map_err(CliError::usage)?;
     prepare_out(&a.out, a.force, HF_FILES)?;
     let (pad, eos) = special_ids(&tok);
@@ -117,7 +117,7 @@ pub fn export(a: ExportArgs) -> Result<(), CliError> {
 }
 
 pub fn import(a: ImportArgs) -> Result<(), CliError> {
-    let m = hf::import(&a.hf).map_err(CliError::usage)?;
+    let m = hf::import(&a.hf).map_err(super::hf_error)?;
     let tok = Tokenizer::from_file(&m.tokenizer).map_err(CliError::usage)?;
     // A vocabulary padded past the tokenizer (common for GPU-friendly sizes) would import
     // and then be refused by eval and export; refuse it here, where it can be fixed.

@@ -143,24 +143,66 @@ pub fn check_threads(n: usize) -> Result<usize, CliError> {
 /// fails or training diverges.
 #[cfg(feature = "train")]
 pub fn train_error(e: dagmath::train::TrainError) -> CliError {
-    use dagmath::model::hf::HfError;
-    use dagmath::model::WeightsError;
-    use dagmath::train::checkpoint::CheckpointError as C;
     use dagmath::train::TrainError as T;
-    let weights = |w: &WeightsError| !matches!(w, WeightsError::Io { .. });
-    let missing = |s: &std::io::Error| s.kind() == std::io::ErrorKind::NotFound;
     let user = match &e {
         T::Config(_) | T::Data(_) => true,
-        T::Checkpoint(C::Bad { .. }) | T::Checkpoint(C::Hf(HfError::Bad { .. })) => true,
-        T::Checkpoint(C::Hf(HfError::Io { source, .. })) => missing(source),
-        T::Checkpoint(C::Weights(w))
-        | T::Checkpoint(C::Hf(HfError::Weights(w)))
-        | T::Weights(w) => weights(w),
+        T::Checkpoint(c) => checkpoint_is_users(c),
+        T::Weights(w) => weights_is_users(w),
         _ => false,
     };
+    blame(user, e)
+}
+
+/// [`train_error`]'s rule for reading a checkpoint or Hugging Face folder.
+#[cfg(feature = "train")]
+pub fn checkpoint_error(e: dagmath::train::checkpoint::CheckpointError) -> CliError {
+    let user = checkpoint_is_users(&e);
+    blame(user, e)
+}
+
+/// [`train_error`]'s rule for reading a Hugging Face folder.
+#[cfg(feature = "train")]
+pub fn hf_error(e: dagmath::model::hf::HfError) -> CliError {
+    let user = hf_is_users(&e);
+    blame(user, e)
+}
+
+#[cfg(feature = "train")]
+fn blame(user: bool, e: impl Into<anyhow::Error>) -> CliError {
     if user {
         CliError::usage(e)
     } else {
         CliError::from(e)
+    }
+}
+
+#[cfg(feature = "train")]
+fn checkpoint_is_users(e: &dagmath::train::checkpoint::CheckpointError) -> bool {
+    use dagmath::train::checkpoint::CheckpointError as C;
+    match e {
+        C::Bad { .. } => true,
+        C::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        C::Hf(h) => hf_is_users(h),
+        C::Weights(w) => weights_is_users(w),
+    }
+}
+
+#[cfg(feature = "train")]
+fn hf_is_users(e: &dagmath::model::hf::HfError) -> bool {
+    use dagmath::model::hf::HfError as H;
+    match e {
+        H::Bad { .. } => true,
+        H::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        H::Weights(w) => weights_is_users(w),
+    }
+}
+
+#[cfg(feature = "train")]
+fn weights_is_users(e: &dagmath::model::WeightsError) -> bool {
+    match e {
+        dagmath::model::WeightsError::Io { source, .. } => {
+            source.kind() == std::io::ErrorKind::NotFound
+        }
+        _ => true,
     }
 }

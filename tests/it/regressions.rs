@@ -894,3 +894,41 @@ fn eval_sizes_beyond_memory_exit_2_before_sampling() {
     assert_exit_2(&eval(&["--samples", "100000000000000"]), "--samples");
     assert!(!out.exists(), "nothing written");
 }
+
+// Row 9: a cell whose later candidates cannot be composed (here a user template whose world is
+// barely big enough for op 15; the probes hit it at op 60) used to stop part-way, leaving the
+// run journal and an empty data/. Now nothing is left behind.
+#[test]
+fn generate_failing_part_way_on_bad_input_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let templates = tmp.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(
+        templates.join("tiny.toml"),
+        "id = \"tiny\"\ndescription = \"a tiny world\"\ncategory = \"movies\"\n\n\
+         [[location_groups]]\nname = \"festivals\"\nnames = [\"Taylor Movie Festival\", \"Verdi Movie Festival\"]\n\n\
+         [[item_groups]]\nname = \"genres\"\nnames = [\"upbeat metropolis comedy\", \"solemn period drama\", \"futuristic sci-fi movie\"]\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("o");
+    let o = dagmath(&[
+        "generate",
+        "--templates",
+        s(&templates),
+        "--template",
+        "tiny",
+        "--ops",
+        "15",
+        "--count",
+        "3000",
+        "--threads",
+        "1",
+        "--out",
+        s(&out),
+    ]);
+    assert_exit_2(&o, "op 15");
+    assert!(
+        !out.exists(),
+        "a run refused part-way leaves nothing behind"
+    );
+}

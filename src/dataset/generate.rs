@@ -390,6 +390,9 @@ fn generate_in_pool(
         );
         if bad_input && prepared.created {
             let _ = std::fs::remove_dir_all(&opts.out);
+        } else if bad_input && prepared.was_empty {
+            let _ = std::fs::remove_dir_all(&prepared.data);
+            let _ = std::fs::remove_file(opts.out.join(RUN_FILE));
         }
     }
     result
@@ -970,6 +973,8 @@ struct Prepared {
     journal: RunFile,
     /// Whether this run created the folder (removed again if the run fails on bad input).
     created: bool,
+    /// Whether the folder was empty (what the run wrote is removed if it fails on bad input).
+    was_empty: bool,
     _lock: OutputLock,
 }
 
@@ -990,6 +995,10 @@ fn prepare_output(
         return Err(GenerateError::NotAFolder(out.to_path_buf()));
     }
     let created = !out.exists();
+    let was_empty = created
+        || std::fs::read_dir(out)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
     std::fs::create_dir_all(out).map_err(io(out))?;
     let lock = lock_folder(out)?;
     let checked = check_output(out, hash, seed, resume, force);
@@ -1035,6 +1044,7 @@ fn prepare_output(
         data,
         journal,
         created,
+        was_empty,
         _lock: lock,
     })
 }

@@ -931,4 +931,23 @@ fn generate_failing_part_way_on_bad_input_leaves_nothing_behind() {
         !out.exists(),
         "a run refused part-way leaves nothing behind"
     );
+    // In a folder the user made, the folder stays and is left empty.
+    std::fs::create_dir(&out).unwrap();
+    let o = dagmath(&[
+        "generate",
+        "--templates",
+        s(&templates),
+        "--template",
+        "tiny",
+        "--ops",
+        "15",
+        "--count",
+        "3000",
+        "--threads",
+        "1",
+        "--out",
+        s(&out),
+    ]);
+    assert_exit_2(&o, "op 15");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
 }

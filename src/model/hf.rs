@@ -54,8 +54,13 @@ pub fn export(
     }
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let write = |file: &str, text: String| -> Result<(), HfError> {
-        let p = tmp.join(file);
-        std::fs::write(&p, text).map_err(io(&p))
+        // fsynced, so the folder renamed into place below never holds an empty file.
+        crate::fs::write_atomic(&tmp.join(file), text.as_bytes()).map_err(|(path, source)| {
+            HfError::Io {
+                path: path.display().to_string(),
+                source,
+            }
+        })
     };
     write("config.json", pretty(&config.hf_config(pad_id, eos_id)))?;
     write(

@@ -151,7 +151,8 @@ pub fn save_with_state(
     }
     state[CHECKSUMS] = serde_json::Value::Object(sums);
     let text = serde_json::to_string_pretty(&state).expect("state serialises");
-    std::fs::write(tmp.join("state.json"), format!("{text}\n")).map_err(|e| io(&tmp, e))?;
+    crate::fs::write_atomic(&tmp.join("state.json"), format!("{text}\n").as_bytes())
+        .map_err(|(p, e)| io(&p, e))?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
     }

@@ -60,7 +60,7 @@ pub struct Args {
     /// Directory for verdicts.parquet and summary.json.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Worker threads; 0 uses every core.
+    /// Worker threads; 0 uses every core; at most 4 per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
 }

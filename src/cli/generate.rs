@@ -29,7 +29,7 @@ pub struct Args {
     /// Output directory (must be empty or absent unless --resume / --force).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Worker threads; 0 uses every core.
+    /// Worker threads; 0 uses every core; at most 4 per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Override the recipe's seed.

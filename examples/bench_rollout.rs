@@ -26,6 +26,7 @@ use dagmath::render::Rendered;
 use dagmath::template::TemplateSet;
 use dagmath::tokenizer::Tokenizer;
 
+#[derive(Debug)]
 struct Opts {
     rounds: usize,
     preset: String,
@@ -37,7 +38,8 @@ struct Opts {
     cuda_only: bool,
 }
 
-fn parse() -> Opts {
+/// The flags; an error names the bad one (never a panic).
+fn parse_args(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts {
         rounds: 3,
         preset: "tiny".into(),
@@ -47,7 +49,6 @@ fn parse() -> Opts {
         skip_recompute: false,
         cuda_only: false,
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
         if args[i] == "--cuda-only" {
@@ -60,18 +61,48 @@ fn parse() -> Opts {
             i += 1;
             continue;
         }
-        let v = args.get(i + 1).expect("flag value");
-        match args[i].as_str() {
-            "--rounds" => o.rounds = v.parse().expect("--rounds N"),
+        let flag = args[i].as_str();
+        let known = ["--rounds", "--preset", "--rows", "--prompt", "--new"];
+        if !known.contains(&flag) {
+            return Err(format!(
+                "unknown flag {flag:?} (--rounds, --preset, --rows, --prompt, --new, --skip-recompute, --cuda-only)"
+            ));
+        }
+        let Some(v) = args.get(i + 1) else {
+            return Err(format!("{flag} needs a value"));
+        };
+        let count = |min: usize| match v.parse::<usize>() {
+            Ok(n) if n >= min => Ok(n),
+            _ => Err(format!("{flag} takes a whole number ≥ {min}, got {v:?}")),
+        };
+        match flag {
+            "--rounds" => o.rounds = count(1)?,
             "--preset" => o.preset = v.clone(),
-            "--rows" => o.rows = v.parse().expect("--rows N"),
-            "--prompt" => o.prompt = v.parse().expect("--prompt N"),
-            "--new" => o.new = v.parse().expect("--new N"),
-            other => panic!("unknown flag {other}"),
+            "--rows" => o.rows = count(1)?,
+            "--prompt" => o.prompt = count(1)?,
+            "--new" => o.new = count(1)?,
+            _ => unreachable!("checked above"),
         }
         i += 2;
     }
-    o
+    if ModelConfig::preset(&o.preset, 1).is_none() {
+        return Err(format!(
+            "unknown preset {:?} in --preset (tiny, small, paper)",
+            o.preset
+        ));
+    }
+    Ok(o)
+}
+
+fn parse() -> Opts {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    parse_args(&args).unwrap_or_else(|e| fail(&e))
+}
+
+/// Bad flags exit 2 with a message, as `bench_train` does (never a panic).
+fn fail(msg: &str) -> ! {
+    eprintln!("bench_rollout: {msg}");
+    std::process::exit(2)
 }
 
 /// The baseline: no cache, every step runs the model over each row's whole sequence.
@@ -343,5 +374,32 @@ fn cuda(o: &Opts, vocab: usize) {
             cuda_only: o.cuda_only,
         };
         side_by_side::<burn::backend::Cuda<f32>>("cuda f32", &c, &o, &dev);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_args;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    // Issue 15, row 23: a missing or unknown flag was a panic (`expect("flag value")`).
+    #[test]
+    fn bench_rollout_missing_or_unknown_flag_is_an_error_not_a_panic() {
+        assert!(parse_args(&args(&["--rows"]))
+            .unwrap_err()
+            .contains("--rows needs a value"));
+        assert!(parse_args(&args(&["--bogus", "1"]))
+            .unwrap_err()
+            .contains("unknown flag"));
+        assert!(parse_args(&args(&["--rows", "x"]))
+            .unwrap_err()
+            .contains("whole number"));
+        assert!(parse_args(&args(&["--preset", "huge"]))
+            .unwrap_err()
+            .contains("unknown preset"));
+        assert_eq!(parse_args(&args(&["--rows", "3"])).unwrap().rows, 3);
     }
 }

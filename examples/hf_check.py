@@ -2,8 +2,9 @@
 """Check a dagmath Hugging Face export against transformers' own Qwen2 implementation.
 
 Loads EXPORT_DIR with AutoModelForCausalLM (float32, eager attention, eval, no grad) and
-AutoTokenizer (only checked to load), runs the input ids from IDS_AND_LOGITS.json and compares
-the logits with the ones dagmath computed for the same ids. The Rust side writes the JSON file,
+AutoTokenizer (which must encode like tokenizer.json), runs the input ids from IDS_AND_LOGITS.json and compares
+the logits with the ones dagmath computed for the same ids. The Rust side writes the JSON file
+(`dagmath logits --model EXPORT_DIR --text TEXT > IDS_AND_LOGITS.json` prints it),
 
     {"input_ids": [[id, ...], ...],            # batch of equal-length id lists
      "logits":    [[[f32 x vocab] x seq] x batch]}
@@ -13,9 +14,10 @@ then runs
     python examples/hf_check.py EXPORT_DIR IDS_AND_LOGITS.json [--tol 1e-4]
 
 and reads the one JSON line on stdout: {"max_abs_diff": x, "shape": [batch, seq, vocab],
-"transformers": version, "tokenizer_class": name, "tokenizer_matches_json": bool}; the last says
-whether AutoTokenizer encodes like tokenizer.json (informational, it does not set the status). Exit status: 0 when max_abs_diff <= tol, 1 when it is larger (or not
-finite), 2 when the comparison could not be made (missing files, bad JSON, shape mismatch,
+"transformers": version, "tokenizer_class": name, "tokenizer_matches_json": bool,
+"generation_stops_at_answer": bool}. Exit status: 0 when max_abs_diff <= tol, AutoTokenizer
+encodes like tokenizer.json and generation_config.json stops at `</answer>`; 1 when any of these
+fails (or the difference is not finite), 2 when the comparison could not be made (missing files, bad JSON, shape mismatch,
 weights that do not match the model); the reason goes to stderr.
 """
 
@@ -68,7 +70,8 @@ def tokenizer_agrees(tok, export_dir, ids):
     """Whether `tok` encodes like tokenizer.json itself (text = tokenizer.json's decoding of ids).
 
     transformers 5 ignores `tokenizer_class` for model_type qwen2 and rebuilds the vocabulary as
-    Qwen2Tokenizer's byte-level BPE, which can silently mis-encode a word-level tokenizer.json.
+    Qwen2Tokenizer's byte-level BPE, which mis-encodes a word-level tokenizer.json; dagmath's
+    exports carry an `auto_map` entry that avoids it (see README, Training, Interop).
     """
     path = os.path.join(export_dir, "tokenizer.json")
     if not os.path.exists(path):
@@ -140,13 +143,32 @@ def main():
         ours = model(input_ids=input_ids).logits.to(torch.float64)
     diff = (ours - ref).abs().max().item()
     ok = math.isfinite(diff) and diff <= a.tol
+    agrees = tokenizer_agrees(tok, a.export_dir, ids[0])
+    stops = stop_ids(model, tok)
     print(json.dumps({"max_abs_diff": diff if math.isfinite(diff) else None,
                       "shape": list(ours.shape), "transformers": transformers.__version__,
                       "tokenizer_class": type(tok).__name__,
-                      "tokenizer_matches_json": tokenizer_agrees(tok, a.export_dir, ids[0])}))
+                      "tokenizer_matches_json": agrees,
+                      "generation_stops_at_answer": stops}))
     if not ok:
         print(f"hf_check: FAIL: max_abs_diff {diff} > tol {a.tol}", file=sys.stderr)
+    if agrees is False:
+        ok = False
+        print("hf_check: FAIL: AutoTokenizer does not encode like tokenizer.json", file=sys.stderr)
+    if stops is False:
+        ok = False
+        print("hf_check: FAIL: generation_config.json does not stop at </answer>", file=sys.stderr)
     sys.exit(0 if ok else 1)
+
+
+def stop_ids(model, tok):
+    """Whether transformers' generate stops at `</answer>` by default (None: no such token)."""
+    answer = tok.convert_tokens_to_ids("</answer>")
+    if answer is None or answer == tok.unk_token_id:
+        return None
+    eos = model.generation_config.eos_token_id
+    eos = eos if isinstance(eos, list) else [eos]
+    return answer in eos
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ pub mod dataset;
 pub mod engine;
 pub mod eval;
 pub mod family;
+pub mod fs;
 pub mod graph;
+pub mod limits;
 #[cfg(feature = "train")]
 pub mod model;
 pub mod render;

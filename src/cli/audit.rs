@@ -60,7 +60,7 @@ pub struct Args {
     /// Directory for verdicts.parquet and summary.json.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Worker threads; 0 uses every core.
+    /// Worker threads; 0 uses every core; at most 4 per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
 }
@@ -132,8 +132,14 @@ pub fn run(a: Args) -> Result<(), CliError> {
             a.alpha
         )));
     }
+    if let Some(out) = a.out.as_ref().filter(|o| o.exists() && !o.is_dir()) {
+        return Err(CliError::usage(anyhow!(
+            "--out {}: is a file, not a folder",
+            out.display()
+        )));
+    }
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(a.threads)
+        .num_threads(super::check_threads(a.threads)?)
         .build()
         .map_err(|e| anyhow!("cannot create thread pool: {e}"))?;
     let preds = match &a.predictions {

@@ -185,7 +185,7 @@ pub fn load_problems(
 /// Loads a checkpoint's weights and tokenizer.
 pub fn load_checkpoint(path: &Path) -> Result<(checkpoint::Loaded, Tokenizer), CliError> {
     let dir = resolve_checkpoint(path)?;
-    let loaded = checkpoint::load(&dir).map_err(CliError::usage)?;
+    let loaded = checkpoint::load(&dir).map_err(super::checkpoint_error)?;
     let tok = Tokenizer::from_file(&loaded.tokenizer).map_err(CliError::usage)?;
     if tok.vocab_size() != loaded.model.vocab_size {
         return Err(CliError::usage(anyhow!(
@@ -207,6 +207,40 @@ pub fn sample_all(
     gen: &GenConfig,
     device: &str,
 ) -> Result<Vec<Vec<Sampled>>, CliError> {
+    // Sizes against memory before sampling: every completion is kept (a few dozen bytes
+    // each at the least), and a batch's KV cache holds every layer's keys and values for
+    // the longest prompt plus the new tokens.
+    let w = |x: usize| x as u128;
+    if u32::try_from(samples).is_err() {
+        return Err(CliError::usage(anyhow!("--samples: {samples} is too many")));
+    }
+    dagmath::limits::check_fits(
+        &format!("--samples {samples} for {} problems", problems.len()),
+        w(problems.len())
+            .checked_mul(w(samples))
+            .and_then(|n| n.checked_mul(64)),
+    )
+    .map_err(|e| CliError::usage(anyhow!(e)))?;
+    let m = &loaded.model;
+    // About four bytes of prompt per token: an estimate on the low side, this check is for
+    // absurd sizes, not a tight budget.
+    let longest = problems
+        .iter()
+        .map(|p| p.prompt.len() / 4)
+        .max()
+        .unwrap_or(0);
+    dagmath::limits::check_fits(
+        &format!(
+            "--batch-rows {} × (--max-new-tokens {} + the prompt)",
+            gen.batch_rows, gen.max_new_tokens
+        ),
+        w(gen.batch_rows)
+            .checked_mul(w(gen.max_new_tokens).saturating_add(w(longest)))
+            .and_then(|n| n.checked_mul(w(m.num_hidden_layers)))
+            .and_then(|n| n.checked_mul(w(m.num_key_value_heads) * w(m.head_dim())))
+            .and_then(|n| n.checked_mul(2 * 4)),
+    )
+    .map_err(|e| CliError::usage(anyhow!(e)))?;
     let bar = ProgressBar::new((problems.len() * samples) as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -319,10 +353,10 @@ pub fn run(a: Args) -> Result<(), CliError> {
     }
     let (loaded, tok) = load_checkpoint(&a.checkpoint)?;
     let problems = load_problems(&a.data, &a.splits, a.limit)?;
-    prepare_out(&a.out, a.force)?;
-    std::fs::create_dir_all(&a.out).map_err(|e| anyhow!("{}: {e}", a.out.display()))?;
+    prepare_out(&a.out, a.force, &["summary.json"])?;
     let started = std::time::Instant::now();
     let sampled = sample_all(&loaded, &tok, &problems, a.samples, &gen, &a.gen.device)?;
+    std::fs::create_dir_all(&a.out).map_err(|e| anyhow!("{}: {e}", a.out.display()))?;
     let secs = started.elapsed().as_secs_f64();
     let new_tokens: usize = sampled.iter().flatten().map(|c| c.tokens.len()).sum();
     let truncated = sampled

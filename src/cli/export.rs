@@ -53,16 +53,32 @@ pub fn resolve_checkpoint(path: &Path) -> Result<PathBuf, CliError> {
     }
 }
 
-pub fn prepare_out(out: &Path, force: bool) -> Result<(), CliError> {
+/// Checks an output folder: absent or empty is fine; a regular file, or a non-empty folder
+/// without --force, is refused (exit 2). With --force a folder is replaced only if it holds
+/// every file of `ours` (what this command writes): dagmath never deletes a folder of files
+/// it did not write.
+pub fn prepare_out(out: &Path, force: bool, ours: &[&str]) -> Result<(), CliError> {
+    if out.exists() && !out.is_dir() {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--out {}: is a file, not a folder",
+            out.display()
+        )));
+    }
     if out.exists() {
         let empty = out
             .read_dir()
             .map(|mut d| d.next().is_none())
-            .unwrap_or(false);
+            .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
         if !empty {
             if !force {
                 return Err(CliError::usage(anyhow::anyhow!(
                     "--out {}: folder exists and is not empty (use --force to replace it)",
+                    out.display()
+                )));
+            }
+            if let Some(missing) = ours.iter().find(|f| !out.join(f).exists()) {
+                return Err(CliError::usage(anyhow::anyhow!(
+                    "--out {}: holds files dagmath did not write (no {missing}); refusing to replace it, even with --force",
                     out.display()
                 )));
             }
@@ -72,6 +88,9 @@ pub fn prepare_out(out: &Path, force: bool) -> Result<(), CliError> {
     }
     Ok(())
 }
+
+/// The files of a Hugging Face folder dagmath writes.
+pub const HF_FILES: &[&str] = &["config.json", "model.safetensors", "tokenizer.json"];
 
 fn special_ids(tok: &Tokenizer) -> (u32, u32) {
     let eos = tok
@@ -83,9 +102,9 @@ fn special_ids(tok: &Tokenizer) -> (u32, u32) {
 
 pub fn export(a: ExportArgs) -> Result<(), CliError> {
     let dir = resolve_checkpoint(&a.checkpoint)?;
-    let ck = checkpoint::load(&dir).map_err(CliError::usage)?;
+    let ck = checkpoint::load(&dir).map_err(super::checkpoint_error)?;
     let tok = Tokenizer::from_file(&ck.tokenizer).map_err(CliError::usage)?;
-    prepare_out(&a.out, a.force)?;
+    prepare_out(&a.out, a.force, HF_FILES)?;
     let (pad, eos) = special_ids(&tok);
     hf::export(&a.out, &ck.model, &ck.weights, tok.json(), pad, eos)?;
     println!(
@@ -98,11 +117,13 @@ pub fn export(a: ExportArgs) -> Result<(), CliError> {
 }
 
 pub fn import(a: ImportArgs) -> Result<(), CliError> {
-    let m = hf::import(&a.hf).map_err(CliError::usage)?;
+    let m = hf::import(&a.hf).map_err(super::hf_error)?;
     let tok = Tokenizer::from_file(&m.tokenizer).map_err(CliError::usage)?;
-    if m.config.vocab_size < tok.vocab_size() {
+    // A vocabulary padded past the tokenizer (common for GPU-friendly sizes) would import
+    // and then be refused by eval and export; refuse it here, where it can be fixed.
+    if m.config.vocab_size != tok.vocab_size() {
         return Err(CliError::usage(anyhow::anyhow!(
-            "{}: vocab_size {} is smaller than the tokenizer's {}",
+            "{}: config.json's vocab_size {} differs from the tokenizer's {} tokens; dagmath needs them equal (a padded vocabulary is not supported: trim the embedding to the tokenizer)",
             a.hf.display(),
             m.config.vocab_size,
             tok.vocab_size()
@@ -114,7 +135,7 @@ pub fn import(a: ImportArgs) -> Result<(), CliError> {
         weights::to_model::<dagmath::train::device::CpuInference>(&m.config, &m.weights, &device)
             .map_err(CliError::usage)?;
     let w = weights::from_model(&model);
-    prepare_out(&a.out, a.force)?;
+    prepare_out(&a.out, a.force, HF_FILES)?;
     let (pad, eos) = special_ids(&tok);
     hf::export(&a.out, &m.config, &w, tok.json(), pad, eos)?;
     println!(

@@ -6,6 +6,7 @@ use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use dagmath::composer::Noise;
+use dagmath::dataset::recipe::RecipeError;
 use dagmath::dataset::recipe::{parse_op_range, Budget};
 use dagmath::dataset::{generate, GenerateError, GenerateOptions, Observer, Recipe};
 use dagmath::template::TemplateSet;
@@ -28,7 +29,7 @@ pub struct Args {
     /// Output directory (must be empty or absent unless --resume / --force).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Worker threads; 0 uses every core.
+    /// Worker threads; 0 uses every core; at most 4 per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Override the recipe's seed.
@@ -92,7 +93,12 @@ fn quick_recipe(
         return Err(CliError::usage(anyhow!("--count: must be at least 1")));
     }
     let ids: Vec<&str> = a.template.split(',').map(str::trim).collect();
-    for id in &ids {
+    for (i, id) in ids.iter().enumerate() {
+        if ids[..i].contains(id) {
+            return Err(CliError::usage(anyhow!(
+                "--template: `{id}` is given twice (templates share equally; list each once)"
+            )));
+        }
         if templates.get(id).is_none() {
             let known: Vec<&str> = templates.ids().collect();
             return Err(CliError::usage(anyhow!(
@@ -101,10 +107,10 @@ fn quick_recipe(
             )));
         }
     }
-    let modes = match a.mode.as_str() {
-        "forward" => "{ forward = 1 }",
-        "reverse" => "{ reverse = 1 }",
-        "mixed" => "{ forward = 1, reverse = 1 }",
+    let modes: &[&str] = match a.mode.as_str() {
+        "forward" => &["forward"],
+        "reverse" => &["reverse"],
+        "mixed" => &["forward", "reverse"],
         m => {
             return Err(CliError::usage(anyhow!(
                 "--mode: unknown mode `{m}` (known: forward, reverse, mixed)"
@@ -122,17 +128,51 @@ fn quick_recipe(
                 .map_err(|e| CliError::usage(anyhow!("--distractors: {e}")))?;
         }
     }
-    let t: Vec<String> = ids.iter().map(|id| format!("\"{id}\" = 1")).collect();
-    let toml = format!(
-        "name = \"{name}\"\nseed = {seed}\nshard_size = {shard}\n[[splits]]\nname = \"{name}\"\nsize = {count}\n\
-         held_out = {held}\nops = \"{ops}\"\ntemplates = {{ {t} }}\nmodes = {modes}\ndistractors = \"{noise}\"\n",
-        name = a.split,
-        seed = a.seed.unwrap_or(0),
-        shard = a.shard_size,
-        held = a.held_out,
-        t = t.join(", "),
-    );
-    Recipe::from_toml(Path::new("<command line>"), &toml, templates).map_err(CliError::usage)
+    // The recipe is built as a value: flag text is never pasted into TOML source, so a
+    // quote or a `#` in a flag is just part of the value, checked like a recipe's.
+    use toml::{Table, Value};
+    let weights = |keys: &[&str]| -> Value {
+        Value::Table(
+            keys.iter()
+                .map(|k| (k.to_string(), Value::Integer(1)))
+                .collect::<Table>(),
+        )
+    };
+    let int = |flag: &str, v: u64| {
+        i64::try_from(v)
+            .map(Value::Integer)
+            .map_err(|_| CliError::usage(anyhow!("{flag}: {v} is too large")))
+    };
+    let mut split = Table::new();
+    split.insert("name".into(), Value::String(a.split.clone()));
+    split.insert("size".into(), int("--count", count)?);
+    split.insert("held_out".into(), Value::Boolean(a.held_out));
+    split.insert("ops".into(), Value::String(ops.to_string()));
+    split.insert("templates".into(), weights(&ids));
+    split.insert("modes".into(), weights(modes));
+    split.insert("distractors".into(), Value::String(noise.to_string()));
+    let mut recipe = Table::new();
+    recipe.insert("name".into(), Value::String(a.split.clone()));
+    recipe.insert("seed".into(), int("--seed", a.seed.unwrap_or(0))?);
+    recipe.insert("shard_size".into(), int("--shard-size", a.shard_size)?);
+    recipe.insert("splits".into(), Value::Array(vec![Value::Table(split)]));
+    Recipe::from_value(Path::new("<command line>"), recipe, templates).map_err(|e| match e {
+        // Name the flag that set the key, not the recipe built from the flags.
+        RecipeError::Invalid { key, problem, .. } => {
+            let flag = match key.rsplit('.').next().unwrap_or(&key) {
+                "name" => "--split",
+                "size" => "--count",
+                "ops" | "op_weights" => "--ops",
+                "templates" => "--template",
+                "modes" => "--mode",
+                "distractors" => "--distractors",
+                "shard_size" => "--shard-size",
+                _ => "the quick flags",
+            };
+            CliError::usage(anyhow!("{flag}: {problem}"))
+        }
+        e => CliError::usage(e),
+    })
 }
 
 /// Progress in rows. Splits with a token budget join the bar's length once sized; while one is
@@ -168,6 +208,7 @@ impl Observer for Bar {
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
+    super::check_threads(a.threads)?;
     let templates = load_templates(a.templates.as_deref())?;
     let mut recipe = match (&a.recipe, &a.ops, a.count) {
         (Some(path), _, _) => Recipe::load(path, &templates).map_err(CliError::usage)?,
@@ -211,7 +252,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
         | GenerateError::OtherRecipe { .. }
         | GenerateError::NothingToResume { .. }
         | GenerateError::Compose { .. }
-        | GenerateError::Exhausted { .. } => CliError::usage(e),
+        | GenerateError::Exhausted { .. }
+        | GenerateError::TooManyThreads { .. }
+        | GenerateError::Locked(_)
+        | GenerateError::NotAFolder(_)
+        | GenerateError::Foreign { .. }
+        | GenerateError::Corrupted { .. } => CliError::usage(e),
         e => CliError::from(e),
     })?;
     bar.finish_and_clear();

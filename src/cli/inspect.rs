@@ -84,8 +84,18 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let mut skip = a.row as u64;
     for sh in &split.shards {
         if skip < sh.rows {
-            let rows = read_rows(&ds.root.join(&sh.file))?;
-            let r = &rows[skip as usize];
+            // The dataset is input: a shard that is unreadable, or shorter than the manifest
+            // says, is a bad dataset (exit 2), not a crash.
+            let path = ds.root.join(&sh.file);
+            let rows = read_rows(&path).map_err(CliError::usage)?;
+            let r = rows.get(skip as usize).ok_or_else(|| {
+                CliError::usage(anyhow!(
+                    "{}: holds {} rows but manifest.json says {}",
+                    path.display(),
+                    rows.len(),
+                    sh.rows
+                ))
+            })?;
             println!(
                 "\nexample: split {} row {} (id {}, op {}, {}, {}, {} distractors, depth {})",
                 split.name, a.row, r.id, r.op, r.template, r.mode, r.n_distractors, r.depth
@@ -98,7 +108,9 @@ pub fn run(a: Args) -> Result<(), CliError> {
         }
         skip -= sh.rows;
     }
-    Err(CliError::from(anyhow!(
-        "manifest row counts disagree with its shards"
+    Err(CliError::usage(anyhow!(
+        "manifest.json: split `{}` lists {} rows but its shards hold fewer",
+        split.name,
+        split.rows
     )))
 }

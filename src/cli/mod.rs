@@ -9,6 +9,8 @@ mod export;
 mod generate;
 mod inspect;
 #[cfg(feature = "train")]
+mod logits;
+#[cfg(feature = "train")]
 mod report;
 #[cfg(feature = "train")]
 mod select;
@@ -45,6 +47,8 @@ enum Command {
     Import(export::ImportArgs),
     #[cfg(feature = "train")]
     Report(report::Args),
+    #[cfg(feature = "train")]
+    Logits(logits::Args),
 }
 
 /// A failure with its exit code: 2 for bad input (flags, recipes, templates, output
@@ -106,6 +110,8 @@ pub fn run() -> Result<(), CliError> {
         Command::Import(a) => export::import(a),
         #[cfg(feature = "train")]
         Command::Report(a) => report::run(a),
+        #[cfg(feature = "train")]
+        Command::Logits(a) => logits::run(a),
     }
 }
 
@@ -116,5 +122,87 @@ pub fn load_templates(
     match dir {
         None => Ok(dagmath::template::TemplateSet::builtin()),
         Some(d) => dagmath::template::TemplateSet::with_dir(d).map_err(CliError::usage),
+    }
+}
+
+/// A `--threads` value: 0 means every core; more than [`dagmath::limits::max_threads`] is
+/// refused (thousands of threads only add contention, and can exhaust the process).
+pub fn check_threads(n: usize) -> Result<usize, CliError> {
+    let max = dagmath::limits::max_threads();
+    if n > max {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--threads: {n} is more than {max} (4 per core on this machine); 0 uses every core"
+        )));
+    }
+    Ok(n)
+}
+
+/// The one rule for exit codes, applied to the trainer's errors: the input the user named is
+/// at fault (exit 2) when a config value, a dataset or a checkpoint is missing, malformed,
+/// inconsistent or altered; the system is (exit 1) when reading or writing fails, a device
+/// fails or training diverges.
+#[cfg(feature = "train")]
+pub fn train_error(e: dagmath::train::TrainError) -> CliError {
+    use dagmath::train::TrainError as T;
+    let user = match &e {
+        T::Config(_) | T::Data(_) => true,
+        T::Checkpoint(c) => checkpoint_is_users(c),
+        T::Weights(w) => weights_is_users(w),
+        _ => false,
+    };
+    blame(user, e)
+}
+
+/// [`train_error`]'s rule for reading a checkpoint or Hugging Face folder.
+#[cfg(feature = "train")]
+pub fn checkpoint_error(e: dagmath::train::checkpoint::CheckpointError) -> CliError {
+    let user = checkpoint_is_users(&e);
+    blame(user, e)
+}
+
+/// [`train_error`]'s rule for reading a Hugging Face folder.
+#[cfg(feature = "train")]
+pub fn hf_error(e: dagmath::model::hf::HfError) -> CliError {
+    let user = hf_is_users(&e);
+    blame(user, e)
+}
+
+#[cfg(feature = "train")]
+fn blame(user: bool, e: impl Into<anyhow::Error>) -> CliError {
+    if user {
+        CliError::usage(e)
+    } else {
+        CliError::from(e)
+    }
+}
+
+#[cfg(feature = "train")]
+fn checkpoint_is_users(e: &dagmath::train::checkpoint::CheckpointError) -> bool {
+    use dagmath::train::checkpoint::CheckpointError as C;
+    match e {
+        C::Bad { .. } => true,
+        C::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        C::Hf(h) => hf_is_users(h),
+        C::Weights(w) => weights_is_users(w),
+    }
+}
+
+#[cfg(feature = "train")]
+fn hf_is_users(e: &dagmath::model::hf::HfError) -> bool {
+    use dagmath::model::hf::HfError as H;
+    match e {
+        H::Bad { .. } => true,
+        H::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        H::Weights(w) => weights_is_users(w),
+    }
+}
+
+#[cfg(feature = "train")]
+fn weights_is_users(e: &dagmath::model::WeightsError) -> bool {
+    match e {
+        dagmath::model::WeightsError::Io { source, .. } => {
+            source.kind() == std::io::ErrorKind::NotFound
+        }
+        _ => true,
     }
 }

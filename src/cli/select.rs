@@ -90,7 +90,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     };
     let (loaded, tok) = load_checkpoint(&a.checkpoint)?;
     let problems = load_problems(&a.pool, &splits, a.limit)?;
-    prepare_out(&a.out, a.force)?;
+    prepare_out(&a.out, a.force, &["manifest.json", "selection.parquet"])?;
     let sampled = sample_all(&loaded, &tok, &problems, a.samples, &gen, &a.gen.device)?;
     let cfg = AuditConfig {
         rule: Rule::Strict,

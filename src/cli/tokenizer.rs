@@ -22,6 +22,19 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<(), CliError> {
     let templates = load_templates(a.templates.as_deref())?;
+    if a.out.is_dir() {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--out {}: is a folder; give a file name such as tokenizer.json",
+            a.out.display()
+        )));
+    }
+    // Replace a tokenizer.json, never some other file of the user's.
+    if a.out.exists() && Tokenizer::from_file(&a.out).is_err() {
+        return Err(CliError::usage(anyhow::anyhow!(
+            "--out {}: exists and is not a tokenizer.json; refusing to overwrite it",
+            a.out.display()
+        )));
+    }
     let tok = Tokenizer::domain(&templates);
     tok.save(&a.out)?;
     println!("wrote {} ({} tokens)", a.out.display(), tok.vocab_size());

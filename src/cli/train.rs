@@ -94,10 +94,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let mut bar = Bar::new();
     let result = dispatch(&cfg, phase, start, &mut bar);
     bar.finish();
-    let summary = result.map_err(|e| match e {
-        TrainError::Config(_) | TrainError::Data(_) => CliError::usage(e),
-        other => CliError::from(other),
-    })?;
+    let summary = result.map_err(super::train_error)?;
     report(&cfg, &summary);
     Ok(())
 }
@@ -288,10 +285,7 @@ fn run_rl(args: PhaseArgs, from: Option<PathBuf>) -> Result<(), CliError> {
     if let Some(b) = bar.bar.take() {
         b.finish_and_clear();
     }
-    let s = result.map_err(|e| match e {
-        TrainError::Config(_) | TrainError::Data(_) => CliError::usage(e),
-        other => CliError::from(other),
-    })?;
+    let s = result.map_err(super::train_error)?;
     if let (Some(first), Some(last)) = (s.metrics.first(), s.metrics.last()) {
         println!(
             "reward {:.3} -> {:.3}, verified pass rate {:.3} -> {:.3}, answer rate {:.3} -> {:.3} over {} steps",

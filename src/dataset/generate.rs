@@ -102,6 +102,27 @@ pub enum GenerateError {
     Tokenizer(#[from] TokenizerError),
     #[error("cannot create thread pool: {0}")]
     Threads(String),
+    #[error("threads: {threads} is more than {max} (4 per core); 0 uses every core")]
+    TooManyThreads { threads: usize, max: usize },
+    #[error("{0}: another dagmath run is writing this folder (it holds the folder's lock)")]
+    Locked(PathBuf),
+    #[error("{0}: is not a folder")]
+    NotAFolder(PathBuf),
+    #[error(
+        "{path}: {file} was not written by dagmath (no dataset manifest or run journal here); \
+         refusing to overwrite it, even with --force"
+    )]
+    Foreign { path: PathBuf, file: String },
+    #[error(
+        "{path}: shard {file} does not match the run journal (sha256 {found}, recorded {expected}); \
+         it was changed or corrupted since it was written: delete it and --resume, or start over with --force"
+    )]
+    Corrupted {
+        path: PathBuf,
+        file: String,
+        found: String,
+        expected: String,
+    },
 }
 
 /// How to run a generation.
@@ -315,6 +336,13 @@ pub fn generate(
     opts: &GenerateOptions,
     obs: &dyn Observer,
 ) -> Result<Manifest, GenerateError> {
+    let max = crate::limits::max_threads();
+    if opts.threads > max {
+        return Err(GenerateError::TooManyThreads {
+            threads: opts.threads,
+            max,
+        });
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
@@ -351,7 +379,39 @@ fn generate_in_pool(
             })?;
         }
     }
-    let data = prepare_output(&opts.out, &hash, recipe.seed, opts.resume, opts.force)?;
+    let mut prepared = prepare_output(&opts.out, &hash, recipe.seed, opts.resume, opts.force)?;
+    let result = write_dataset(recipe, templates, opts, obs, &hash, &shares, &mut prepared);
+    if let Err(e) = &result {
+        // Bad input found part-way (a cell that cannot be composed or runs out of distinct
+        // problems) cannot be resumed: remove what this run created, as if it never started.
+        let bad_input = matches!(
+            e,
+            GenerateError::Compose { .. } | GenerateError::Exhausted { .. }
+        );
+        if bad_input && prepared.created {
+            let _ = std::fs::remove_dir_all(&opts.out);
+        } else if bad_input && prepared.was_empty {
+            let _ = std::fs::remove_dir_all(&prepared.data);
+            let _ = std::fs::remove_file(opts.out.join(RUN_FILE));
+        }
+    }
+    result
+}
+
+/// Writes every split into the prepared folder, then the manifest and the card.
+#[allow(clippy::too_many_arguments)]
+fn write_dataset(
+    recipe: &Recipe,
+    templates: &TemplateSet,
+    opts: &GenerateOptions,
+    obs: &dyn Observer,
+    hash: &str,
+    shares: &[Vec<Share>],
+    prepared: &mut Prepared,
+) -> Result<Manifest, GenerateError> {
+    let hash = hash.to_string();
+    let data = prepared.data.clone();
+    let shares = shares.to_vec();
 
     let tok = Tokenizer::domain(templates);
     let expected_rows: u64 = recipe
@@ -361,7 +421,7 @@ fn generate_in_pool(
             Budget::Rows(n) => n,
             Budget::Tokens(n) => n.div_ceil(BLOOM_TOKENS_PER_ROW),
         })
-        .sum();
+        .fold(0u64, u64::saturating_add);
     let mut bloom = Bloom::for_items(expected_rows);
     let mut fingerprints = Fingerprints::new(recipe.splits.len());
     let mut splits = Vec::new();
@@ -454,18 +514,32 @@ fn generate_in_pool(
             };
             // A shard already on disk (resume) is checked, then its rows are only replayed
             // (rendered and counted, not encoded).
-            let done = if opts.resume && path.exists() {
-                let (m, n) = read_meta(&path)?;
-                if m != meta || n != rows as u64 {
-                    return Err(GenerateError::OtherRecipe {
-                        path,
-                        found: m.recipe_sha256,
-                        expected: hash.clone(),
-                    });
+            // A shard the journal does not record (killed between its rename and the
+            // journal's update) is simply written again: the bytes are deterministic.
+            let key = format!("data/{file}");
+            let recorded = prepared.journal.shards.get(&key).cloned();
+            let done = match recorded {
+                Some(expected) if opts.resume && path.exists() => {
+                    let (bytes, found) = file_sha256(&path)?;
+                    if found != expected {
+                        return Err(GenerateError::Corrupted {
+                            path: opts.out.clone(),
+                            file: key,
+                            found,
+                            expected,
+                        });
+                    }
+                    let (m, n) = read_meta(&path)?;
+                    if m != meta || n != rows as u64 {
+                        return Err(GenerateError::OtherRecipe {
+                            path,
+                            found: m.recipe_sha256,
+                            expected: hash.clone(),
+                        });
+                    }
+                    Some((bytes, found))
                 }
-                Some(file_sha256(&path)?)
-            } else {
-                None
+                _ => None,
             };
             let writer = match done {
                 Some(_) => None,
@@ -544,6 +618,8 @@ fn generate_in_pool(
                 (None, None) => unreachable!("a shard is either written or already done"),
             };
             sm.tokens += shard_tokens;
+            prepared.journal.shards.insert(key, sha256.clone());
+            prepared.journal.write(&opts.out)?;
             sm.shards.push(ShardEntry {
                 file: format!("data/{file}"),
                 rows: rows as u64,
@@ -837,53 +913,106 @@ fn fill_queues(
     }
 }
 
+/// The run journal (`.dagmath-run.json`): the recipe being written and the SHA-256 of every
+/// shard finished so far, rewritten atomically after each shard. `--resume` keeps a shard on
+/// disk only if its bytes match the journal.
 #[derive(Serialize, serde::Deserialize)]
 struct RunFile {
     recipe_sha256: String,
     seed: u64,
+    /// `data/FILE` → sha256 of the shards complete so far.
+    #[serde(default)]
+    shards: BTreeMap<String, String>,
 }
 
-/// Check and prepare the output directory; returns its `data/` path. Writes nothing unless
-/// the run may proceed.
+impl RunFile {
+    fn write(&self, out: &Path) -> Result<(), ShardError> {
+        let run = serde_json::to_vec(self).expect("run file serialises");
+        write_atomic(&out.join(RUN_FILE), &run)
+    }
+}
+
+/// An exclusive lock on the output folder, held for the whole run (released on drop): a
+/// second run on the same folder stops at once instead of interleaving its shards.
+pub struct OutputLock {
+    _dir: std::fs::File,
+}
+
+/// Takes the lock on folder `dir` (which exists): `flock(LOCK_EX | LOCK_NB)` on the folder
+/// itself, so no lock file is left behind. (`std::fs::File::try_lock` does the same but needs
+/// Rust 1.89, above this crate's MSRV.) Elsewhere than Unix runs are not locked.
+pub fn lock_folder(dir: &Path) -> Result<OutputLock, GenerateError> {
+    let io = |source| {
+        GenerateError::Shard(ShardError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })
+    };
+    let f = std::fs::File::open(dir).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: flock on a descriptor this function owns; no memory is shared.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(if e.kind() == std::io::ErrorKind::WouldBlock {
+                GenerateError::Locked(dir.to_path_buf())
+            } else {
+                io(e)
+            });
+        }
+    }
+    Ok(OutputLock { _dir: f })
+}
+
+/// The output folder, checked, locked and prepared.
+struct Prepared {
+    data: PathBuf,
+    /// Shards recorded as complete by the journal (or the manifest of a finished dataset).
+    journal: RunFile,
+    /// Whether this run created the folder (removed again if the run fails on bad input).
+    created: bool,
+    /// Whether the folder was empty (what the run wrote is removed if it fails on bad input).
+    was_empty: bool,
+    _lock: OutputLock,
+}
+
+/// Check, lock and prepare the output directory. Writes nothing unless the run may proceed
+/// (a folder it had to create for the lock is removed again).
 fn prepare_output(
     out: &Path,
     hash: &str,
     seed: u64,
     resume: bool,
     force: bool,
-) -> Result<PathBuf, GenerateError> {
+) -> Result<Prepared, GenerateError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| GenerateError::Shard(ShardError::Io { path, source })
     };
-    let data = out.join("data");
-    let non_empty = out.exists() && std::fs::read_dir(out).map_err(io(out))?.next().is_some();
-    if non_empty && !resume && !force {
-        return Err(GenerateError::NotEmpty(out.to_path_buf()));
+    if out.exists() && !out.is_dir() {
+        return Err(GenerateError::NotAFolder(out.to_path_buf()));
     }
-    if non_empty && resume {
-        let found = [out.join(RUN_FILE), out.join("manifest.json")]
-            .iter()
-            .find_map(|p| std::fs::read(p).ok())
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v.get("recipe_sha256")?.as_str().map(String::from));
-        match found {
-            None => {
-                return Err(GenerateError::NothingToResume {
-                    path: out.to_path_buf(),
-                })
+    let created = !out.exists();
+    let was_empty = created
+        || std::fs::read_dir(out)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let lock = lock_folder(out)?;
+    let checked = check_output(out, hash, seed, resume, force);
+    let journal = match checked {
+        Ok(j) => j,
+        Err(e) => {
+            if created {
+                let _ = std::fs::remove_dir(out);
             }
-            Some(f) if f != hash => {
-                return Err(GenerateError::OtherRecipe {
-                    path: out.to_path_buf(),
-                    found: f,
-                    expected: hash.to_string(),
-                })
-            }
-            Some(_) => {}
+            return Err(e);
         }
-    }
-    if non_empty && force && !resume {
+    };
+    let data = out.join("data");
+    if force && !resume {
         for f in ["manifest.json", "README.md", RUN_FILE] {
             let p = out.join(f);
             if p.exists() {
@@ -905,13 +1034,117 @@ fn prepare_output(
             std::fs::remove_file(&p).map_err(io(&p))?;
         }
     }
-    let run = serde_json::to_vec(&RunFile {
+    let journal = RunFile {
         recipe_sha256: hash.to_string(),
         seed,
+        shards: journal.shards,
+    };
+    journal.write(out)?;
+    Ok(Prepared {
+        data,
+        journal,
+        created,
+        was_empty,
+        _lock: lock,
     })
-    .expect("run file serialises");
-    write_atomic(&out.join(RUN_FILE), &run)?;
-    Ok(data)
+}
+
+/// Whether the run may write into `out` (locked); returns what the journal (or a finished
+/// dataset's manifest) records as done.
+fn check_output(
+    out: &Path,
+    hash: &str,
+    seed: u64,
+    resume: bool,
+    force: bool,
+) -> Result<RunFile, GenerateError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GenerateError::Shard(ShardError::Io { path, source })
+    };
+    let empty = RunFile {
+        recipe_sha256: hash.to_string(),
+        seed,
+        shards: BTreeMap::new(),
+    };
+    let non_empty = std::fs::read_dir(out).map_err(io(out))?.next().is_some();
+    if !non_empty {
+        return Ok(empty);
+    }
+    if !resume && !force {
+        return Err(GenerateError::NotEmpty(out.to_path_buf()));
+    }
+    // What dagmath wrote here: the journal of an unfinished run, else a finished manifest.
+    let read = |name: &str| -> Option<serde_json::Value> {
+        let b = std::fs::read(out.join(name)).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+        v.get("recipe_sha256")?.as_str()?;
+        Some(v)
+    };
+    let found = read(RUN_FILE)
+        .map(|v| (v, true))
+        .or_else(|| read("manifest.json").map(|v| (v, false)));
+    let Some((v, is_journal)) = found else {
+        if resume {
+            return Err(GenerateError::NothingToResume {
+                path: out.to_path_buf(),
+            });
+        }
+        // --force replaces a dataset, never a folder of someone else's files.
+        let file = std::fs::read_dir(out)
+            .map_err(io(out))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .min()
+            .unwrap_or_default();
+        return Err(GenerateError::Foreign {
+            path: out.to_path_buf(),
+            file,
+        });
+    };
+    if !resume {
+        return Ok(empty);
+    }
+    let f = v["recipe_sha256"].as_str().unwrap_or_default();
+    if f != hash {
+        return Err(GenerateError::OtherRecipe {
+            path: out.to_path_buf(),
+            found: f.to_string(),
+            expected: hash.to_string(),
+        });
+    }
+    let mut shards = BTreeMap::new();
+    if is_journal {
+        if let Some(m) = v.get("shards").and_then(|m| m.as_object()) {
+            for (file, sha) in m {
+                if let Some(sha) = sha.as_str() {
+                    shards.insert(file.clone(), sha.to_string());
+                }
+            }
+        }
+    } else {
+        for split in v
+            .get("splits")
+            .and_then(|s| s.as_array())
+            .into_iter()
+            .flatten()
+        {
+            for sh in split
+                .get("shards")
+                .and_then(|s| s.as_array())
+                .into_iter()
+                .flatten()
+            {
+                if let (Some(file), Some(sha)) = (
+                    sh.get("file").and_then(|x| x.as_str()),
+                    sh.get("sha256").and_then(|x| x.as_str()),
+                ) {
+                    shards.insert(file.to_string(), sha.to_string());
+                }
+            }
+        }
+    }
+    Ok(RunFile { shards, ..empty })
 }
 
 /// Id fingerprints of every split, kept for the exact overlap check while the dataset has at

@@ -251,6 +251,31 @@ impl Recipe {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
+        Recipe::from_raw(path, raw, templates)
+    }
+
+    /// Validate a recipe built as a TOML value rather than text (the quick flags of
+    /// `generate`: values are never pasted into TOML source, so no flag can inject keys).
+    /// `path` names the source in messages.
+    pub fn from_value(
+        path: &Path,
+        value: toml::Table,
+        templates: &TemplateSet,
+    ) -> Result<Recipe, RecipeError> {
+        let raw: RawRecipe = value
+            .try_into()
+            .map_err(|e: toml::de::Error| RecipeError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string().trim_end().to_string(),
+            })?;
+        Recipe::from_raw(path, raw, templates)
+    }
+
+    fn from_raw(
+        path: &Path,
+        raw: RawRecipe,
+        templates: &TemplateSet,
+    ) -> Result<Recipe, RecipeError> {
         let invalid = |key: String, problem: String| RecipeError::Invalid {
             path: path.to_path_buf(),
             key,
@@ -349,6 +374,14 @@ impl Recipe {
                     );
                 }
                 let total: f64 = out.iter().map(|c| c.share).sum();
+                if !total.is_finite() {
+                    return Err(invalid(
+                        key(".mix"),
+                        format!(
+                            "shares sum to {total}: scale them down (only their ratios matter)"
+                        ),
+                    ));
+                }
                 for c in &mut out {
                     c.share /= total;
                 }
@@ -384,7 +417,7 @@ impl Recipe {
                 Budget::Rows(n) => n,
                 Budget::Tokens(_) => 0,
             })
-            .sum()
+            .fold(0u64, u64::saturating_add)
     }
 
     /// SHA-256 (hex) of the resolved recipe's JSON form: what every artifact records.
@@ -422,6 +455,12 @@ fn normalise<K: Ord + Clone>(
         ));
     }
     let total: f64 = m.values().sum();
+    if !total.is_finite() {
+        return Err((
+            key.into(),
+            format!("weights sum to {total}: scale them down (only their ratios matter)"),
+        ));
+    }
     if total <= 0.0 {
         return Err((key.into(), "weights must not all be zero".into()));
     }

@@ -41,14 +41,18 @@ fn parse_lin(s: &str) -> Option<Lin> {
     let s = s.trim();
     let mut v = Lin { a: 0, b: 0 };
     let mut sign = 1;
+    // Checked arithmetic: a gold file is input, and huge coefficients must not overflow.
     for tok in s.split(' ') {
         match tok {
             "+" => sign = 1,
             "-" => sign = -1,
-            "x" => v.a += sign,
-            "-x" => v.a -= sign,
-            t if t.ends_with("*x") => v.a += sign * t[..t.len() - 2].parse::<i64>().ok()?,
-            t => v.b += sign * t.parse::<i64>().ok()?,
+            "x" => v.a = v.a.checked_add(sign)?,
+            "-x" => v.a = v.a.checked_sub(sign)?,
+            t if t.ends_with("*x") => {
+                let k = t[..t.len() - 2].parse::<i64>().ok()?;
+                v.a = v.a.checked_add(k.checked_mul(sign)?)?;
+            }
+            t => v.b = v.b.checked_add(t.parse::<i64>().ok()?.checked_mul(sign)?)?,
         }
     }
     Some(v)
@@ -85,6 +89,14 @@ pub fn graph_from_gold_trace(solution: &str) -> Result<GoldGraph, String> {
             .split_once(" as ")
             .ok_or(format!("step without ` as `: `{step}`"))?;
         let me = *rest.as_bytes().first().ok_or("`as` without a letter")?;
+        // Letters are single ASCII letters; anything else (`é`, a digit) is malformed, and
+        // slicing past a multi-byte character would split it.
+        if !me.is_ascii_alphabetic() {
+            let shown: String = rest.chars().take(1).collect();
+            return Err(format!(
+                "the step of `{name}` defines `{shown}`, not a single ASCII letter"
+            ));
+        }
         let idx = nodes.len();
         if rest.starts_with("x; we don't know") {
             hidden = Some(idx);
@@ -161,7 +173,10 @@ pub fn graph_from_gold_trace(solution: &str) -> Result<GoldGraph, String> {
     }
     let x = if reverse { answer } else { 0 };
     for (n, v) in nodes.iter_mut().zip(&values) {
-        n.value = v.a * x + v.b;
+        n.value =
+            v.a.checked_mul(x)
+                .and_then(|ax| ax.checked_add(v.b))
+                .ok_or(format!("the value of `{}` overflows 64 bits", n.name))?;
     }
     let asked = hidden.unwrap_or(nodes.len() - 1);
     Ok(GoldGraph {

@@ -3,7 +3,7 @@
 //! (schema version, recipe hash, seed, split, shard index) on every file.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
@@ -279,14 +279,5 @@ pub fn write_table_atomic(path: &Path, batch: &RecordBatch) -> Result<(), ShardE
 
 /// Write bytes to `path` atomically (temp file in the same directory, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ShardError> {
-    let name = path
-        .file_name()
-        .expect("path has a file name")
-        .to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let mut f = File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io(path))
+    crate::fs::write_atomic(path, bytes).map_err(|(path, source)| ShardError::Io { path, source })
 }

@@ -36,7 +36,8 @@ pub fn passk_vs_op(rows: &[PassJson], path: &Path, title: &str) -> Result<(), St
         return Ok(());
     }
     let e = err(path);
-    let root = SVGBackend::new(path, (420 * splits.len() as u32 + 40, 460)).into_drawing_area();
+    let tmp = crate::fs::temp_path(path);
+    let root = SVGBackend::new(&tmp, (420 * splits.len() as u32 + 40, 460)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let root = root.titled(title, ("sans-serif", 22)).map_err(|x| e(&x))?;
     let panels = root.split_evenly((1, splits.len()));
@@ -88,7 +89,8 @@ pub fn passk_vs_op(rows: &[PassJson], path: &Path, title: &str) -> Result<(), St
             .map_err(|x| e(&x))?;
     }
     root.present().map_err(|x| e(&x))?;
-    Ok(())
+    drop(root);
+    crate::fs::commit(path)
 }
 
 /// Verified (solid) and answer-only (thin) pass@k (%) against k, one colour per split.
@@ -103,7 +105,8 @@ pub fn passk_vs_k(rows: &[PassJson], path: &Path, title: &str) -> Result<(), Str
         return Ok(());
     }
     let e = err(path);
-    let root = SVGBackend::new(path, (760, 480)).into_drawing_area();
+    let tmp = crate::fs::temp_path(path);
+    let root = SVGBackend::new(&tmp, (760, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
@@ -155,5 +158,6 @@ pub fn passk_vs_k(rows: &[PassJson], path: &Path, title: &str) -> Result<(), Str
         .draw()
         .map_err(|x| e(&x))?;
     root.present().map_err(|x| e(&x))?;
-    Ok(())
+    drop(root);
+    crate::fs::commit(path)
 }

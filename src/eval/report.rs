@@ -430,7 +430,8 @@ fn ops_of(x: &Experiment, split: &str) -> Vec<u32> {
 fn plot_vs_op(x: &Experiment, path: &Path) -> Result<(), String> {
     let draw = || -> PlotResult {
         let n = x.spec.splits.len().max(1);
-        let root = SVGBackend::new(path, (420 * n as u32 + 40, 460)).into_drawing_area();
+        let tmp = crate::fs::temp_path(path);
+        let root = SVGBackend::new(&tmp, (420 * n as u32 + 40, 460)).into_drawing_area();
         root.fill(&WHITE)?;
         let root = root.titled(
             &format!(
@@ -489,7 +490,8 @@ fn plot_vs_op(x: &Experiment, path: &Path) -> Result<(), String> {
         root.present()?;
         Ok(())
     };
-    draw().map_err(|e| format!("{}: {e}", path.display()))
+    draw().map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::fs::commit(path)
 }
 
 /// One panel per split: verified pass@k against k (powers of two), one colour per arm.
@@ -503,7 +505,8 @@ fn plot_vs_k(x: &Experiment, path: &Path) -> Result<(), String> {
             .max()
             .unwrap_or(1)
             .max(2);
-        let root = SVGBackend::new(path, (420 * n as u32 + 40, 460)).into_drawing_area();
+        let tmp = crate::fs::temp_path(path);
+        let root = SVGBackend::new(&tmp, (420 * n as u32 + 40, 460)).into_drawing_area();
         root.fill(&WHITE)?;
         let root = root.titled(
             &format!("{}: verified pass@k against k", x.spec.name),
@@ -546,7 +549,8 @@ fn plot_vs_k(x: &Experiment, path: &Path) -> Result<(), String> {
         root.present()?;
         Ok(())
     };
-    draw().map_err(|e| format!("{}: {e}", path.display()))
+    draw().map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::fs::commit(path)
 }
 
 /// (step, reward, pass_rate) per step of an RL run.
@@ -592,7 +596,8 @@ fn plot_rl(x: &Experiment, path: &Path) -> Result<(), String> {
             .iter()
             .flat_map(|r| r.2.iter().map(|p| p.0))
             .fold(1.0, f64::max);
-        let root = SVGBackend::new(path, (1000, 440)).into_drawing_area();
+        let tmp = crate::fs::temp_path(path);
+        let root = SVGBackend::new(&tmp, (1000, 440)).into_drawing_area();
         root.fill(&WHITE)?;
         let root = root.titled(
             &format!("{}: RL rollouts per step (one line per seed)", x.spec.name),
@@ -630,5 +635,6 @@ fn plot_rl(x: &Experiment, path: &Path) -> Result<(), String> {
         root.present()?;
         Ok(())
     };
-    draw().map_err(|e| format!("{}: {e}", path.display()))
+    draw().map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::fs::commit(path)
 }

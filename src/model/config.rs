@@ -33,6 +33,11 @@ fn default_rms_eps() -> f64 {
     1e-6
 }
 
+/// Bytes per parameter to load a model: the f32 weights, and their copy in the backend.
+pub const BYTES_PER_PARAM_LOAD: u128 = 8;
+/// Bytes per parameter to train one: weights, gradients, AdamW's two moments, a copy.
+pub const BYTES_PER_PARAM_TRAIN: u128 = 20;
+
 /// The named sizes: `tiny` (~1M parameters, tests), `small` (~10M, CPU experiments) and `paper`
 /// (12 × 768, 12 heads, 2 KV heads, MLP 3072: 101.9M parameters with the domain vocabulary).
 pub const PRESETS: [&str; 3] = ["tiny", "small", "paper"];
@@ -97,10 +102,52 @@ impl ModelConfig {
                 self.num_attention_heads, self.num_key_value_heads
             ));
         }
-        if !(self.rope_theta > 0.0 && self.rms_norm_eps > 0.0) {
-            return Err("rope_theta and rms_norm_eps must be positive".into());
+        for (name, v) in [
+            ("rope_theta", self.rope_theta),
+            ("rms_norm_eps", self.rms_norm_eps),
+        ] {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(format!("{name} = {v}: must be a positive finite number"));
+            }
         }
         Ok(())
+    }
+
+    /// [`ModelConfig::n_params`] in checked 128-bit arithmetic (`None`: it overflows), so
+    /// absurd dimensions cannot wrap.
+    pub fn n_params_checked(&self) -> Option<u128> {
+        let w = |x: usize| x as u128;
+        let d = w(self.hidden_size);
+        let kv = w(self.num_key_value_heads).checked_mul(w(self.head_dim()))?;
+        let dd = d.checked_mul(d)?;
+        let dkv = d.checked_mul(kv)?.checked_add(kv)?;
+        let attn = dd
+            .checked_mul(2)?
+            .checked_add(d)?
+            .checked_add(dkv.checked_mul(2)?)?;
+        let mlp = d.checked_mul(w(self.intermediate_size))?.checked_mul(3)?;
+        let layer = attn.checked_add(mlp)?.checked_add(d.checked_mul(2)?)?;
+        w(self.vocab_size)
+            .checked_mul(d)?
+            .checked_add(w(self.num_hidden_layers).checked_mul(layer)?)?
+            .checked_add(d)
+    }
+
+    /// Checks the model fits in memory at `bytes_per_param` (4 to hold f32 weights, 16 to
+    /// train them: weights, gradients and AdamW's two moments) before anything is allocated.
+    pub fn check_fits(&self, bytes_per_param: u128) -> Result<(), String> {
+        let n = self.n_params_checked();
+        crate::limits::check_fits(
+            &format!(
+                "a model of {} parameters (hidden_size {}, num_hidden_layers {}, intermediate_size {}, vocab_size {})",
+                n.map_or("too many".to_string(), |n| n.to_string()),
+                self.hidden_size,
+                self.num_hidden_layers,
+                self.intermediate_size,
+                self.vocab_size
+            ),
+            n.and_then(|n| n.checked_mul(bytes_per_param)),
+        )
     }
 
     /// Number of parameters (tied embeddings counted once).
@@ -163,6 +210,7 @@ impl ModelConfig {
                 return Err(format!("config.json: model_type \"{t}\" is not \"qwen2\""));
             }
         }
+        check_hf_settings(v)?;
         if v.get("tie_word_embeddings").and_then(|x| x.as_bool()) == Some(false) {
             return Err("config.json: tie_word_embeddings = false is not supported (dagmath models tie the output projection to the embeddings)".into());
         }
@@ -180,18 +228,107 @@ impl ModelConfig {
             intermediate_size: get("intermediate_size")?,
             max_position_embeddings: get("max_position_embeddings")
                 .unwrap_or(default_max_positions()),
-            rope_theta: v
-                .get("rope_theta")
-                .and_then(|x| x.as_f64())
-                .unwrap_or(default_rope_theta()),
+            rope_theta: hf_rope_theta(v)?,
             rms_norm_eps: v
                 .get("rms_norm_eps")
                 .and_then(|x| x.as_f64())
                 .unwrap_or(default_rms_eps()),
         };
         cfg.validate().map_err(|e| format!("config.json: {e}"))?;
+        // Before any tensor name is built or byte read: the weights must fit in memory.
+        cfg.check_fits(BYTES_PER_PARAM_LOAD)
+            .map_err(|e| format!("config.json: {e}"))?;
         Ok(cfg)
     }
+}
+
+/// RoPE's θ from a `config.json` in either form: top-level `rope_theta` (transformers 4) or
+/// `rope_parameters: {rope_theta, rope_type}` (transformers 5). Only the `default` rope type
+/// is implemented; a config that gives no θ, or two different ones, is refused rather than
+/// read with an assumed default.
+fn hf_rope_theta(v: &serde_json::Value) -> Result<f64, String> {
+    let top = match v.get("rope_theta") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(x) => Some(
+            x.as_f64()
+                .ok_or_else(|| format!("config.json: \"rope_theta\" = {x} is not a number"))?,
+        ),
+    };
+    let mut nested = None;
+    for key in ["rope_parameters", "rope_scaling"] {
+        let Some(p) = v.get(key).filter(|p| !p.is_null()) else {
+            continue;
+        };
+        let obj = p
+            .as_object()
+            .ok_or_else(|| format!("config.json: \"{key}\" is not an object"))?;
+        let kind = obj
+            .get("rope_type")
+            .or_else(|| obj.get("type"))
+            .and_then(|t| t.as_str())
+            .unwrap_or("default");
+        if kind != "default" {
+            return Err(format!(
+                "config.json: \"{key}.rope_type\" = \"{kind}\" is not supported (dagmath implements the default RoPE only)"
+            ));
+        }
+        for k in obj.keys() {
+            if !matches!(k.as_str(), "rope_type" | "type" | "rope_theta") {
+                return Err(format!(
+                    "config.json: \"{key}.{k}\" is not supported (dagmath implements the default RoPE only)"
+                ));
+            }
+        }
+        if let Some(t) = obj.get("rope_theta") {
+            let t = t.as_f64().ok_or_else(|| {
+                format!("config.json: \"{key}.rope_theta\" = {t} is not a number")
+            })?;
+            nested = Some((key, t));
+        }
+    }
+    match (top, nested) {
+        (Some(a), Some((key, b))) if a != b => Err(format!(
+            "config.json: \"rope_theta\" = {a} and \"{key}.rope_theta\" = {b} disagree"
+        )),
+        (Some(a), _) => Ok(a),
+        (None, Some((_, b))) => Ok(b),
+        (None, None) => Err(
+            "config.json: no \"rope_theta\" (top-level or in \"rope_parameters\"); dagmath will not assume one".into(),
+        ),
+    }
+}
+
+/// Refuses, naming the key, the Qwen2 settings dagmath's model does not implement.
+fn check_hf_settings(v: &serde_json::Value) -> Result<(), String> {
+    if let Some(act) = v.get("hidden_act").filter(|x| !x.is_null()) {
+        if act.as_str() != Some("silu") {
+            return Err(format!(
+                "config.json: \"hidden_act\" = {act} is not supported (dagmath implements silu)"
+            ));
+        }
+    }
+    if v.get("use_sliding_window").and_then(|x| x.as_bool()) == Some(true) {
+        return Err("config.json: \"use_sliding_window\" = true is not supported (dagmath attends over the whole sequence)".into());
+    }
+    if let Some(types) = v.get("layer_types").and_then(|x| x.as_array()) {
+        if let Some(t) = types.iter().find(|t| t.as_str() != Some("full_attention")) {
+            return Err(format!(
+                "config.json: \"layer_types\" holds {t}; only \"full_attention\" is supported"
+            ));
+        }
+    }
+    if let (Some(hd), Some(h), Some(n)) = (
+        v.get("head_dim").and_then(|x| x.as_u64()),
+        v.get("hidden_size").and_then(|x| x.as_u64()),
+        v.get("num_attention_heads").and_then(|x| x.as_u64()),
+    ) {
+        if n > 0 && hd.checked_mul(n) != Some(h) {
+            return Err(format!(
+                "config.json: \"head_dim\" = {hd} is not hidden_size / num_attention_heads = {h} / {n}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -54,20 +54,31 @@ pub fn export(
     }
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let write = |file: &str, text: String| -> Result<(), HfError> {
-        let p = tmp.join(file);
-        std::fs::write(&p, text).map_err(io(&p))
+        // fsynced, so the folder renamed into place below never holds an empty file.
+        crate::fs::write_atomic(&tmp.join(file), text.as_bytes()).map_err(|(path, source)| {
+            HfError::Io {
+                path: path.display().to_string(),
+                source,
+            }
+        })
     };
     write("config.json", pretty(&config.hf_config(pad_id, eos_id)))?;
     write(
         "generation_config.json",
-        pretty(&json!({"bos_token_id": eos_id, "eos_token_id": eos_id, "pad_token_id": pad_id})),
+        pretty(&generation_config(tokenizer_json, pad_id, eos_id)),
     )?;
     write("tokenizer.json", tokenizer_json.to_string())?;
     let token = |id: u32| token_text(tokenizer_json, id);
+    // transformers 5 ignores `tokenizer_class` for model_type qwen2 and substitutes its
+    // byte-level Qwen2Tokenizer, which mis-encodes a word-level tokenizer.json. An
+    // `auto_map` entry for AutoTokenizer skips that substitution (the entry itself is
+    // dropped for qwen2 unless trust_remote_code is set), so `AutoTokenizer.from_pretrained`
+    // falls through to `tokenizer_class` and loads tokenizer.json as it is.
     write(
         "tokenizer_config.json",
         pretty(&json!({
             "tokenizer_class": "PreTrainedTokenizerFast",
+            "auto_map": {"AutoTokenizer": [null, "PreTrainedTokenizerFast"]},
             "model_max_length": config.max_position_embeddings,
             "pad_token": token(pad_id),
             "eos_token": token(eos_id),
@@ -82,6 +93,45 @@ pub fn export(
     }
     std::fs::rename(&tmp, dir).map_err(io(dir))?;
     Ok(())
+}
+
+/// `generation_config.json`: stop at `[EOS]` and at `</answer>` (one token in dagmath's
+/// tokenizer; left out where a tokenizer has no such token), and sample as `dagmath eval`
+/// does by default (temperature 0.7, no top-k or top-p truncation), so transformers'
+/// `generate` with its defaults behaves like dagmath's sampler.
+pub fn generation_config(tokenizer_json: &str, pad_id: u32, eos_id: u32) -> serde_json::Value {
+    let s = crate::engine::Sampling::default();
+    let mut stops = vec![eos_id];
+    if let Some(id) = token_id(tokenizer_json, "</answer>").filter(|&id| id != eos_id) {
+        stops.push(id);
+    }
+    json!({
+        "bos_token_id": eos_id,
+        "eos_token_id": stops,
+        "pad_token_id": pad_id,
+        "do_sample": s.temperature > 0.0,
+        "temperature": s.temperature,
+        "top_k": s.top_k,
+        "top_p": s.top_p,
+        "max_new_tokens": crate::engine::GenConfig::default().max_new_tokens,
+    })
+}
+
+/// The id of token `text` in a tokenizer.json's added tokens or vocabulary.
+fn token_id(tokenizer_json: &str, text: &str) -> Option<u32> {
+    let v: serde_json::Value = serde_json::from_str(tokenizer_json).ok()?;
+    if let Some(added) = v.get("added_tokens").and_then(|a| a.as_array()) {
+        for t in added {
+            if t.get("content").and_then(|c| c.as_str()) == Some(text) {
+                return t.get("id").and_then(|x| x.as_u64()).map(|x| x as u32);
+            }
+        }
+    }
+    v.get("model")?
+        .get("vocab")?
+        .get(text)?
+        .as_u64()
+        .map(|x| x as u32)
 }
 
 fn pretty(v: &serde_json::Value) -> String {
@@ -148,8 +198,18 @@ pub fn import(dir: &Path) -> Result<HfModel, HfError> {
         files.sort_unstable();
         files.dedup();
         let mut all = Weights::new();
+        let mut from: HashMap<String, &str> = HashMap::new();
         for f in files {
-            all.extend(load_safetensors(&dir.join(f))?);
+            for (name, t) in load_safetensors(&dir.join(f))? {
+                // Two shards with the same tensor: which one is meant is unknowable.
+                if let Some(first) = from.insert(name.clone(), f) {
+                    return Err(HfError::Bad {
+                        path: dir.display().to_string(),
+                        msg: format!("tensor {name} is in two shards, {first} and {f}"),
+                    });
+                }
+                all.insert(name, t);
+            }
         }
         all
     } else {

@@ -186,12 +186,9 @@ impl Tokenizer {
 
     /// Write the `tokenizer.json` this tokenizer was built or loaded from.
     pub fn save(&self, path: &Path) -> Result<(), TokenizerError> {
-        std::fs::write(path, format!("{}\n", self.json.trim_end())).map_err(|source| {
-            TokenizerError::Write {
-                path: path.to_path_buf(),
-                source,
-            }
-        })
+        // Atomic: a full disk or a kill never leaves a truncated tokenizer.json behind.
+        crate::fs::write_atomic(path, format!("{}\n", self.json.trim_end()).as_bytes())
+            .map_err(|(path, source)| TokenizerError::Write { path, source })
     }
 
     /// The `tokenizer.json` text.

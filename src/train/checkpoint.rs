@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::data::Cursor;
+use crate::dataset::shard::file_sha256;
 use crate::model::hf;
 use crate::model::weights::{load_safetensors, save_safetensors};
 use crate::model::{ModelConfig, Weights};
@@ -53,12 +54,26 @@ impl TrainState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// The checkpoint is missing, malformed, inconsistent or altered (the input's fault).
     #[error("{path}: {msg}")]
     Bad { path: String, msg: String },
+    /// Reading or writing failed (the system's fault).
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Hf(#[from] hf::HfError),
     #[error(transparent)]
     Weights(#[from] crate::model::WeightsError),
+}
+
+fn io(path: &Path, source: std::io::Error) -> CheckpointError {
+    CheckpointError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 fn bad(path: &Path, msg: impl Into<String>) -> CheckpointError {
@@ -115,24 +130,39 @@ pub fn save_with_state(
     let root = checkpoints_dir(out);
     let dir = root.join(format!("step-{step:08}"));
     let tmp = root.join(format!(".step-{step:08}.tmp"));
-    std::fs::create_dir_all(&root).map_err(|e| bad(&root, e.to_string()))?;
+    std::fs::create_dir_all(&root).map_err(|e| io(&root, e))?;
     if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| bad(&tmp, e.to_string()))?;
+        std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
     }
     hf::export(&tmp, model, weights, tokenizer_json, pad_id, eos_id)?;
     save_safetensors(&tmp.join("optimizer.safetensors"), optimizer, None)?;
-    std::fs::write(tmp.join("state.json"), format!("{state_json}\n"))
-        .map_err(|e| bad(&tmp, e.to_string()))?;
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| bad(&dir, e.to_string()))?;
+    // state.json records the SHA-256 of every other file, checked on load.
+    let mut state: serde_json::Value = serde_json::from_str(state_json)
+        .map_err(|e| bad(&tmp, format!("state is not JSON: {e}")))?;
+    let mut sums = serde_json::Map::new();
+    for e in std::fs::read_dir(&tmp).map_err(|e| io(&tmp, e))? {
+        let p = e.map_err(|e| io(&tmp, e))?.path();
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some(name) = name.filter(|n| n != "state.json") {
+            let (_, sha) =
+                file_sha256(&p).map_err(|e| io(&p, std::io::Error::other(e.to_string())))?;
+            sums.insert(name, sha.into());
+        }
     }
-    std::fs::rename(&tmp, &dir).map_err(|e| bad(&dir, e.to_string()))?;
+    state[CHECKSUMS] = serde_json::Value::Object(sums);
+    let text = serde_json::to_string_pretty(&state).expect("state serialises");
+    crate::fs::write_atomic(&tmp.join("state.json"), format!("{text}\n").as_bytes())
+        .map_err(|(p, e)| io(&p, e))?;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    }
+    std::fs::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
     // Prune: keep the newest `keep` step checkpoints of this phase.
     let mut all = list(out)?;
     all.retain(|(s, _)| *s < step);
     let excess = (all.len() + 1).saturating_sub(keep);
     for (_, p) in all.into_iter().take(excess) {
-        std::fs::remove_dir_all(&p).map_err(|e| bad(&p, e.to_string()))?;
+        std::fs::remove_dir_all(&p).map_err(|e| io(&p, e))?;
     }
     Ok(dir)
 }
@@ -144,8 +174,8 @@ pub fn list(out: &Path) -> Result<Vec<(u64, PathBuf)>, CheckpointError> {
         return Ok(Vec::new());
     }
     let mut v = Vec::new();
-    for e in std::fs::read_dir(&root).map_err(|e| bad(&root, e.to_string()))? {
-        let e = e.map_err(|e| bad(&root, e.to_string()))?;
+    for e in std::fs::read_dir(&root).map_err(|e| io(&root, e))? {
+        let e = e.map_err(|e| io(&root, e))?;
         let name = e.file_name().to_string_lossy().into_owned();
         if let Some(n) = name.strip_prefix("step-") {
             if let Ok(step) = n.parse::<u64>() {
@@ -176,19 +206,64 @@ pub struct Loaded {
     pub optimizer: Option<Weights>,
 }
 
+/// The key of `state.json` holding the SHA-256 of every other file of the checkpoint.
+pub const CHECKSUMS: &str = "checksums";
+
+/// Checks every file `state.json` records against its SHA-256. Checkpoints written before
+/// checksums were recorded have none and load unchecked.
+fn verify_checksums(dir: &Path, state: &serde_json::Value) -> Result<(), CheckpointError> {
+    let Some(sums) = state.get(CHECKSUMS) else {
+        return Ok(());
+    };
+    let state_path = dir.join("state.json");
+    let sums = sums
+        .as_object()
+        .ok_or_else(|| bad(&state_path, format!("\"{CHECKSUMS}\" is not an object")))?;
+    for (name, want) in sums {
+        let path = dir.join(name);
+        if name.contains('/') || name.contains('\\') || name.starts_with('.') {
+            return Err(bad(
+                &state_path,
+                format!("bad file name \"{name}\" in checksums"),
+            ));
+        }
+        let (_, got) = file_sha256(&path).map_err(|e| bad(&path, e.to_string()))?;
+        if Some(got.as_str()) != want.as_str() {
+            return Err(bad(
+                &path,
+                format!(
+                    "sha256 {got} does not match the {} recorded in state.json: the file was changed or corrupted after the checkpoint was written",
+                    want.as_str().unwrap_or("(not a string)")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Reads a checkpoint folder (or any Hugging Face Qwen2 folder, which then has no state).
+/// A checkpoint's files are checked against the checksums in its `state.json` first.
 pub fn load(dir: &Path) -> Result<Loaded, CheckpointError> {
     if !dir.is_dir() {
         return Err(bad(dir, "no such checkpoint folder"));
     }
-    let m = hf::import(dir)?;
     let state_path = dir.join("state.json");
-    let (mut state, mut rl_state, mut phases) = (None, None, Vec::new());
-    if state_path.exists() {
+    let state_json = if state_path.exists() {
         let text =
             std::fs::read_to_string(&state_path).map_err(|e| bad(&state_path, e.to_string()))?;
         let v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| bad(&state_path, format!("invalid JSON: {e}")))?;
+        verify_checksums(dir, &v)?;
+        Some(v)
+    } else {
+        None
+    };
+    let m = hf::import(dir)?;
+    let (mut state, mut rl_state, mut phases) = (None, None, Vec::new());
+    if let Some(mut v) = state_json {
+        if let Some(o) = v.as_object_mut() {
+            o.remove(CHECKSUMS);
+        }
         if v.get("rl").is_some() {
             phases = serde_json::from_value(v["phases"].clone())
                 .map_err(|e| bad(&state_path, format!("invalid phases: {e}")))?;

@@ -185,6 +185,8 @@ impl ModelSpec {
             rms_norm_eps
         );
         c.validate().map_err(|e| format!("model: {e}"))?;
+        c.check_fits(crate::model::config::BYTES_PER_PARAM_TRAIN)
+            .map_err(|e| format!("model: {e}"))?;
         Ok(c)
     }
 }
@@ -263,6 +265,27 @@ impl TrainConfig {
         if self.budget.grad_accum == 0 {
             return Err("budget.grad_accum must be positive".into());
         }
+        if self.out.as_os_str().is_empty() {
+            return Err(
+                "out = \"\": give the run folder (checkpoints and metrics go there)".into(),
+            );
+        }
+        if self.out.exists() && !self.out.is_dir() {
+            return Err(format!("out = {:?}: is a file, not a folder", self.out));
+        }
+        if self
+            .budget
+            .batch_size
+            .checked_mul(self.budget.grad_accum)
+            .and_then(|x| x.checked_mul(self.data.seq_len))
+            .and_then(|x| u64::try_from(x).ok())
+            .is_none()
+        {
+            return Err(format!(
+                "budget.batch_size = {} × budget.grad_accum = {} × data.seq_len = {}: the tokens per step overflow",
+                self.budget.batch_size, self.budget.grad_accum, self.data.seq_len
+            ));
+        }
         if self.data.seq_len < 2 {
             return Err(format!(
                 "data.seq_len = {} must be at least 2",
@@ -282,6 +305,48 @@ impl TrainConfig {
             c.validate()?;
         }
         self.optim.validate()
+    }
+
+    /// Checks that training `model` with this config fits in memory, before anything is
+    /// allocated or written: the model with its gradients and optimiser state, one
+    /// micro-batch's activations (a lower bound: the logits and one hidden state per layer),
+    /// the held-out set and the shuffle block. Errors name the key.
+    pub fn check_memory(&self, model: &ModelConfig) -> Result<(), String> {
+        use crate::limits::check_fits;
+        model
+            .check_fits(crate::model::config::BYTES_PER_PARAM_TRAIN)
+            .map_err(|e| format!("model: {e}"))?;
+        let w = |x: usize| x as u128;
+        let seq = w(self.data.seq_len);
+        let per_token = w(model.num_hidden_layers)
+            .checked_mul(w(model.hidden_size))
+            .and_then(|x| x.checked_add(w(model.vocab_size)))
+            .and_then(|x| x.checked_mul(4));
+        check_fits(
+            &format!(
+                "budget.batch_size = {} (sequences of {} tokens)",
+                self.budget.batch_size, self.data.seq_len
+            ),
+            per_token.and_then(|t| t.checked_mul(seq)?.checked_mul(w(self.budget.batch_size))),
+        )?;
+        check_fits(
+            &format!(
+                "eval.batches = {} × budget.batch_size = {}",
+                self.eval.batches, self.budget.batch_size
+            ),
+            w(self.eval.batches)
+                .checked_mul(w(self.budget.batch_size))
+                .and_then(|x| x.checked_mul(seq + 1)?.checked_mul(4)),
+        )?;
+        check_fits(
+            &format!(
+                "data.shuffle_block = {} (sequences of {} tokens)",
+                self.data.shuffle_block, self.data.seq_len
+            ),
+            w(self.data.shuffle_block)
+                .checked_mul(seq + 1)
+                .and_then(|x| x.checked_mul(4)),
+        )
     }
 
     /// Input tokens per optimiser step.

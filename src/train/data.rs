@@ -291,6 +291,13 @@ impl Packer {
                     self.files.len()
                 )));
             }
+            let rows = self.files.get(pos.file).map_or(0, |f| f.1);
+            if pos.row > rows {
+                return Err(DataError::Config(format!(
+                    "checkpoint data cursor points at row {} of shard {}, which has {rows} rows",
+                    pos.row, pos.file
+                )));
+            }
             s.pos = *pos;
             s.window.clear();
         }

@@ -102,7 +102,8 @@ pub fn plot(metrics: &[Metrics], path: &Path, title: &str) -> Result<(), String>
         .max(x0 + 1.0);
     let y1 = all().map(|p| p.1).fold(0.0, f64::max) * 1.05 + 1e-9;
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
+    let tmp = crate::fs::temp_path(path);
+    let root = SVGBackend::new(&tmp, (900, 540)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
@@ -139,7 +140,8 @@ pub fn plot(metrics: &[Metrics], path: &Path, title: &str) -> Result<(), String>
         .draw()
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
-    Ok(())
+    drop(root);
+    crate::fs::commit(path)
 }
 
 /// Draws an RL run's trained reward, verified pass rate and answer rate against step as an SVG
@@ -175,7 +177,8 @@ pub fn plot_rl(metrics: &Path, path: &Path) -> Result<(), String> {
     }
     let x1 = series[0].2.iter().map(|p| p.0).fold(1.0, f64::max);
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
+    let tmp = crate::fs::temp_path(path);
+    let root = SVGBackend::new(&tmp, (900, 540)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
@@ -207,5 +210,6 @@ pub fn plot_rl(metrics: &Path, path: &Path) -> Result<(), String> {
         .draw()
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
-    Ok(())
+    drop(root);
+    crate::fs::commit(path)
 }

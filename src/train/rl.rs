@@ -220,6 +220,14 @@ impl RlConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
+        if self.out.as_os_str().is_empty() {
+            return Err(
+                "out = \"\": give the run folder (checkpoints and metrics go there)".into(),
+            );
+        }
+        if self.out.exists() && !self.out.is_dir() {
+            return Err(format!("out = {:?}: is a file, not a folder", self.out));
+        }
         let r = &self.rl;
         if r.steps == 0 {
             return Err("rl.steps: must be ≥ 1 (with a FLOP cap, the most steps to take)".into());
@@ -242,6 +250,15 @@ impl RlConfig {
         if self.rollout.max_new_tokens == 0 {
             return Err("rollout.max_new_tokens: must be ≥ 1".into());
         }
+        // A step's rollouts are held at once: their token ids and log-probs at the least.
+        let rows = (r.prompts_per_step as u128).checked_mul(r.group_size as u128);
+        crate::limits::check_fits(
+            &format!(
+                "rl.prompts_per_step = {} × rl.group_size = {} rollouts of rollout.max_new_tokens = {}",
+                r.prompts_per_step, r.group_size, self.rollout.max_new_tokens
+            ),
+            rows.and_then(|n| n.checked_mul(self.rollout.max_new_tokens as u128)?.checked_mul(8)),
+        )?;
         self.sampling()
             .validate()
             .map_err(|e| format!("rollout.{e}"))?;

@@ -147,9 +147,13 @@ pub fn train<B: TrainBackend>(
             (mc, w, tok, Vec::new(), None)
         }
     };
-    if model_cfg.vocab_size < tokenizer.vocab_size() {
+    // Sizes against memory before the data is read or anything is allocated or written.
+    cfg.check_memory(&model_cfg).map_err(TrainError::Config)?;
+    // Equal, as `import`, `eval` and `export` need them: a padded vocabulary would train here
+    // and then be refused by every command that reads the checkpoint.
+    if model_cfg.vocab_size != tokenizer.vocab_size() {
         return Err(TrainError::Config(format!(
-            "the model's vocab_size {} is smaller than the tokenizer's {}",
+            "the model's vocab_size {} differs from the tokenizer's {} tokens (a padded vocabulary is not supported)",
             model_cfg.vocab_size,
             tokenizer.vocab_size()
         )));
@@ -229,6 +233,13 @@ pub fn train<B: TrainBackend>(
         },
     };
     if let Some((state, opt)) = &resumed {
+        let done = phases.last().map_or(0, |p| p.steps);
+        if state.step > total || state.step != done {
+            return Err(TrainError::Config(format!(
+                "--resume: state.json says step {} (its phase record says {done}), but this run has {total} steps; the checkpoint's state is inconsistent",
+                state.step
+            )));
+        }
         data.restore(&state.cursor)?;
         let opt = opt.as_ref().ok_or_else(|| {
             TrainError::Config("--resume: the checkpoint has no optimizer.safetensors".into())

@@ -12,7 +12,9 @@ mod engine;
 mod family;
 #[cfg(feature = "train")]
 mod fused;
+mod fuzz;
 mod golden;
+mod regressions;
 #[cfg(feature = "train")]
 mod rl;
 mod solver;

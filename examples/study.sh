@@ -253,6 +253,8 @@ run_context () {
       pretrain_cfg "$x/pre-$p.toml" "$x/pre-$p" "$DATA" "ctx_${p/./p}" "$CTX_TOKENS"
       stage context "pretrain-$p" train pretrain "$x/pre-$p.toml"
     fi
+    # What exposure alone gave, before RL.
+    stage context "eval-pre-$p" evaluate "$x/pre-$p" "$x/eval/pre-$p" "$DATA" test_school,test_zoo
     for seed in $SEEDS; do
       rl_cfg "$x/rl-$p-s$seed.toml" "$x/rl-$p-s$seed" "$DATA" rl_ctx "$seed" mixed 0.2
       stage context "rl-$p-s$seed" train rl "$x/rl-$p-s$seed.toml" --from "$x/pre-$p"
@@ -264,6 +266,9 @@ run_context () {
     notes "$S/$SCALE/context.md"
     for p in $CTX_SHARES; do
       seeded_arm "school-$p" "rl-$p"
+    done
+    for p in $CTX_SHARES; do
+      arm "exposure-$p" "eval/pre-$p"
     done
     finding "1% exposure to context B transfers where 0.1% collapses" \
       "0.1% collapses past op 3; 1% keeps pass@128 61 at op 20" test_school pass@k school-1 school-0.1

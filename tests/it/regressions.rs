@@ -248,21 +248,23 @@ fn resume_over_a_corrupted_shard_exits_2_and_keeps_the_manifest() {
     bytes[mid] ^= 0xff;
     std::fs::write(&shard, &bytes).unwrap();
     let before = std::fs::read(d.join("manifest.json")).unwrap();
-    let o = dagmath(&[
-        "generate",
-        "--ops",
-        "2-3",
-        "--count",
-        "60",
-        "--shard-size",
-        "20",
-        "--threads",
-        "1",
-        "--resume",
-        "--out",
-        s(&d),
-    ]);
-    assert_exit_2(&o, "train-00001-of-00003.parquet");
+    let resume = || {
+        dagmath(&[
+            "generate",
+            "--ops",
+            "2-3",
+            "--count",
+            "60",
+            "--shard-size",
+            "20",
+            "--threads",
+            "1",
+            "--resume",
+            "--out",
+            s(&d),
+        ])
+    };
+    assert_exit_2(&resume(), "train-00001-of-00003.parquet");
     assert_eq!(std::fs::read(d.join("manifest.json")).unwrap(), before);
     // The same after a kill: the run journal records each finished shard's checksum.
     std::fs::remove_file(d.join("manifest.json")).unwrap();
@@ -272,21 +274,7 @@ fn resume_over_a_corrupted_shard_exits_2_and_keeps_the_manifest() {
         journal["shards"][sh["file"].as_str().unwrap()] = sh["sha256"].clone();
     }
     std::fs::write(d.join(".dagmath-run.json"), journal.to_string()).unwrap();
-    let o = dagmath(&[
-        "generate",
-        "--ops",
-        "2-3",
-        "--count",
-        "60",
-        "--shard-size",
-        "20",
-        "--threads",
-        "1",
-        "--resume",
-        "--out",
-        s(&d),
-    ]);
-    assert_exit_2(&o, "does not match the run journal");
+    assert_exit_2(&resume(), "does not match the run journal");
 }
 
 // Row 13.
@@ -422,10 +410,7 @@ fn batch_size_times_grad_accum_that_wraps_is_a_config_error_not_a_divide_by_zero
         "grad_accum = 4294967296",
         "",
     );
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("batch_size = 4", "batch_size = 4294967296");
-    std::fs::write(&cfg, text).unwrap();
+    replace_in(&cfg, "batch_size = 4", "batch_size = 4294967296");
     assert_exit_2(&train_in(tmp.path(), &cfg, &[]), "budget.batch_size");
     assert!(!out.exists());
 }
@@ -526,10 +511,7 @@ fn shuffle_block_beyond_memory_is_a_config_error_not_a_hang() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let cfg = train_config(tmp.path(), &tmp.path().join("nodata"), s(&out), "", "", "");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("shuffle_block = 4", "shuffle_block = 100000000000");
-    std::fs::write(&cfg, text).unwrap();
+    replace_in(&cfg, "shuffle_block = 4", "shuffle_block = 100000000000");
     assert_exit_2(&train_in(tmp.path(), &cfg, &[]), "data.shuffle_block");
     assert!(!out.exists());
 }
@@ -917,43 +899,36 @@ fn generate_failing_part_way_on_bad_input_leaves_nothing_behind() {
     )
     .unwrap();
     let out = tmp.path().join("o");
-    let o = dagmath(&[
-        "generate",
-        "--templates",
-        s(&templates),
-        "--template",
-        "tiny",
-        "--ops",
-        "15",
-        "--count",
-        "3000",
-        "--threads",
-        "1",
-        "--out",
-        s(&out),
-    ]);
-    assert_exit_2(&o, "op 15");
+    let run = || {
+        dagmath(&[
+            "generate",
+            "--templates",
+            s(&templates),
+            "--template",
+            "tiny",
+            "--ops",
+            "15",
+            "--count",
+            "3000",
+            "--threads",
+            "1",
+            "--out",
+            s(&out),
+        ])
+    };
+    assert_exit_2(&run(), "op 15");
     assert!(
         !out.exists(),
         "a run refused part-way leaves nothing behind"
     );
     // In a folder the user made, the folder stays and is left empty.
     std::fs::create_dir(&out).unwrap();
-    let o = dagmath(&[
-        "generate",
-        "--templates",
-        s(&templates),
-        "--template",
-        "tiny",
-        "--ops",
-        "15",
-        "--count",
-        "3000",
-        "--threads",
-        "1",
-        "--out",
-        s(&out),
-    ]);
-    assert_exit_2(&o, "op 15");
+    assert_exit_2(&run(), "op 15");
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+}
+
+/// Replace `from` with `to` in the file at `path`.
+fn replace_in(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap().replace(from, to);
+    std::fs::write(path, text).unwrap();
 }

@@ -14,7 +14,7 @@ SAMPLES=32 LIMIT=100 MAXNEW=320
 # in BAND.
 SEL_SAMPLES=8 BAND=0.05-0.75 SEL_LIMIT=1200
 RL_STEPS=100 PROMPTS=8 GROUP=8 MICRO=32 RL_LR=2e-4 RL_CKPT=25
-# Context: school only at op 2 with this % of the data, in the base model's training continued
+# Context: school only at op 3 (the ID op) with this % of the data, in the base model's training continued
 # for CTX_TOKENS (CTX_FROM=base; from scratch, 6M tokens learn nothing: micro/context.md).
 CTX_SHARES="0 0.1 1 10" CTX_TOKENS=6_000_000 CTX_FROM=base
 # Mid-training: β of one budget (FLOPs) to the 20/80 mixture, the rest to RL: 5e13 FLOPs is

@@ -24,8 +24,17 @@ pub struct OptimConfig {
     /// Warmup as a fraction of all steps (ignored when `warmup_steps` is set).
     pub warmup: f64,
     pub warmup_steps: Option<u64>,
-    /// `cosine` (warmup, then cosine to `min_lr`) or `constant` (warmup, then `lr`).
+    /// `cosine` (warmup, then cosine to `min_lr`), `constant` (warmup, then `lr`) or `wsd`
+    /// (warmup-stable-decay: warmup, `lr` held, then a decay to `min_lr` over the last `decay`
+    /// of the steps, shaped by `decay_shape`).
     pub schedule: Schedule,
+    /// `wsd`: the decay phase as a fraction of all steps, in (0, 1] (ignored when `decay_steps`
+    /// is set). A stable run (`constant`) forked into branches each continued with `wsd`,
+    /// `decay = 1` and `warmup = 0` is Stable-then-Decay with one data mixture per branch.
+    pub decay: f64,
+    pub decay_steps: Option<u64>,
+    /// `wsd`: `linear`, `cosine` or `sqrt` (1 − √progress, as in the WSD papers).
+    pub decay_shape: DecayShape,
     pub weight_decay: f64,
     pub beta1: f64,
     pub beta2: f64,
@@ -39,6 +48,20 @@ pub struct OptimConfig {
 pub enum Schedule {
     Cosine,
     Constant,
+    Wsd,
+}
+
+/// Shape of a `wsd` schedule's decay from `lr` to `min_lr`, as a function of the decay's
+/// progress p in [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecayShape {
+    /// lr − (lr − min_lr)·p
+    Linear,
+    /// min_lr + (lr − min_lr)·(1 + cos πp)/2
+    Cosine,
+    /// min_lr + (lr − min_lr)·(1 − √p)
+    Sqrt,
 }
 
 impl Default for OptimConfig {
@@ -49,6 +72,9 @@ impl Default for OptimConfig {
             warmup: 0.05,
             warmup_steps: None,
             schedule: Schedule::Cosine,
+            decay: 0.1,
+            decay_steps: None,
+            decay_shape: DecayShape::Sqrt,
             weight_decay: 0.1,
             beta1: 0.9,
             beta2: 0.999,
@@ -64,6 +90,7 @@ impl OptimConfig {
             ("lr", self.lr > 0.0 && self.lr.is_finite()),
             ("min_lr", self.min_lr >= 0.0 && self.min_lr <= self.lr),
             ("warmup", (0.0..1.0).contains(&self.warmup)),
+            ("decay", self.decay > 0.0 && self.decay <= 1.0),
             ("weight_decay", self.weight_decay >= 0.0),
             ("beta1", (0.0..1.0).contains(&self.beta1)),
             ("beta2", (0.0..1.0).contains(&self.beta2)),
@@ -76,6 +103,7 @@ impl OptimConfig {
                     "lr" => self.lr,
                     "min_lr" => self.min_lr,
                     "warmup" => self.warmup,
+                    "decay" => self.decay,
                     "weight_decay" => self.weight_decay,
                     "beta1" => self.beta1,
                     "beta2" => self.beta2,
@@ -85,6 +113,7 @@ impl OptimConfig {
                 let rule = match name {
                     "min_lr" => "must lie in [0, lr]",
                     "warmup" | "beta1" | "beta2" => "must lie in [0, 1)",
+                    "decay" => "must lie in (0, 1]",
                     _ => "must be positive",
                 };
                 return Err(format!("optim.{name} = {value} {rule}"));
@@ -108,6 +137,24 @@ impl OptimConfig {
                 let progress = ((step - warmup) as f64 / span).min(1.0);
                 let cos = 0.5 * (1.0 + (std::f64::consts::PI * progress).cos());
                 self.min_lr + (self.lr - self.min_lr) * cos
+            }
+            Schedule::Wsd => {
+                let decay = self
+                    .decay_steps
+                    .unwrap_or_else(|| (self.decay * total as f64).round() as u64)
+                    .max(1);
+                let start = total.saturating_sub(decay).max(warmup);
+                if step < start {
+                    return self.lr;
+                }
+                let span = total.saturating_sub(start).max(1) as f64;
+                let p = ((step - start) as f64 / span).min(1.0);
+                let left = match self.decay_shape {
+                    DecayShape::Linear => 1.0 - p,
+                    DecayShape::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * p).cos()),
+                    DecayShape::Sqrt => 1.0 - p.sqrt(),
+                };
+                self.min_lr + (self.lr - self.min_lr) * left
             }
         }
     }
@@ -338,6 +385,47 @@ mod tests {
         assert!((c.lr_at(10, 100) - 1.0).abs() < 1e-12);
         assert!((c.lr_at(55, 100) - 0.55).abs() < 1e-12);
         assert!((c.lr_at(100, 100) - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn wsd_holds_the_peak_then_decays_over_its_last_steps() {
+        let c = |shape| OptimConfig {
+            lr: 1.0,
+            min_lr: 0.2,
+            warmup: 0.1,
+            schedule: Schedule::Wsd,
+            decay: 0.2,
+            decay_shape: shape,
+            ..OptimConfig::default()
+        };
+        for shape in [DecayShape::Linear, DecayShape::Cosine, DecayShape::Sqrt] {
+            let c = c(shape);
+            // Warmup over steps 0-9, stable 10-79, decay 80-99 (20 steps) to min_lr at 100.
+            assert!((c.lr_at(0, 100) - 0.1).abs() < 1e-12);
+            assert!((c.lr_at(10, 100) - 1.0).abs() < 1e-12);
+            assert!((c.lr_at(79, 100) - 1.0).abs() < 1e-12);
+            assert!((c.lr_at(80, 100) - 1.0).abs() < 1e-12);
+            assert!((c.lr_at(100, 100) - 0.2).abs() < 1e-12);
+        }
+        // A quarter into the decay (step 85): p = 0.25.
+        assert!((c(DecayShape::Linear).lr_at(85, 100) - (0.2 + 0.8 * 0.75)).abs() < 1e-12);
+        let cos = 0.5 * (1.0 + (std::f64::consts::PI / 4.0).cos());
+        assert!((c(DecayShape::Cosine).lr_at(85, 100) - (0.2 + 0.8 * cos)).abs() < 1e-12);
+        assert!((c(DecayShape::Sqrt).lr_at(85, 100) - (0.2 + 0.8 * 0.5)).abs() < 1e-12);
+        // A decay branch forked from a stable checkpoint: no warmup, the whole run decays.
+        let branch = OptimConfig {
+            warmup: 0.0,
+            decay: 1.0,
+            ..c(DecayShape::Linear)
+        };
+        assert!((branch.lr_at(0, 40) - 1.0).abs() < 1e-12);
+        assert!((branch.lr_at(20, 40) - 0.6).abs() < 1e-12);
+        assert!((branch.lr_at(40, 40) - 0.2).abs() < 1e-12);
+        let bad = OptimConfig {
+            decay: 0.0,
+            ..OptimConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("optim.decay = 0"));
     }
 
     #[test]

@@ -30,10 +30,10 @@
 //!
 //! [rollout]
 //! temperature = 1.0
-//! max_new_tokens = 1024
+//! max_new_tokens = 1024      # or stepped: { 0 = 256, 100 = 512 }
 //!
 //! [grpo]                    # see grpo.rs: eps_low/high 0.2, token_mean, kl_coef 0.001, k3
-//! [optim]                   # lr 1e-6 constant (SPEC §6)
+//! [optim]                   # lr 1e-6 constant (SPEC §6); schedule = "wsd" for a decay
 //! [checkpoint]
 //! every = 50
 //! ```
@@ -156,7 +156,9 @@ pub struct RolloutConfig {
     pub temperature: f64,
     pub top_p: f64,
     pub top_k: usize,
-    pub max_new_tokens: usize,
+    /// New tokens per rollout: a number, or a schedule by step, `{ 0 = 256, 100 = 512 }`
+    /// (the limit from each listed step on; OctoThinker's stepped maximum response length).
+    pub max_new_tokens: MaxNewTokens,
     pub batch_rows: usize,
     /// `auto` (the host decoder on the CPU, burn's on CUDA), `host` or `burn`.
     pub decoder: crate::engine::DecoderKind,
@@ -168,13 +170,83 @@ impl Default for RolloutConfig {
     }
 }
 
+/// The rollouts' new-token limit: fixed, or stepped by GRPO step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MaxNewTokens {
+    Fixed(usize),
+    /// Step (a decimal string, as TOML keys are) → the limit from that step on.
+    Steps(std::collections::BTreeMap<String, usize>),
+}
+
+impl MaxNewTokens {
+    /// The schedule as (step, limit) pairs in step order, or why it is not one.
+    fn steps(&self) -> Result<Vec<(u64, usize)>, String> {
+        match self {
+            MaxNewTokens::Fixed(n) => Ok(vec![(0, *n)]),
+            MaxNewTokens::Steps(m) => {
+                let mut v = m
+                    .iter()
+                    .map(|(k, &n)| {
+                        k.parse::<u64>().map(|s| (s, n)).map_err(|_| {
+                            format!("rollout.max_new_tokens: key {k:?} is not a step number")
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                v.sort_unstable();
+                Ok(v)
+            }
+        }
+    }
+
+    /// The limit at GRPO step `step` (0-based): the entry of the last listed step ≤ `step`.
+    pub fn at(&self, step: u64) -> usize {
+        let steps = self.steps().unwrap_or_default();
+        steps
+            .iter()
+            .take_while(|(s, _)| *s <= step)
+            .last()
+            .or(steps.first())
+            .map_or(0, |&(_, n)| n)
+    }
+
+    /// The largest limit of the schedule (what memory is sized for).
+    pub fn max(&self) -> usize {
+        self.steps()
+            .unwrap_or_default()
+            .iter()
+            .map(|&(_, n)| n)
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let steps = self.steps()?;
+        match steps.first() {
+            None => return Err("rollout.max_new_tokens: an empty schedule".into()),
+            Some(&(s, _)) if s != 0 => {
+                return Err(format!(
+                    "rollout.max_new_tokens: the schedule starts at step {s}; it must list step 0"
+                ))
+            }
+            _ => {}
+        }
+        if let Some(&(s, _)) = steps.iter().find(|&&(_, n)| n == 0) {
+            return Err(format!(
+                "rollout.max_new_tokens: 0 at step {s}: must be ≥ 1"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// SPEC §6: temperature 1.0, ≤ 1024 new tokens.
 fn default_rollout() -> RolloutConfig {
     RolloutConfig {
         temperature: 1.0,
         top_p: 1.0,
         top_k: 0,
-        max_new_tokens: 1024,
+        max_new_tokens: MaxNewTokens::Fixed(1024),
         batch_rows: 64,
         decoder: crate::engine::DecoderKind::Auto,
     }
@@ -247,17 +319,20 @@ impl RlConfig {
         if r.micro_batch_rows == 0 {
             return Err("rl.micro_batch_rows: must be ≥ 1".into());
         }
-        if self.rollout.max_new_tokens == 0 {
-            return Err("rollout.max_new_tokens: must be ≥ 1".into());
-        }
+        self.rollout.max_new_tokens.validate()?;
         // A step's rollouts are held at once: their token ids and log-probs at the least.
         let rows = (r.prompts_per_step as u128).checked_mul(r.group_size as u128);
         crate::limits::check_fits(
             &format!(
                 "rl.prompts_per_step = {} × rl.group_size = {} rollouts of rollout.max_new_tokens = {}",
-                r.prompts_per_step, r.group_size, self.rollout.max_new_tokens
+                r.prompts_per_step,
+                r.group_size,
+                self.rollout.max_new_tokens.max()
             ),
-            rows.and_then(|n| n.checked_mul(self.rollout.max_new_tokens as u128)?.checked_mul(8)),
+            rows.and_then(|n| {
+                n.checked_mul(self.rollout.max_new_tokens.max() as u128)?
+                    .checked_mul(8)
+            }),
         )?;
         self.sampling()
             .validate()
@@ -1018,7 +1093,7 @@ pub fn train_rl<B: AutodiffBackend>(
             .collect();
         let gen = GenConfig {
             sampling: cfg.sampling(),
-            max_new_tokens: cfg.rollout.max_new_tokens,
+            max_new_tokens: cfg.rollout.max_new_tokens.at(step),
             seed: derive(&[cfg.seed, str_key("rl-rollout"), step]),
             batch_rows: cfg.rollout.batch_rows,
             decoder: cfg.rollout.decoder,

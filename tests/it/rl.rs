@@ -724,3 +724,42 @@ beta = 0.5
         "it stopped at the first step past its share"
     );
 }
+
+#[test]
+fn rollouts_follow_a_stepped_max_new_tokens() {
+    let parse = |v: &str| {
+        RlConfig::from_toml(&format!(
+            "out = \"x\"\n[data]\ndir = \"d\"\nsplits = [\"p\"]\n[rollout]\nmax_new_tokens = {v}\n"
+        ))
+        .and_then(|c| c.validate().map(|_| c))
+    };
+    let c = parse("{ 0 = 256, 100 = 512 }").unwrap();
+    let m = &c.rollout.max_new_tokens;
+    assert_eq!(
+        (m.at(0), m.at(99), m.at(100), m.at(5000)),
+        (256, 256, 512, 512)
+    );
+    assert_eq!(m.max(), 512);
+    assert_eq!(parse("300").unwrap().rollout.max_new_tokens.at(7), 300);
+    for (bad, needle) in [
+        ("{ 10 = 256 }", "must list step 0"),
+        ("{ 0 = 256, x = 512 }", "\"x\" is not a step number"),
+        ("{ 0 = 0 }", "0 at step 0"),
+        ("0", "0 at step 0"),
+    ] {
+        let e = parse(bad).unwrap_err();
+        assert!(e.contains(needle), "{bad}: {e}");
+    }
+
+    // End to end: 4 new tokens for steps 0-1, then 12 (the micro model rarely stops early).
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path());
+    let (start, _) = fresh_checkpoint(dir.path(), "start");
+    let mut cfg = rl_config(&data, &dir.path().join("run"));
+    cfg.rollout.max_new_tokens = parse("{ 0 = 4, 2 = 12 }").unwrap().rollout.max_new_tokens;
+    let run = rl::train_rl::<CpuBackend>(&cfg, RlStart::From(&start), &cpu_device(), &mut Silent)
+        .unwrap();
+    let lens: Vec<f64> = run.metrics.iter().map(|m| m.response_length).collect();
+    assert!(lens[0] <= 4.0 && lens[1] <= 4.0, "{lens:?}");
+    assert!(lens[2] > 4.0 && lens[2] <= 12.0, "{lens:?}");
+}

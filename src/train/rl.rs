@@ -20,7 +20,7 @@
 //! reward = "mixed"          # outcome | process | mixed | strict | penalty
 //! alpha = 0.2               # outcome weight of mixed / penalty
 //! rule = "strict"           # verification rule: strict | interplay
-//! dynamic_sampling = false
+//! dynamic_sampling = false    # max_sampling_rounds = 4: oversample for informative groups
 //! micro_batch_rows = 32     # rows per forward/backward (gradient accumulation)
 //! # flops = 1e15            # stop once RL has spent this much compute
 //!
@@ -129,6 +129,10 @@ pub struct RlSettings {
     pub rule: RuleKind,
     /// Drop groups whose binary outcome (answer right) is the same for every rollout.
     pub dynamic_sampling: bool,
+    /// With `dynamic_sampling`: sampling rounds per step at most. Each round after the first
+    /// draws as many new prompts as groups are still missing, until `prompts_per_step`
+    /// informative groups are in hand (DAPO's oversampling); 1 trains on what is left.
+    pub max_sampling_rounds: usize,
     pub micro_batch_rows: usize,
     /// Stop once this phase has spent this many FLOPs (rollouts + reference + training).
     pub flops: Option<f64>,
@@ -144,6 +148,7 @@ impl Default for RlSettings {
             alpha: 0.2,
             rule: RuleKind::Strict,
             dynamic_sampling: false,
+            max_sampling_rounds: 1,
             micro_batch_rows: 32,
             flops: None,
         }
@@ -315,6 +320,9 @@ impl RlConfig {
         }
         if !(0.0..=1.0).contains(&r.alpha) {
             return Err(format!("rl.alpha = {}: must be in [0, 1]", r.alpha));
+        }
+        if r.max_sampling_rounds == 0 {
+            return Err("rl.max_sampling_rounds = 0: must be ≥ 1".into());
         }
         if r.micro_batch_rows == 0 {
             return Err("rl.micro_batch_rows: must be ≥ 1".into());
@@ -903,6 +911,15 @@ pub struct RlMetrics {
     pub zero_variance_groups: f64,
     /// Groups dropped by dynamic sampling.
     pub dropped_groups: usize,
+    /// Groups sampled this step (all rounds) and sampling rounds used.
+    #[serde(default)]
+    pub sampled_groups: usize,
+    #[serde(default)]
+    pub sampling_rounds: usize,
+    /// Per op of the sampled problems: share of groups whose trained reward is the same for
+    /// every rollout.
+    #[serde(default)]
+    pub zero_variance_by_op: std::collections::BTreeMap<String, f64>,
     pub rollout_tokens_per_s: f64,
     pub step_seconds: f64,
     /// Tokens and FLOPs of this phase so far, and of every phase.
@@ -1086,76 +1103,94 @@ pub fn train_rl<B: AutodiffBackend>(
     let cap = cfg.flops_cap();
     while step < total && cap.is_none_or(|f| current.flops < f) {
         let t0 = Instant::now();
-        let picks = draw(pool.len(), cfg.rl.prompts_per_step, cfg.seed, &mut cursor);
-        let prompts: Vec<(&[u32], u64)> = picks
-            .iter()
-            .map(|&i| (pool[i].prompt.as_slice(), str_key(&pool[i].gold.id)))
-            .collect();
-        let gen = GenConfig {
-            sampling: cfg.sampling(),
-            max_new_tokens: cfg.rollout.max_new_tokens.at(step),
-            seed: derive(&[cfg.seed, str_key("rl-rollout"), step]),
-            batch_rows: cfg.rollout.batch_rows,
-            decoder: cfg.rollout.decoder,
-        };
-        let t_roll = Instant::now();
-        let completions = policy.rollout(&prompts, cfg.rl.group_size, &gen, &stops, device);
-        let roll_secs = t_roll.elapsed().as_secs_f64();
-        // Verify and score.
+        // Sampling rounds: the first draws `prompts_per_step` prompts; with dynamic sampling
+        // and `max_sampling_rounds` > 1, each further round draws as many as informative groups
+        // are missing.
         let (mut groups, mut dropped, mut zero_var) = (Vec::new(), 0usize, 0usize);
         let mut scored = Vec::new(); // (outcome, process, mixed, strict, verified, len, truncated)
         let mut new_tokens = 0u64;
         let mut prompt_tokens = 0u64;
-        for (&i, comps) in picks.iter().zip(&completions) {
-            let item = &pool[i];
-            prompt_tokens += item.prompt.len() as u64;
-            let mut rollouts = Vec::with_capacity(comps.len());
-            let mut outcomes = Vec::with_capacity(comps.len());
-            for c in comps {
-                new_tokens += c.tokens.len() as u64;
-                let text = tok
-                    .decode(&c.tokens)
-                    .map_err(|e| TrainError::Config(e.to_string()))?;
-                let v = verifier.verify(&item.gold.graph, &text, rule);
-                let r = reward.score(v);
-                scored.push([
-                    Reward::Outcome.score(v),
-                    Reward::Process.score(v),
-                    Reward::Mixed { alpha }.score(v),
-                    Reward::Strict.score(v),
-                    v.verified_correct as u8 as f64,
-                    c.tokens.len() as f64,
-                    (c.finish == Finish::Length) as u8 as f64,
-                ]);
-                outcomes.push(v.answer_correct);
-                let mut tokens = item.prompt.clone();
-                tokens.extend(&c.tokens);
-                if c.finish == Finish::Eos {
-                    tokens.push(eos);
+        let (mut roll_secs, mut sampled, mut rounds) = (0.0f64, 0usize, 0usize);
+        let mut by_op: std::collections::BTreeMap<u32, (usize, usize)> = Default::default();
+        while groups.len() < cfg.rl.prompts_per_step
+            && (rounds == 0 || (cfg.rl.dynamic_sampling && rounds < cfg.rl.max_sampling_rounds))
+        {
+            let want = cfg.rl.prompts_per_step - groups.len();
+            let picks = draw(pool.len(), want, cfg.seed, &mut cursor);
+            let prompts: Vec<(&[u32], u64)> = picks
+                .iter()
+                .map(|&i| (pool[i].prompt.as_slice(), str_key(&pool[i].gold.id)))
+                .collect();
+            let seed = match rounds {
+                0 => derive(&[cfg.seed, str_key("rl-rollout"), step]),
+                r => derive(&[cfg.seed, str_key("rl-rollout"), step, r as u64]),
+            };
+            let gen = GenConfig {
+                sampling: cfg.sampling(),
+                max_new_tokens: cfg.rollout.max_new_tokens.at(step),
+                seed,
+                batch_rows: cfg.rollout.batch_rows,
+                decoder: cfg.rollout.decoder,
+            };
+            let t_roll = Instant::now();
+            let completions = policy.rollout(&prompts, cfg.rl.group_size, &gen, &stops, device);
+            roll_secs += t_roll.elapsed().as_secs_f64();
+            rounds += 1;
+            sampled += picks.len();
+            // Verify and score.
+            for (&i, comps) in picks.iter().zip(&completions) {
+                let item = &pool[i];
+                prompt_tokens += item.prompt.len() as u64;
+                let mut rollouts = Vec::with_capacity(comps.len());
+                let mut outcomes = Vec::with_capacity(comps.len());
+                for c in comps {
+                    new_tokens += c.tokens.len() as u64;
+                    let text = tok
+                        .decode(&c.tokens)
+                        .map_err(|e| TrainError::Config(e.to_string()))?;
+                    let v = verifier.verify(&item.gold.graph, &text, rule);
+                    let r = reward.score(v);
+                    scored.push([
+                        Reward::Outcome.score(v),
+                        Reward::Process.score(v),
+                        Reward::Mixed { alpha }.score(v),
+                        Reward::Strict.score(v),
+                        v.verified_correct as u8 as f64,
+                        c.tokens.len() as f64,
+                        (c.finish == Finish::Length) as u8 as f64,
+                    ]);
+                    outcomes.push(v.answer_correct);
+                    let mut tokens = item.prompt.clone();
+                    tokens.extend(&c.tokens);
+                    if c.finish == Finish::Eos {
+                        tokens.push(eos);
+                    }
+                    let mut logprobs = c.logprobs.clone();
+                    logprobs.extend(c.eos_logprob);
+                    rollouts.push(Rollout {
+                        tokens,
+                        prompt_len: item.prompt.len(),
+                        truncated: c.finish == Finish::Length,
+                        reward: r,
+                        logprobs,
+                    });
                 }
-                let mut logprobs = c.logprobs.clone();
-                logprobs.extend(c.eos_logprob);
-                rollouts.push(Rollout {
-                    tokens,
-                    prompt_len: item.prompt.len(),
-                    truncated: c.finish == Finish::Length,
-                    reward: r,
-                    logprobs,
+                let rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
+                let flat = rewards.iter().all(|&r| r == rewards[0]);
+                let op = by_op.entry(item.gold.op).or_default();
+                op.0 += flat as usize;
+                op.1 += 1;
+                zero_var += flat as usize;
+                if cfg.rl.dynamic_sampling && outcomes.iter().all(|&o| o == outcomes[0]) {
+                    dropped += 1;
+                    continue;
+                }
+                let advantages = grpo::advantages(&rewards, cfg.grpo.scale_std, cfg.grpo.adv_eps);
+                groups.push(Group {
+                    rollouts,
+                    advantages,
                 });
             }
-            let rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
-            if rewards.iter().all(|&r| r == rewards[0]) {
-                zero_var += 1;
-            }
-            if cfg.rl.dynamic_sampling && outcomes.iter().all(|&o| o == outcomes[0]) {
-                dropped += 1;
-                continue;
-            }
-            let advantages = grpo::advantages(&rewards, cfg.grpo.scale_std, cfg.grpo.adv_eps);
-            groups.push(Group {
-                rollouts,
-                advantages,
-            });
         }
         let lr = cfg.optim.lr_at(step, total);
         let s = policy.update(&groups, lr, device);
@@ -1208,8 +1243,14 @@ pub fn train_rl<B: AutodiffBackend>(
             optimizer_steps: s.optimizer_steps,
             response_length: col(5),
             truncated: col(6),
-            zero_variance_groups: zero_var as f64 / picks.len() as f64,
+            zero_variance_groups: zero_var as f64 / sampled.max(1) as f64,
             dropped_groups: dropped,
+            sampled_groups: sampled,
+            sampling_rounds: rounds,
+            zero_variance_by_op: by_op
+                .iter()
+                .map(|(op, &(flat, n))| (op.to_string(), flat as f64 / n as f64))
+                .collect(),
             rollout_tokens_per_s: new_tokens as f64 / roll_secs.max(1e-9),
             step_seconds: t0.elapsed().as_secs_f64(),
             tokens: current.tokens,

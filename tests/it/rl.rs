@@ -763,3 +763,36 @@ fn rollouts_follow_a_stepped_max_new_tokens() {
     assert!(lens[0] <= 4.0 && lens[1] <= 4.0, "{lens:?}");
     assert!(lens[2] > 4.0 && lens[2] <= 12.0, "{lens:?}");
 }
+
+#[test]
+fn dynamic_sampling_oversamples_in_bounded_rounds_and_logs_them() {
+    // The micro model never answers right, so every group's outcome is uniform: dynamic
+    // sampling drops them all, and oversampling tries again up to `max_sampling_rounds`.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path());
+    let (start, _) = fresh_checkpoint(dir.path(), "start");
+    for (rounds, dynamic) in [(3, true), (1, true), (3, false)] {
+        let mut cfg = rl_config(&data, &dir.path().join(format!("run-{rounds}-{dynamic}")));
+        cfg.rl.steps = 1;
+        cfg.rl.dynamic_sampling = dynamic;
+        cfg.rl.max_sampling_rounds = rounds;
+        let run =
+            rl::train_rl::<CpuBackend>(&cfg, RlStart::From(&start), &cpu_device(), &mut Silent)
+                .unwrap();
+        let m = &run.metrics[0];
+        let used = if dynamic { rounds } else { 1 };
+        assert_eq!(m.sampling_rounds, used, "{rounds} {dynamic}");
+        assert_eq!(m.sampled_groups, used * cfg.rl.prompts_per_step);
+        assert_eq!(m.dropped_groups, if dynamic { m.sampled_groups } else { 0 });
+        assert!(!m.zero_variance_by_op.is_empty());
+        assert!(m
+            .zero_variance_by_op
+            .values()
+            .all(|s| (0.0..=1.0).contains(s)));
+    }
+    let bad = RlConfig::from_toml(
+        "out = \"x\"\n[data]\ndir = \"d\"\nsplits = [\"p\"]\n[rl]\nmax_sampling_rounds = 0\n",
+    )
+    .and_then(|c| c.validate());
+    assert!(bad.unwrap_err().contains("rl.max_sampling_rounds = 0"));
+}

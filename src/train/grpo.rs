@@ -15,6 +15,18 @@
 //! ```
 //!
 //! where m_it masks prompt positions, padding, and every token of a truncated rollout.
+//!
+//! `loss_type` picks the policy term (the KL term and aggregation stay as above):
+//!
+//! ```text
+//! grpo:  −min(r_t·A, clip(r_t)·A)                       per token (the default)
+//! gspo:  −min(s·A, clip(s)·A), s = exp(Σ_t m_t (logp − logp_old) / Σ_t m_t)
+//!        the sequence's ratio and clip, the same term on each of its tokens
+//! cispo: −sg(clip(r_t))·A·logp_t                         a clipped, stop-gradient IS weight
+//! ```
+//!
+//! and `aggregation = "constant"` is Dr. GRPO's normaliser, L = Σ_i Σ_t m_it·ℓ_it /
+//! (rollouts · `norm_tokens`) with `norm_tokens` the rollouts' token limit.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor};
@@ -26,6 +38,17 @@ use serde::{Deserialize, Serialize};
 pub enum Aggregation {
     TokenMean,
     SequenceMean,
+    /// Dr. GRPO: the sum over tokens divided by rollouts × `norm_tokens`.
+    Constant,
+}
+
+/// The policy term (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LossType {
+    Grpo,
+    Gspo,
+    Cispo,
 }
 
 /// KL estimator.
@@ -42,7 +65,12 @@ pub enum KlEstimator {
 pub struct GrpoConfig {
     pub eps_low: f64,
     pub eps_high: f64,
+    /// `grpo` (per-token ratio and clip), `gspo` (sequence-level) or `cispo`.
+    pub loss_type: LossType,
     pub aggregation: Aggregation,
+    /// `aggregation = "constant"`'s token count per rollout; 0 (the default) takes the
+    /// rollouts' `max_new_tokens` (its largest, when stepped).
+    pub norm_tokens: usize,
     /// KL coefficient β; 0 turns the KL term off and no reference model is kept.
     pub kl_coef: f64,
     pub kl_estimator: KlEstimator,
@@ -61,7 +89,9 @@ impl Default for GrpoConfig {
         GrpoConfig {
             eps_low: 0.2,
             eps_high: 0.2,
+            loss_type: LossType::Grpo,
             aggregation: Aggregation::TokenMean,
+            norm_tokens: 0,
             kl_coef: 0.001,
             kl_estimator: KlEstimator::K3,
             scale_std: true,
@@ -132,10 +162,25 @@ fn kl_term(est: KlEstimator, logp: f64, logp_ref: f64) -> f64 {
 
 /// The loss in plain f64 (see the module docs).
 pub fn loss_host(batch: &[HostRollout], c: &GrpoConfig) -> f64 {
+    let clip = |x: f64| x.clamp(1.0 - c.eps_low, 1.0 + c.eps_high);
+    let seq_ratio = |r: &HostRollout| {
+        let m: f64 = r.mask.iter().sum();
+        let s: f64 = (0..r.logp.len())
+            .map(|t| r.mask[t] * (r.logp[t] - r.logp_old[t]))
+            .sum();
+        (s / m.max(1.0)).exp()
+    };
     let token = |r: &HostRollout, t: usize| {
         let ratio = (r.logp[t] - r.logp_old[t]).exp();
-        let clipped = ratio.clamp(1.0 - c.eps_low, 1.0 + c.eps_high);
-        let policy = -(ratio * r.advantage).min(clipped * r.advantage);
+        let a = r.advantage;
+        let policy = match c.loss_type {
+            LossType::Grpo => -(ratio * a).min(clip(ratio) * a),
+            LossType::Gspo => {
+                let s = seq_ratio(r);
+                -(s * a).min(clip(s) * a)
+            }
+            LossType::Cispo => -clip(ratio) * a * r.logp[t],
+        };
         let kl = if c.kl_coef > 0.0 {
             c.kl_coef * kl_term(c.kl_estimator, r.logp[t], r.logp_ref[t])
         } else {
@@ -164,6 +209,13 @@ pub fn loss_host(batch: &[HostRollout], c: &GrpoConfig) -> f64 {
                 }
             }
             sum / n.max(1.0)
+        }
+        Aggregation::Constant => {
+            let sum: f64 = batch
+                .iter()
+                .map(|r| (0..r.logp.len()).map(|t| token(r, t)).sum::<f64>())
+                .sum();
+            sum / (batch.len() * c.norm_tokens.max(1)) as f64
         }
     }
 }
@@ -204,6 +256,25 @@ pub fn token_grads(b: &TokenBatch, c: &GrpoConfig, scale: f64) -> (f64, Vec<f32>
             Aggregation::TokenMean => 1.0 / tokens.max(1.0),
             Aggregation::SequenceMean if m_row > 0.0 => 1.0 / (m_row * seqs.max(1.0)),
             Aggregation::SequenceMean => 0.0,
+            Aggregation::Constant => 1.0 / (rows * c.norm_tokens.max(1)) as f64,
+        };
+        // GSPO: the row's ratio s and its term. Every token of the row carries the term, and a
+        // token's log-prob moves log s by 1 / (the row's tokens), so the derivative of the
+        // row's weighted terms by one token's log-prob is the token's weight times −s·A.
+        let (seq_policy, seq_dlog, seq_clipped) = if c.loss_type == LossType::Gspo {
+            let sum: f64 = (r * t..(r + 1) * t)
+                .map(|i| b.mask[i] as f64 * (b.logp[i] as f64 - b.logp_old[i] as f64))
+                .sum();
+            let s = (sum / m_row.max(1.0)).exp();
+            let cs = s.clamp(1.0 - c.eps_low, 1.0 + c.eps_high);
+            let outside = s < 1.0 - c.eps_low || s > 1.0 + c.eps_high;
+            if s * a <= cs * a {
+                (-s * a, -s * a, outside)
+            } else {
+                (-cs * a, 0.0, outside)
+            }
+        } else {
+            (0.0, 0.0, false)
         };
         for i in r * t..(r + 1) * t {
             let m = b.mask[i] as f64;
@@ -213,13 +284,18 @@ pub fn token_grads(b: &TokenBatch, c: &GrpoConfig, scale: f64) -> (f64, Vec<f32>
             let lp = b.logp[i] as f64;
             let ratio = (lp - b.logp_old[i] as f64).exp();
             let clip = ratio.clamp(1.0 - c.eps_low, 1.0 + c.eps_high);
-            if ratio < 1.0 - c.eps_low || ratio > 1.0 + c.eps_high {
+            let outside = match c.loss_type {
+                LossType::Gspo => seq_clipped,
+                _ => ratio < 1.0 - c.eps_low || ratio > 1.0 + c.eps_high,
+            };
+            if outside {
                 clipped += m;
             }
-            let (policy, dpolicy) = if ratio * a <= clip * a {
-                (-ratio * a, -ratio * a)
-            } else {
-                (-clip * a, 0.0)
+            let (policy, dpolicy) = match c.loss_type {
+                LossType::Grpo if ratio * a <= clip * a => (-ratio * a, -ratio * a),
+                LossType::Grpo => (-clip * a, 0.0),
+                LossType::Gspo => (seq_policy, seq_dlog),
+                LossType::Cispo => (-clip * a * lp, -clip * a),
             };
             let (kl, dkl) = match (kl_on, b.logp_ref) {
                 (true, Some(refs)) => {
@@ -265,11 +341,22 @@ pub fn loss<B: Backend>(
     advantages: Tensor<B, 1>,
     c: &GrpoConfig,
 ) -> (Tensor<B, 1>, LossStats) {
-    let [rows, _] = logp.dims();
+    let [rows, t] = logp.dims();
     let adv = advantages.reshape([rows, 1]);
-    let ratio = (logp.clone() - logp_old).exp();
+    let ratio = match c.loss_type {
+        LossType::Gspo => {
+            // The sequence's ratio, on every one of its tokens.
+            let per_row = mask.clone().sum_dim(1).clamp_min(1.0);
+            let log_s = ((logp.clone() - logp_old) * mask.clone()).sum_dim(1) / per_row;
+            log_s.exp().repeat_dim(1, t)
+        }
+        _ => (logp.clone() - logp_old).exp(),
+    };
     let clipped = ratio.clone().clamp(1.0 - c.eps_low, 1.0 + c.eps_high);
-    let policy = (ratio.clone() * adv.clone()).min_pair(clipped * adv).neg();
+    let policy = match c.loss_type {
+        LossType::Cispo => (clipped.detach() * adv * logp.clone()).neg(),
+        _ => (ratio.clone() * adv.clone()).min_pair(clipped * adv).neg(),
+    };
     let tokens: f64 = mask.clone().sum().into_scalar().elem();
     let outside = ratio
         .clone()
@@ -306,6 +393,7 @@ pub fn loss<B: Backend>(
             let row_mean = masked.sum_dim(1) / per_row.clamp_min(1.0);
             (row_mean * has).sum() / n.max(1.0)
         }
+        Aggregation::Constant => masked.sum() / (rows * c.norm_tokens.max(1)) as f64,
     };
     (
         loss,

@@ -293,7 +293,14 @@ impl RlConfig {
             base.extend(user);
             table.insert("optim".into(), toml::Value::Table(base));
         }
-        table.try_into().map_err(|e: toml::de::Error| e.to_string())
+        let mut c: RlConfig = table
+            .try_into()
+            .map_err(|e: toml::de::Error| e.to_string())?;
+        // Dr. GRPO's constant normaliser defaults to the rollouts' token limit.
+        if c.grpo.norm_tokens == 0 {
+            c.grpo.norm_tokens = c.rollout.max_new_tokens.max();
+        }
+        Ok(c)
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -666,6 +673,7 @@ impl<B: AutodiffBackend> Policy<B> {
             let scale = match self.grpo.aggregation {
                 grpo::Aggregation::TokenMean => mb_tokens / total_tokens,
                 grpo::Aggregation::SequenceMean => mb_seqs / total_seqs.max(1.0),
+                grpo::Aggregation::Constant => b as f64 / rows.len() as f64,
             };
             let logp_ref: Option<Vec<f32>> = if let Some(h) = &ref_host {
                 Some(h.target_logp(&host.inputs, &host.targets, t, self.temperature as f32))

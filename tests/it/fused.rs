@@ -154,7 +154,7 @@ fn fused_step_is_bitwise_identical_across_thread_counts() {
 #[test]
 fn fused_grpo_objective_matches_autodiff() {
     use burn::tensor::{Int, Tensor, TensorData};
-    use dagmath::train::grpo::{self, Aggregation, GrpoConfig, KlEstimator, TokenBatch};
+    use dagmath::train::grpo::{self, Aggregation, GrpoConfig, KlEstimator, LossType, TokenBatch};
     type B = CpuBackend;
     let c = config(61, 4, 2);
     let m = model(&c, 7);
@@ -184,6 +184,36 @@ fn fused_grpo_objective_matches_autodiff() {
                 aggregation: Aggregation::SequenceMean,
                 kl_estimator: KlEstimator::K1,
                 kl_coef: 0.05,
+                ..GrpoConfig::default()
+            },
+            1.0,
+        ),
+        (
+            "gspo, sequence-mean, k3",
+            GrpoConfig {
+                loss_type: LossType::Gspo,
+                aggregation: Aggregation::SequenceMean,
+                eps_low: 0.02,
+                eps_high: 0.02,
+                ..GrpoConfig::default()
+            },
+            1.0,
+        ),
+        (
+            "cispo, k1",
+            GrpoConfig {
+                loss_type: LossType::Cispo,
+                kl_estimator: KlEstimator::K1,
+                kl_coef: 0.05,
+                ..GrpoConfig::default()
+            },
+            1.0,
+        ),
+        (
+            "dr grpo (constant normaliser), k3",
+            GrpoConfig {
+                aggregation: Aggregation::Constant,
+                norm_tokens: 40,
                 ..GrpoConfig::default()
             },
             1.0,

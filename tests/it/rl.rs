@@ -11,7 +11,7 @@ use dagmath::model::{hf, weights, ModelConfig};
 use dagmath::template::TemplateSet;
 use dagmath::tokenizer::Tokenizer;
 use dagmath::train::device::{cpu_device, CpuBackend, CpuInference};
-use dagmath::train::grpo::{self, Aggregation, GrpoConfig, HostRollout, KlEstimator};
+use dagmath::train::grpo::{self, Aggregation, GrpoConfig, HostRollout, KlEstimator, LossType};
 use dagmath::train::optim::{AdamW, OptimConfig, Schedule};
 use dagmath::train::rl::{self, Group, Policy, RlConfig, RlStart, Rollout};
 use dagmath::train::Silent;
@@ -115,6 +115,49 @@ fn grpo_loss_matches_hand_computed_values() {
             0.06,
         ),
     ];
+    // GSPO: sequence ratios s1 = exp(ln2 / 2) = √2 → clip 1.2 → −1.2; s2 = 2^(−1/3) ≈ 0.794,
+    // A = −1 → min(−0.794, −0.8) → +0.8. Sequence-mean (−1.2 + 0.8) / 2 = −0.2; token-mean
+    // (2·(−1.2) + 3·0.8) / 5 = 0.
+    // CISPO: −clip(r)·A·logp: row 1 clip(r) = 1, 1.2 at logp ln 0.5; row 2 (A = −1) 0.8, 1, 1.
+    // Dr. GRPO (constant, 4 tokens a rollout): the policy terms' sum 0.6 / (2 · 4) = 0.075.
+    let cispo = (ln2 + 1.2 * ln2 + 0.8 * 0.2f64.ln() + 0.4f64.ln() + 0.1f64.ln()) / 5.0;
+    let mut cases = cases;
+    cases.extend([
+        (
+            "gspo, sequence-mean",
+            GrpoConfig {
+                loss_type: LossType::Gspo,
+                aggregation: Aggregation::SequenceMean,
+                ..off.clone()
+            },
+            -0.2,
+        ),
+        (
+            "gspo, token-mean",
+            GrpoConfig {
+                loss_type: LossType::Gspo,
+                ..off.clone()
+            },
+            0.0,
+        ),
+        (
+            "cispo",
+            GrpoConfig {
+                loss_type: LossType::Cispo,
+                ..off.clone()
+            },
+            cispo,
+        ),
+        (
+            "dr grpo",
+            GrpoConfig {
+                aggregation: Aggregation::Constant,
+                norm_tokens: 4,
+                ..off.clone()
+            },
+            0.075,
+        ),
+    ]);
     for (name, c, want) in cases {
         let host = grpo::loss_host(&batch(), &c);
         assert!((host - want).abs() < 1e-12, "{name}: host {host} vs {want}");
@@ -795,4 +838,21 @@ fn dynamic_sampling_oversamples_in_bounded_rounds_and_logs_them() {
     )
     .and_then(|c| c.validate());
     assert!(bad.unwrap_err().contains("rl.max_sampling_rounds = 0"));
+}
+
+#[test]
+fn grpo_variants_parse_and_dr_grpo_normalises_by_the_token_limit() {
+    let c = RlConfig::from_toml(
+        "out = \"x\"\n[data]\ndir = \"d\"\nsplits = [\"p\"]\n[rollout]\nmax_new_tokens = { 0 = 256, 50 = 512 }\n\
+         [grpo]\nloss_type = \"gspo\"\naggregation = \"constant\"\nscale_std = false\n",
+    )
+    .unwrap();
+    assert_eq!(c.grpo.loss_type, LossType::Gspo);
+    assert_eq!(c.grpo.aggregation, Aggregation::Constant);
+    assert_eq!(c.grpo.norm_tokens, 512);
+    let e = RlConfig::from_toml(
+        "out = \"x\"\n[data]\ndir = \"d\"\nsplits = [\"p\"]\n[grpo]\nloss_type = \"ppo\"\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("ppo"), "{e}");
 }

@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use dagmath::dataset::predictions::{read_predictions, Prediction};
-use dagmath::dataset::reader::{read_rows, Dataset};
+use dagmath::dataset::reader::{for_each_gold_row, Dataset};
 use dagmath::dataset::reference::read_reference_jsonl;
 use dagmath::dataset::shard::{write_atomic, write_table_atomic};
 use dagmath::eval::audit::{audit, summarize, verdicts_batch, AuditConfig, GoldItem, Summary};
@@ -89,7 +89,7 @@ fn load_gold(
         let ds = Dataset::open(&a.gold).map_err(CliError::usage)?;
         for s in &ds.manifest.splits {
             for path in ds.shard_paths(&s.name) {
-                for r in read_rows(&path).map_err(CliError::usage)? {
+                for_each_gold_row(&path, a.self_check, |r| {
                     let item = GoldItem {
                         id: r.id,
                         split: r.split,
@@ -98,7 +98,8 @@ fn load_gold(
                         graph: r.graph,
                     };
                     add(item, r.completion);
-                }
+                })
+                .map_err(CliError::usage)?;
             }
         }
     } else {

@@ -7,7 +7,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use serde::Deserialize;
 
-use super::shard::{read_batches, ShardError};
+use super::shard::{read_batches, read_columns, ShardError};
 use crate::composer::Mode;
 use crate::graph::{GoldGraph, GoldNode, NodeKind};
 
@@ -182,6 +182,82 @@ fn decode_batch(path: &Path, b: &RecordBatch, out: &mut Vec<Row>) -> Result<(), 
             n_distractors: n_distractors.value(r) as u32,
             depth: depth.value(r) as u32,
         });
+    }
+    Ok(())
+}
+
+/// What an audit needs of a shard's row: the keys results are grouped by and the gold graph
+/// (and, on request, the gold completion).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoldRow {
+    pub id: String,
+    pub split: String,
+    pub op: u32,
+    pub template: String,
+    pub graph: GoldGraph,
+    /// Empty unless asked for.
+    pub completion: String,
+}
+
+/// Call `f` on every row of the shard at `path`, reading only the columns a [`GoldRow`] needs
+/// (the problem and prompt text are never decompressed), one batch at a time.
+pub fn for_each_gold_row(
+    path: &Path,
+    with_completion: bool,
+    mut f: impl FnMut(GoldRow),
+) -> Result<(), ReadError> {
+    let mut names = vec!["id", "split", "op", "template", "mode", "answer", "graph"];
+    if with_completion {
+        names.push("completion");
+    }
+    for b in read_columns(path, &names)? {
+        let b = b?;
+        let err = |column: &str, problem: &str| ReadError::Column {
+            path: path.to_path_buf(),
+            column: column.into(),
+            problem: problem.into(),
+        };
+        let col = |name: &str| b.column_by_name(name).ok_or_else(|| err(name, "missing"));
+        let text = |name: &str| {
+            col(name)?
+                .as_string_opt::<i32>()
+                .ok_or_else(|| err(name, "not a string column"))
+        };
+        let (id, split, template, mode) = (
+            text("id")?,
+            text("split")?,
+            text("template")?,
+            text("mode")?,
+        );
+        let completion = if with_completion {
+            Some(text("completion")?)
+        } else {
+            None
+        };
+        let answer = col("answer")?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| err("answer", "not an int64 column"))?;
+        let op = col("op")?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| err("op", "not an int32 column"))?;
+        let graph = col("graph")?
+            .as_list_opt::<i32>()
+            .ok_or_else(|| err("graph", "not a list column"))?;
+        for r in 0..b.num_rows() {
+            let mode_s = mode.value(r);
+            let mode = Mode::parse(mode_s)
+                .ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
+            let g = decode_graph(&graph.value(r), mode, answer.value(r))
+                .map_err(|p| err("graph", &p))?;
+            f(GoldRow {
+                id: id.value(r).to_string(),
+                split: split.value(r).to_string(),
+                op: op.value(r) as u32,
+                template: template.value(r).to_string(),
+                graph: g,
+                completion: completion.map_or_else(String::new, |c| c.value(r).to_string()),
+            });
+        }
     }
     Ok(())
 }

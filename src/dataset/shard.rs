@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -249,6 +249,36 @@ pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, ShardError> {
             })
         })
         .collect()
+}
+
+/// Stream the batches of the named columns of `path` (the other columns are never
+/// decompressed), 8192 rows at a time. A name the file lacks is an error naming it.
+pub fn read_columns<'a>(
+    path: &'a Path,
+    names: &[&str],
+) -> Result<impl Iterator<Item = Result<RecordBatch, ShardError>> + 'a, ShardError> {
+    let file = File::open(path).map_err(io(path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq(path))?;
+    let mut roots = Vec::with_capacity(names.len());
+    for n in names {
+        let i = builder.schema().index_of(n).map_err(|_| ShardError::Parquet {
+            path: path.to_path_buf(),
+            source: parquet::errors::ParquetError::General(format!("no column `{n}`")),
+        })?;
+        roots.push(i);
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(pq(path))?;
+    Ok(reader.map(move |b| {
+        b.map_err(|e| ShardError::Parquet {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })
+    }))
 }
 
 /// Write one table to `path` as zstd Parquet, atomically (temp file, fsync, rename).

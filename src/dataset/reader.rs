@@ -7,7 +7,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use serde::Deserialize;
 
-use super::shard::{read_batches, read_columns, ShardError};
+use super::shard::{read_batches, read_columns, read_columns_of, row_group_rows, ShardError};
 use crate::composer::Mode;
 use crate::graph::{GoldGraph, GoldNode, NodeKind};
 
@@ -260,6 +260,109 @@ pub fn for_each_gold_row(
         }
     }
     Ok(())
+}
+
+/// Call `f(row_group, id, split, op, template, mode)` on every row of the shard at `path`,
+/// reading only those columns: the keys an audit keeps while it streams the graphs.
+pub fn for_each_gold_key(
+    path: &Path,
+    mut f: impl FnMut(usize, &str, &str, u32, &str, Mode),
+) -> Result<(), ReadError> {
+    let sizes = row_group_rows(path)?;
+    let mut group = 0;
+    let mut left = sizes.first().copied().unwrap_or(0);
+    for b in read_columns(path, &["id", "split", "op", "template", "mode"])? {
+        let b = b?;
+        let err = |column: &str, problem: &str| ReadError::Column {
+            path: path.to_path_buf(),
+            column: column.into(),
+            problem: problem.into(),
+        };
+        let col = |name: &str| b.column_by_name(name).ok_or_else(|| err(name, "missing"));
+        let text = |name: &str| {
+            col(name)?
+                .as_string_opt::<i32>()
+                .ok_or_else(|| err(name, "not a string column"))
+        };
+        let (id, split, template, mode) = (
+            text("id")?,
+            text("split")?,
+            text("template")?,
+            text("mode")?,
+        );
+        let op = col("op")?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| err("op", "not an int32 column"))?;
+        for r in 0..b.num_rows() {
+            while left == 0 && group + 1 < sizes.len() {
+                group += 1;
+                left = sizes[group];
+            }
+            left = left.saturating_sub(1);
+            let mode_s = mode.value(r);
+            let m = Mode::parse(mode_s)
+                .ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
+            f(
+                group,
+                id.value(r),
+                split.value(r),
+                op.value(r) as u32,
+                template.value(r),
+                m,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The gold graphs of rows `rows` (ascending offsets within the row group) of row group
+/// `row_group` of the shard at `path`; only the graph columns of that row group are read.
+pub fn read_gold_graphs(
+    path: &Path,
+    row_group: usize,
+    rows: &[usize],
+) -> Result<Vec<GoldGraph>, ReadError> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut want = rows.iter().copied().peekable();
+    let mut base = 0;
+    for b in read_columns_of(path, &["mode", "answer", "graph"], Some(row_group))? {
+        let b = b?;
+        let err = |column: &str, problem: &str| ReadError::Column {
+            path: path.to_path_buf(),
+            column: column.into(),
+            problem: problem.into(),
+        };
+        let col = |name: &str| b.column_by_name(name).ok_or_else(|| err(name, "missing"));
+        let mode = col("mode")?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| err("mode", "not a string column"))?;
+        let answer = col("answer")?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| err("answer", "not an int64 column"))?;
+        let graph = col("graph")?
+            .as_list_opt::<i32>()
+            .ok_or_else(|| err("graph", "not a list column"))?;
+        while let Some(&r) = want.peek() {
+            if r >= base + b.num_rows() {
+                break;
+            }
+            let i = r - base;
+            let mode_s = mode.value(i);
+            let m = Mode::parse(mode_s)
+                .ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
+            out.push(decode_graph(&graph.value(i), m, answer.value(i)).map_err(|p| err("graph", &p))?);
+            want.next();
+        }
+        base += b.num_rows();
+    }
+    if out.len() != rows.len() {
+        return Err(ReadError::Column {
+            path: path.to_path_buf(),
+            column: "graph".into(),
+            problem: format!("row group {row_group} has fewer rows than its footer says"),
+        });
+    }
+    Ok(out)
 }
 
 /// Decode one `graph` cell (a struct array of nodes) into a [`GoldGraph`].

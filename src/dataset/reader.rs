@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use serde::Deserialize;
 
@@ -165,7 +165,7 @@ fn decode_batch(path: &Path, b: &RecordBatch, out: &mut Vec<Row>) -> Result<(), 
         let mode =
             Mode::parse(mode_s).ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
         let g =
-            decode_graph(&graph.value(r), mode, answer.value(r)).map_err(|p| err("graph", &p))?;
+            decode_graph(graph, r, mode, answer.value(r)).map_err(|p| err("graph", &p))?;
         out.push(Row {
             id: id.value(r).to_string(),
             split: split.value(r).to_string(),
@@ -247,7 +247,7 @@ pub fn for_each_gold_row(
             let mode_s = mode.value(r);
             let mode = Mode::parse(mode_s)
                 .ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
-            let g = decode_graph(&graph.value(r), mode, answer.value(r))
+            let g = decode_graph(graph, r, mode, answer.value(r))
                 .map_err(|p| err("graph", &p))?;
             f(GoldRow {
                 id: id.value(r).to_string(),
@@ -342,6 +342,7 @@ pub fn read_gold_graphs(
         let graph = col("graph")?
             .as_list_opt::<i32>()
             .ok_or_else(|| err("graph", "not a list column"))?;
+        let gc = GraphColumn::new(graph).map_err(|p| err("graph", &p))?;
         while let Some(&r) = want.peek() {
             if r >= base + b.num_rows() {
                 break;
@@ -350,7 +351,7 @@ pub fn read_gold_graphs(
             let mode_s = mode.value(i);
             let m = Mode::parse(mode_s)
                 .ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
-            out.push(decode_graph(&graph.value(i), m, answer.value(i)).map_err(|p| err("graph", &p))?);
+            out.push(gc.decode(i, m, answer.value(i)).map_err(|p| err("graph", &p))?);
             want.next();
         }
         base += b.num_rows();
@@ -366,62 +367,100 @@ pub fn read_gold_graphs(
 }
 
 /// Decode one `graph` cell (a struct array of nodes) into a [`GoldGraph`].
-fn decode_graph(nodes: &dyn Array, mode: Mode, answer: i64) -> Result<GoldGraph, String> {
-    let s = nodes.as_struct_opt().ok_or("graph items are not structs")?;
-    let field = |n: &str| {
-        s.column_by_name(n)
-            .ok_or(format!("node field `{n}` missing"))
-    };
-    let names = field("name")?
-        .as_string_opt::<i32>()
-        .ok_or("node name is not a string")?;
-    let values = field("value")?
-        .as_primitive_opt::<Int64Type>()
-        .ok_or("node value is not int64")?;
-    let parents = field("parents")?
-        .as_list_opt::<i32>()
-        .ok_or("node parents is not a list")?;
-    let kinds = field("kind")?
-        .as_string_opt::<i32>()
-        .ok_or("node kind is not a string")?;
-    let mut g = GoldGraph {
-        mode,
-        nodes: Vec::with_capacity(s.len()),
-        asked: s.len().saturating_sub(1),
-        answer,
-    };
-    for i in 0..s.len() {
-        let kind = NodeKind::parse(kinds.value(i))
-            .ok_or(format!("unknown node kind `{}`", kinds.value(i)))?;
-        let ps = parents.value(i);
-        let ps = ps
-            .as_string_opt::<i32>()
-            .ok_or("parent names are not strings")?;
-        let mut idx = Vec::with_capacity(ps.len());
-        for k in 0..ps.len() {
-            let name = ps.value(k);
-            let j = g
-                .nodes
-                .iter()
-                .position(|n: &GoldNode| n.name == name)
-                .ok_or(format!(
-                    "node `{}` has parent `{name}` that is not an earlier node",
-                    names.value(i)
-                ))?;
-            idx.push(j);
-        }
-        if kind == NodeKind::Unknown {
-            g.asked = i;
-        }
-        g.nodes.push(GoldNode {
-            name: names.value(i).to_string(),
-            value: values.value(i),
-            parents: idx,
-            kind,
-        });
+fn decode_graph(
+    graph: &arrow::array::ListArray,
+    r: usize,
+    mode: Mode,
+    answer: i64,
+) -> Result<GoldGraph, String> {
+    GraphColumn::new(graph)?.decode(r, mode, answer)
+}
+
+/// A batch's `graph` column with its node fields typed once, so decoding a row reads by
+/// index instead of slicing arrays (which costs allocations per node).
+struct GraphColumn<'a> {
+    nodes: &'a [i32],
+    names: &'a arrow::array::StringArray,
+    values: &'a arrow::array::Int64Array,
+    parent_offsets: &'a [i32],
+    parent_names: &'a arrow::array::StringArray,
+    kinds: &'a arrow::array::StringArray,
+}
+
+impl<'a> GraphColumn<'a> {
+    fn new(graph: &'a arrow::array::ListArray) -> Result<GraphColumn<'a>, String> {
+        let s = graph
+            .values()
+            .as_struct_opt()
+            .ok_or("graph items are not structs")?;
+        let field = |n: &str| {
+            s.column_by_name(n)
+                .ok_or(format!("node field `{n}` missing"))
+        };
+        let parents = field("parents")?
+            .as_list_opt::<i32>()
+            .ok_or("node parents is not a list")?;
+        Ok(GraphColumn {
+            nodes: graph.value_offsets(),
+            names: field("name")?
+                .as_string_opt::<i32>()
+                .ok_or("node name is not a string")?,
+            values: field("value")?
+                .as_primitive_opt::<Int64Type>()
+                .ok_or("node value is not int64")?,
+            parent_offsets: parents.value_offsets(),
+            parent_names: parents
+                .values()
+                .as_string_opt::<i32>()
+                .ok_or("parent names are not strings")?,
+            kinds: field("kind")?
+                .as_string_opt::<i32>()
+                .ok_or("node kind is not a string")?,
+        })
     }
-    if g.nodes.is_empty() {
-        return Err("empty graph".into());
+
+    fn decode(&self, r: usize, mode: Mode, answer: i64) -> Result<GoldGraph, String> {
+        let (from, to) = (self.nodes[r] as usize, self.nodes[r + 1] as usize);
+        let mut g = GoldGraph {
+            mode,
+            nodes: Vec::with_capacity(to - from),
+            asked: (to - from).saturating_sub(1),
+            answer,
+        };
+        for n in from..to {
+            let i = n - from;
+            let kind = NodeKind::parse(self.kinds.value(n))
+                .ok_or(format!("unknown node kind `{}`", self.kinds.value(n)))?;
+            let (pa, pb) = (
+                self.parent_offsets[n] as usize,
+                self.parent_offsets[n + 1] as usize,
+            );
+            let mut idx = Vec::with_capacity(pb - pa);
+            for k in pa..pb {
+                let name = self.parent_names.value(k);
+                let j = g
+                    .nodes
+                    .iter()
+                    .position(|n: &GoldNode| n.name == name)
+                    .ok_or(format!(
+                        "node `{}` has parent `{name}` that is not an earlier node",
+                        self.names.value(n)
+                    ))?;
+                idx.push(j);
+            }
+            if kind == NodeKind::Unknown {
+                g.asked = i;
+            }
+            g.nodes.push(GoldNode {
+                name: self.names.value(n).to_string(),
+                value: self.values.value(n),
+                parents: idx,
+                kind,
+            });
+        }
+        if g.nodes.is_empty() {
+            return Err("empty graph".into());
+        }
+        Ok(g)
     }
-    Ok(g)
 }

@@ -254,6 +254,9 @@ pub fn run(a: Args) -> Result<(), CliError> {
         None => Preds::Own(Vec::new().into_iter()),
     };
     let (gold, own) = pool.install(|| load_gold(&a))?;
+    if std::env::var_os("DAGMATH_AUDIT_TIMING").is_some() {
+        eprintln!("gold loaded at {:.3}s", started.elapsed().as_secs_f64());
+    }
     if a.self_check {
         preds = Preds::Own(own.into_iter());
     }
@@ -286,6 +289,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let mut created = None;
     let mut table: Option<TableWriter> = None;
     let verdicts_path = a.out.as_ref().map(|o| o.join("verdicts.parquet"));
+    let mut pending: Vec<SampleVerdict> = Vec::new();
     let mut chunk = pool.install(|| preds.next_chunk())?;
     while let Some(ps) = chunk {
         let mut jobs = Vec::with_capacity(ps.len());
@@ -305,10 +309,17 @@ pub fn run(a: Args) -> Result<(), CliError> {
                 }
             }
         }
-        // Read the next chunk while this one is verified.
-        let (next, verdicts) = pool.install(|| {
+        // Read the next chunk and write the last one's verdicts while this one is verified.
+        let writing = verdicts_path.as_deref().filter(|_| unknown.0 == 0);
+        let ((next, written), verdicts) = pool.install(|| {
             rayon::join(
-                || preds.next_chunk(),
+                || {
+                    let w = match writing {
+                        Some(path) => write_verdicts(path, &gold, &pending, &mut table, &mut created),
+                        None => Ok(()),
+                    };
+                    (preds.next_chunk(), w)
+                },
                 || -> Result<Vec<SampleVerdict>, CliError> {
                     let wanted: Vec<usize> = jobs.iter().map(|j| j.gold).collect();
                     let graphs = gold.graphs(&wanted)?;
@@ -319,27 +330,16 @@ pub fn run(a: Args) -> Result<(), CliError> {
                 },
             )
         });
-        let verdicts = verdicts?;
-        for v in &verdicts {
+        written?;
+        pending = verdicts?;
+        for v in &pending {
             tally.add(v);
-        }
-        if let (Some(path), 0) = (&verdicts_path, unknown.0) {
-            if !verdicts.is_empty() {
-                let batch = verdict_rows(&gold, &verdicts);
-                if table.is_none() {
-                    let dir = path.parent().expect("a file in --out");
-                    if !dir.exists() {
-                        std::fs::create_dir_all(dir)
-                            .map_err(|e| anyhow!("{}: {e}", dir.display()))?;
-                        created = Some(dir.to_path_buf());
-                    }
-                    table = Some(TableWriter::create(path, batch.schema())?);
-                }
-                table.as_mut().expect("opened").write(&batch)?;
-            }
         }
         bar.inc(ps.len() as u64);
         chunk = next?;
+    }
+    if let Some(path) = verdicts_path.as_deref().filter(|_| unknown.0 == 0) {
+        write_verdicts(path, &gold, &pending, &mut table, &mut created)?;
     }
     bar.finish_and_clear();
     let fail = |e: CliError| {
@@ -380,6 +380,31 @@ pub fn run(a: Args) -> Result<(), CliError> {
             summary.samples
         )));
     }
+    Ok(())
+}
+
+/// Append `verdicts` to verdicts.parquet, opening it (and creating its folder, remembered in
+/// `created`) on the first batch.
+fn write_verdicts(
+    path: &std::path::Path,
+    gold: &Gold,
+    verdicts: &[SampleVerdict],
+    table: &mut Option<TableWriter>,
+    created: &mut Option<PathBuf>,
+) -> Result<(), CliError> {
+    if verdicts.is_empty() {
+        return Ok(());
+    }
+    let batch = verdict_rows(gold, verdicts);
+    if table.is_none() {
+        let dir = path.parent().expect("a file in --out");
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
+            *created = Some(dir.to_path_buf());
+        }
+        *table = Some(TableWriter::create(path, batch.schema())?);
+    }
+    table.as_mut().expect("opened").write(&batch)?;
     Ok(())
 }
 

@@ -46,7 +46,7 @@ pub fn read_predictions(path: &Path) -> Result<Vec<Prediction>, PredictionError>
 }
 
 /// Lines (or Parquet rows) a [`PredictionStream`] chunk holds at most.
-pub const CHUNK: usize = 16_384;
+pub const CHUNK: usize = 8_192;
 
 /// Predictions read a chunk at a time, so memory stays bounded whatever the file's size;
 /// JSONL lines of a chunk are parsed in parallel (rayon), and samples are numbered per id in

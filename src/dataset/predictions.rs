@@ -302,3 +302,35 @@ fn parquet_batch(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The borrowed fast path and the full `Value` path agree on every line, errors included.
+    #[test]
+    fn fast_path_equals_the_full_path() {
+        for line in [
+            r#"{"id": "a", "completion": "Define x as 3.\nAnswer: 3"}"#,
+            r#"{"id": 7, "response": "r", "sample": 2}"#,
+            r#"{"id": -7, "output": "o"}"#,
+            r#"{"id": "a", "completion": null, "response": "r"}"#,
+            r#"{"id": "a", "completion": "c", "response": 3}"#,
+            r#"{"id": "a", "response": null, "output": "o"}"#,
+            r#"{"id": "a", "completion": "c", "sample": null}"#,
+            r#"{"id": "a", "completion": "c", "sample": 4294967295}"#,
+            r#"{"id": "a", "completion": "c", "sample": -1}"#,
+            r#"{"id": 1.5, "completion": "c"}"#,
+            r#"{"id": null, "completion": "c"}"#,
+            r#"{"completion": "c"}"#,
+            r#"{"id": "a"}"#,
+            r#"{"id": "a", "completion": 3}"#,
+            r#"{"id": "a", "completion": "c", "completion": "d"}"#,
+            r#"{"id": "a", "completion": "the word \"sample\" inside"}"#,
+        ] {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(parse_line(line), parse_value(&v), "{line}");
+        }
+        assert!(parse_line("not json").unwrap_err().starts_with("invalid JSON"));
+    }
+}

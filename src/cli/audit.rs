@@ -101,7 +101,7 @@ impl Gold {
             let (s, rg, row) = at[g];
             groups.entry((s, rg)).or_default().push((row, g));
         }
-        let groups: Vec<((u32, u32), Vec<(u32, usize)>)> = groups
+        let groups: Vec<_> = groups
             .into_iter()
             .map(|(k, mut v)| {
                 v.sort_unstable();
@@ -254,9 +254,6 @@ pub fn run(a: Args) -> Result<(), CliError> {
         None => Preds::Own(Vec::new().into_iter()),
     };
     let (gold, own) = pool.install(|| load_gold(&a))?;
-    if std::env::var_os("DAGMATH_AUDIT_TIMING").is_some() {
-        eprintln!("gold loaded at {:.3}s", started.elapsed().as_secs_f64());
-    }
     if a.self_check {
         preds = Preds::Own(own.into_iter());
     }
@@ -286,7 +283,8 @@ pub fn run(a: Args) -> Result<(), CliError> {
     );
     let mut tally = Tally::default();
     let mut unknown = (0usize, Vec::<String>::new());
-    let mut created = None;
+    // Declared before the table, so dropped after it (the table removes its temporary file).
+    let mut created = DirGuard(None);
     let mut table: Option<TableWriter> = None;
     let verdicts_path = a.out.as_ref().map(|o| o.join("verdicts.parquet"));
     let mut pending: Vec<SampleVerdict> = Vec::new();
@@ -315,7 +313,9 @@ pub fn run(a: Args) -> Result<(), CliError> {
             rayon::join(
                 || {
                     let w = match writing {
-                        Some(path) => write_verdicts(path, &gold, &pending, &mut table, &mut created),
+                        Some(path) => {
+                            write_verdicts(path, &gold, &pending, &mut table, &mut created.0)
+                        }
                         None => Ok(()),
                     };
                     (preds.next_chunk(), w)
@@ -339,32 +339,27 @@ pub fn run(a: Args) -> Result<(), CliError> {
         chunk = next?;
     }
     if let Some(path) = verdicts_path.as_deref().filter(|_| unknown.0 == 0) {
-        write_verdicts(path, &gold, &pending, &mut table, &mut created)?;
+        write_verdicts(path, &gold, &pending, &mut table, &mut created.0)?;
     }
     bar.finish_and_clear();
-    let fail = |e: CliError| {
-        if let Some(dir) = &created {
-            let _ = std::fs::remove_dir(dir);
-        }
-        e
-    };
     if unknown.0 > 0 {
         drop(table);
         let mut ex = unknown.1;
         ex.dedup();
-        return Err(fail(CliError::usage(AuditError::UnknownIds {
+        return Err(CliError::usage(AuditError::UnknownIds {
             count: unknown.0,
             examples: ex.join(", "),
-        })));
+        }));
     }
     if tally.samples() == 0 {
-        return Err(fail(CliError::usage(anyhow!("no predictions to verify"))));
+        return Err(CliError::usage(anyhow!("no predictions to verify")));
     }
     let secs = started.elapsed().as_secs_f64();
     let summary = tally.summary(&gold, cfg, None);
     print_summary(&summary, secs);
     if let (Some(out), Some(table)) = (&a.out, table) {
         table.finish()?;
+        created.0 = None;
         let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
         write_atomic(&out.join("summary.json"), format!("{json}\n").as_bytes())?;
         println!(
@@ -381,6 +376,18 @@ pub fn run(a: Args) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// The `--out` folder this run created: removed again (if still empty) when the run fails,
+/// so bad input leaves nothing behind.
+struct DirGuard(Option<PathBuf>);
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }
 
 /// Append `verdicts` to verdicts.parquet, opening it (and creating its folder, remembered in

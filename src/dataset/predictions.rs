@@ -331,6 +331,8 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             assert_eq!(parse_line(line), parse_value(&v), "{line}");
         }
-        assert!(parse_line("not json").unwrap_err().starts_with("invalid JSON"));
+        assert!(parse_line("not json")
+            .unwrap_err()
+            .starts_with("invalid JSON"));
     }
 }

@@ -164,8 +164,7 @@ fn decode_batch(path: &Path, b: &RecordBatch, out: &mut Vec<Row>) -> Result<(), 
         let mode_s = mode.value(r);
         let mode =
             Mode::parse(mode_s).ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
-        let g =
-            decode_graph(graph, r, mode, answer.value(r)).map_err(|p| err("graph", &p))?;
+        let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| err("graph", &p))?;
         out.push(Row {
             id: id.value(r).to_string(),
             split: split.value(r).to_string(),
@@ -247,8 +246,7 @@ pub fn for_each_gold_row(
             let mode_s = mode.value(r);
             let mode = Mode::parse(mode_s)
                 .ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
-            let g = decode_graph(graph, r, mode, answer.value(r))
-                .map_err(|p| err("graph", &p))?;
+            let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| err("graph", &p))?;
             f(GoldRow {
                 id: id.value(r).to_string(),
                 split: split.value(r).to_string(),
@@ -351,7 +349,10 @@ pub fn read_gold_graphs(
             let mode_s = mode.value(i);
             let m = Mode::parse(mode_s)
                 .ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
-            out.push(gc.decode(i, m, answer.value(i)).map_err(|p| err("graph", &p))?);
+            out.push(
+                gc.decode(i, m, answer.value(i))
+                    .map_err(|p| err("graph", &p))?,
+            );
             want.next();
         }
         base += b.num_rows();

@@ -304,10 +304,13 @@ pub fn read_columns_of<'a>(
     }
     let mut roots = Vec::with_capacity(names.len());
     for n in names {
-        let i = builder.schema().index_of(n).map_err(|_| ShardError::Parquet {
-            path: path.to_path_buf(),
-            source: parquet::errors::ParquetError::General(format!("no column `{n}`")),
-        })?;
+        let i = builder
+            .schema()
+            .index_of(n)
+            .map_err(|_| ShardError::Parquet {
+                path: path.to_path_buf(),
+                source: parquet::errors::ParquetError::General(format!("no column `{n}`")),
+            })?;
         roots.push(i);
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);

@@ -97,10 +97,13 @@ impl PredictionStream {
     pub fn next_chunk(&mut self) -> Result<Option<Vec<Prediction>>, PredictionError> {
         let mut preds = match &mut self.source {
             Source::Jsonl { path, lines, line } => {
-                let mut raw: Vec<(usize, String)> = Vec::with_capacity(CHUNK);
-                while raw.len() < CHUNK {
-                    let mut s = String::new();
-                    let n = lines.read_line(&mut s).map_err(|source| JsonlError::Io {
+                // The chunk's lines in one buffer (no allocation per line); `spans` holds each
+                // non-blank line's number and byte range.
+                let mut buf = String::with_capacity(CHUNK * 1024);
+                let mut spans: Vec<(usize, usize, usize)> = Vec::with_capacity(CHUNK);
+                while spans.len() < CHUNK {
+                    let start = buf.len();
+                    let n = lines.read_line(&mut buf).map_err(|source| JsonlError::Io {
                         path: path.clone(),
                         source,
                     })?;
@@ -108,20 +111,22 @@ impl PredictionStream {
                         break;
                     }
                     *line += 1;
-                    if !s.trim().is_empty() {
-                        raw.push((*line, s));
+                    if buf[start..].trim().is_empty() {
+                        buf.truncate(start);
+                    } else {
+                        spans.push((*line, start, buf.len()));
                     }
                 }
-                if raw.is_empty() {
+                if spans.is_empty() {
                     return Ok(None);
                 }
-                let parsed: Vec<Result<Prediction, String>> = raw
+                let parsed: Vec<Result<Prediction, String>> = spans
                     .par_iter()
                     .with_min_len(256)
-                    .map(|(_, l)| parse_line(l))
+                    .map(|&(_, a, b)| parse_line(&buf[a..b]))
                     .collect();
                 let mut out = Vec::with_capacity(parsed.len());
-                for (p, (n, _)) in parsed.into_iter().zip(&raw) {
+                for (p, (n, _, _)) in parsed.into_iter().zip(&spans) {
                     out.push(p.map_err(|problem| JsonlError::Line {
                         path: path.clone(),
                         line: *n,

@@ -293,7 +293,9 @@ pub fn run(a: Args) -> Result<(), CliError> {
         let mut jobs = Vec::with_capacity(ps.len());
         for p in &ps {
             match index.get(p.id.as_str()) {
-                Some(_) if dups.contains(p.id.as_str()) => return Err(dup_err(&p.id)),
+                Some(_) if !dups.is_empty() && dups.contains(p.id.as_str()) => {
+                    return Err(dup_err(&p.id))
+                }
                 Some(&g) => jobs.push(Job {
                     gold: g,
                     sample: p.sample,

@@ -1,17 +1,22 @@
 //! `dagmath audit`: verify model completions (or a dataset's own gold traces) against gold
 //! problems; write verdicts.parquet and summary.json; print pass@k and a failure taxonomy.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
 
-use dagmath::dataset::predictions::{read_predictions, Prediction};
-use dagmath::dataset::reader::{read_rows, Dataset};
+use dagmath::dataset::predictions::{Prediction, PredictionStream, CHUNK};
+use dagmath::dataset::reader::{for_each_gold_key, for_each_gold_row, read_gold_graphs, Dataset};
 use dagmath::dataset::reference::read_reference_jsonl;
-use dagmath::dataset::shard::{write_atomic, write_table_atomic};
-use dagmath::eval::audit::{audit, summarize, verdicts_batch, AuditConfig, GoldItem, Summary};
+use dagmath::dataset::shard::{write_atomic, TableWriter};
+use dagmath::eval::audit::{
+    verdict_rows, verify_jobs, AuditConfig, AuditError, GoldItem, GoldKey, GoldKeys, Job, KeyRef,
+    SampleVerdict, Summary, Tally,
+};
+use dagmath::graph::GoldGraph;
 use dagmath::trace::Rule;
 
 use super::CliError;
@@ -65,17 +70,76 @@ pub struct Args {
     threads: usize,
 }
 
-/// Gold items, plus (for --self) the gold's own completions as predictions.
-fn load_gold(
-    a: &Args,
-    wanted: Option<&HashSet<String>>,
-) -> Result<(Vec<GoldItem>, Vec<Prediction>), CliError> {
-    let mut gold = Vec::new();
-    let mut own = Vec::new();
-    let mut add = |item: GoldItem, completion: String| {
-        if wanted.is_some_and(|w| !w.contains(&item.id)) {
-            return;
+/// The gold data. A dataset's graphs stay on disk, read a row group at a time for the
+/// predictions that need them, so memory holds keys, not graphs; reference-format JSONL and
+/// `--self` keep their items in memory.
+enum Gold {
+    Items(Vec<GoldItem>),
+    Shards {
+        keys: Vec<GoldKey>,
+        /// (shard, row group, row within the row group) of each key.
+        at: Vec<(u32, u32, u32)>,
+        paths: Vec<PathBuf>,
+    },
+}
+
+impl Gold {
+    fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self {
+            Gold::Items(items) => Box::new(items.iter().map(|g| g.id.as_str())),
+            Gold::Shards { keys, .. } => Box::new(keys.iter().map(|g| g.id.as_str())),
         }
+    }
+
+    /// The graphs of gold items `wanted`, read a row group at a time, in parallel.
+    fn graphs(&self, wanted: &[usize]) -> Result<HashMap<usize, GoldGraph>, CliError> {
+        let Gold::Shards { at, paths, .. } = self else {
+            return Ok(HashMap::new());
+        };
+        let mut groups: BTreeMap<(u32, u32), Vec<(u32, usize)>> = BTreeMap::new();
+        for &g in wanted {
+            let (s, rg, row) = at[g];
+            groups.entry((s, rg)).or_default().push((row, g));
+        }
+        let groups: Vec<_> = groups
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.sort_unstable();
+                v.dedup();
+                (k, v)
+            })
+            .collect();
+        let read: Vec<Result<Vec<(usize, GoldGraph)>, CliError>> = groups
+            .par_iter()
+            .map(|((s, rg), rows)| {
+                let offsets: Vec<usize> = rows.iter().map(|r| r.0 as usize).collect();
+                let graphs = read_gold_graphs(&paths[*s as usize], *rg as usize, &offsets)
+                    .map_err(CliError::usage)?;
+                Ok(rows.iter().map(|r| r.1).zip(graphs).collect())
+            })
+            .collect();
+        let mut out = HashMap::with_capacity(wanted.len());
+        for r in read {
+            out.extend(r?);
+        }
+        Ok(out)
+    }
+}
+
+impl GoldKeys for Gold {
+    fn key(&self, g: usize) -> KeyRef<'_> {
+        match self {
+            Gold::Items(items) => items.as_slice().key(g),
+            Gold::Shards { keys, .. } => keys.as_slice().key(g),
+        }
+    }
+}
+
+/// Gold, plus (for --self) the gold's own completions as predictions.
+fn load_gold(a: &Args) -> Result<(Gold, Vec<Prediction>), CliError> {
+    let mut own = Vec::new();
+    let mut items = Vec::new();
+    let mut add = |item: GoldItem, completion: String| {
         if a.self_check {
             own.push(Prediction {
                 id: item.id.clone(),
@@ -83,23 +147,48 @@ fn load_gold(
                 completion,
             });
         }
-        gold.push(item);
+        items.push(item);
     };
     if a.gold.is_dir() {
         let ds = Dataset::open(&a.gold).map_err(CliError::usage)?;
-        for s in &ds.manifest.splits {
-            for path in ds.shard_paths(&s.name) {
-                for r in read_rows(&path).map_err(CliError::usage)? {
-                    let item = GoldItem {
-                        id: r.id,
-                        split: r.split,
-                        op: r.op,
-                        template: r.template,
-                        graph: r.graph,
-                    };
-                    add(item, r.completion);
-                }
+        let paths: Vec<PathBuf> = ds
+            .manifest
+            .splits
+            .iter()
+            .flat_map(|s| ds.shard_paths(&s.name))
+            .collect();
+        if !a.self_check {
+            let (mut keys, mut at) = (Vec::new(), Vec::new());
+            for (s, path) in paths.iter().enumerate() {
+                let mut last = (usize::MAX, 0u32);
+                for_each_gold_key(path, |rg, id, split, op, template, mode| {
+                    let row = if rg == last.0 { last.1 + 1 } else { 0 };
+                    last = (rg, row);
+                    at.push((s as u32, rg as u32, row));
+                    keys.push(GoldKey {
+                        id: id.to_string(),
+                        split: split.to_string(),
+                        op,
+                        template: template.to_string(),
+                        mode,
+                    });
+                })
+                .map_err(CliError::usage)?;
             }
+            return Ok((Gold::Shards { keys, at, paths }, own));
+        }
+        for path in &paths {
+            for_each_gold_row(path, true, |r| {
+                let item = GoldItem {
+                    id: r.id,
+                    split: r.split,
+                    op: r.op,
+                    template: r.template,
+                    graph: r.graph,
+                };
+                add(item, r.completion);
+            })
+            .map_err(CliError::usage)?;
         }
     } else {
         // The reference's gold solution is the bare trace.
@@ -114,15 +203,25 @@ fn load_gold(
             add(item, r.solution);
         }
     }
-    let mut seen = HashSet::new();
-    if let Some(dup) = gold.iter().find(|g| !seen.insert(g.id.as_str())) {
-        return Err(CliError::usage(anyhow!(
-            "{}: id `{}` appears more than once in the gold data",
-            a.gold.display(),
-            dup.id
-        )));
+    Ok((Gold::Items(items), own))
+}
+
+/// Where the predictions come from: a file, streamed, or the gold's own completions.
+enum Preds {
+    File(PredictionStream),
+    Own(std::vec::IntoIter<Prediction>),
+}
+
+impl Preds {
+    fn next_chunk(&mut self) -> Result<Option<Vec<Prediction>>, CliError> {
+        match self {
+            Preds::File(s) => s.next_chunk().map_err(CliError::usage),
+            Preds::Own(it) => {
+                let chunk: Vec<Prediction> = it.take(CHUNK).collect();
+                Ok((!chunk.is_empty()).then_some(chunk))
+            }
+        }
     }
-    Ok((gold, own))
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
@@ -142,18 +241,6 @@ pub fn run(a: Args) -> Result<(), CliError> {
         .num_threads(super::check_threads(a.threads)?)
         .build()
         .map_err(|e| anyhow!("cannot create thread pool: {e}"))?;
-    let preds = match &a.predictions {
-        Some(p) => Some(read_predictions(p).map_err(CliError::usage)?),
-        None => None,
-    };
-    let wanted: Option<HashSet<String>> = preds
-        .as_ref()
-        .map(|p| p.iter().map(|x| x.id.clone()).collect());
-    let (gold, own) = load_gold(&a, wanted.as_ref())?;
-    let preds = preds.unwrap_or(own);
-    if preds.is_empty() {
-        return Err(CliError::usage(anyhow!("no predictions to verify")));
-    }
     let cfg = AuditConfig {
         rule: match a.rule {
             RuleArg::Strict => Rule::Strict,
@@ -161,28 +248,120 @@ pub fn run(a: Args) -> Result<(), CliError> {
         },
         alpha: a.alpha,
     };
-    let bar = ProgressBar::new(preds.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} verifying [{bar:30}] {human_pos}/{human_len}  {per_sec}  eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
     let started = std::time::Instant::now();
-    let verdicts = pool
-        .install(|| audit(&gold, &preds, cfg, &|n| bar.inc(n)))
-        .map_err(CliError::usage)?;
+    let mut preds = match &a.predictions {
+        Some(p) => Preds::File(PredictionStream::open(p).map_err(CliError::usage)?),
+        None => Preds::Own(Vec::new().into_iter()),
+    };
+    let (gold, own) = pool.install(|| load_gold(&a))?;
+    if a.self_check {
+        preds = Preds::Own(own.into_iter());
+    }
+    // A duplicate id is an error only where a prediction names it (or for --self, always).
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut dups: HashSet<&str> = HashSet::new();
+    for (i, id) in gold.ids().enumerate() {
+        if index.insert(id, i).is_some() {
+            dups.insert(id);
+        }
+    }
+    let dup_err = |id: &str| {
+        CliError::usage(anyhow!(
+            "{}: id `{id}` appears more than once in the gold data",
+            a.gold.display()
+        ))
+    };
+    if a.self_check {
+        if let Some(id) = gold.ids().find(|id| dups.contains(id)) {
+            return Err(dup_err(id));
+        }
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} verifying {human_pos}  {per_sec}")
+            .expect("valid template"),
+    );
+    let mut tally = Tally::default();
+    let mut unknown = (0usize, Vec::<String>::new());
+    // Declared before the table, so dropped after it (the table removes its temporary file).
+    let mut created = DirGuard(None);
+    let mut table: Option<TableWriter> = None;
+    let verdicts_path = a.out.as_ref().map(|o| o.join("verdicts.parquet"));
+    let mut pending: Vec<SampleVerdict> = Vec::new();
+    let mut chunk = pool.install(|| preds.next_chunk())?;
+    while let Some(ps) = chunk {
+        let mut jobs = Vec::with_capacity(ps.len());
+        for p in &ps {
+            match index.get(p.id.as_str()) {
+                Some(_) if !dups.is_empty() && dups.contains(p.id.as_str()) => {
+                    return Err(dup_err(&p.id))
+                }
+                Some(&g) => jobs.push(Job {
+                    gold: g,
+                    sample: p.sample,
+                    completion: &p.completion,
+                }),
+                None => {
+                    unknown.0 += 1;
+                    if unknown.1.len() < 5 {
+                        unknown.1.push(p.id.clone());
+                    }
+                }
+            }
+        }
+        // Read the next chunk and write the last one's verdicts while this one is verified.
+        let writing = verdicts_path.as_deref().filter(|_| unknown.0 == 0);
+        let ((next, written), verdicts) = pool.install(|| {
+            rayon::join(
+                || {
+                    let w = match writing {
+                        Some(path) => {
+                            write_verdicts(path, &gold, &pending, &mut table, &mut created.0)
+                        }
+                        None => Ok(()),
+                    };
+                    (preds.next_chunk(), w)
+                },
+                || -> Result<Vec<SampleVerdict>, CliError> {
+                    let wanted: Vec<usize> = jobs.iter().map(|j| j.gold).collect();
+                    let graphs = gold.graphs(&wanted)?;
+                    Ok(match &gold {
+                        Gold::Items(items) => verify_jobs(&|g| &items[g].graph, &jobs, cfg),
+                        Gold::Shards { .. } => verify_jobs(&|g| &graphs[&g], &jobs, cfg),
+                    })
+                },
+            )
+        });
+        written?;
+        pending = verdicts?;
+        for v in &pending {
+            tally.add(v);
+        }
+        bar.inc(ps.len() as u64);
+        chunk = next?;
+    }
+    if let Some(path) = verdicts_path.as_deref().filter(|_| unknown.0 == 0) {
+        write_verdicts(path, &gold, &pending, &mut table, &mut created.0)?;
+    }
     bar.finish_and_clear();
+    if unknown.0 > 0 {
+        drop(table);
+        let mut ex = unknown.1;
+        ex.dedup();
+        return Err(CliError::usage(AuditError::UnknownIds {
+            count: unknown.0,
+            examples: ex.join(", "),
+        }));
+    }
+    if tally.samples() == 0 {
+        return Err(CliError::usage(anyhow!("no predictions to verify")));
+    }
     let secs = started.elapsed().as_secs_f64();
-    let summary = summarize(&gold, &verdicts, cfg);
+    let summary = tally.summary(&gold, cfg, None);
     print_summary(&summary, secs);
-    if let Some(out) = &a.out {
-        std::fs::create_dir_all(out).map_err(|e| anyhow!("{}: {e}", out.display()))?;
-        write_table_atomic(
-            &out.join("verdicts.parquet"),
-            &verdicts_batch(&gold, &verdicts),
-        )?;
+    if let (Some(out), Some(table)) = (&a.out, table) {
+        table.finish()?;
+        created.0 = None;
         let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
         write_atomic(&out.join("summary.json"), format!("{json}\n").as_bytes())?;
         println!(
@@ -198,6 +377,43 @@ pub fn run(a: Args) -> Result<(), CliError> {
             summary.samples
         )));
     }
+    Ok(())
+}
+
+/// The `--out` folder this run created: removed again (if still empty) when the run fails,
+/// so bad input leaves nothing behind.
+struct DirGuard(Option<PathBuf>);
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Append `verdicts` to verdicts.parquet, opening it (and creating its folder, remembered in
+/// `created`) on the first batch.
+fn write_verdicts(
+    path: &std::path::Path,
+    gold: &Gold,
+    verdicts: &[SampleVerdict],
+    table: &mut Option<TableWriter>,
+    created: &mut Option<PathBuf>,
+) -> Result<(), CliError> {
+    if verdicts.is_empty() {
+        return Ok(());
+    }
+    let batch = verdict_rows(gold, verdicts);
+    if table.is_none() {
+        let dir = path.parent().expect("a file in --out");
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
+            *created = Some(dir.to_path_buf());
+        }
+        *table = Some(TableWriter::create(path, batch.schema())?);
+    }
+    table.as_mut().expect("opened").write(&batch)?;
     Ok(())
 }
 

@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use serde::Deserialize;
 
-use super::shard::{read_batches, ShardError};
+use super::shard::{read_batches, read_columns, read_columns_of, row_group_rows, ShardError};
 use crate::composer::Mode;
 use crate::graph::{GoldGraph, GoldNode, NodeKind};
 
@@ -164,8 +164,7 @@ fn decode_batch(path: &Path, b: &RecordBatch, out: &mut Vec<Row>) -> Result<(), 
         let mode_s = mode.value(r);
         let mode =
             Mode::parse(mode_s).ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
-        let g =
-            decode_graph(&graph.value(r), mode, answer.value(r)).map_err(|p| err("graph", &p))?;
+        let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| err("graph", &p))?;
         out.push(Row {
             id: id.value(r).to_string(),
             split: split.value(r).to_string(),
@@ -186,63 +185,283 @@ fn decode_batch(path: &Path, b: &RecordBatch, out: &mut Vec<Row>) -> Result<(), 
     Ok(())
 }
 
-/// Decode one `graph` cell (a struct array of nodes) into a [`GoldGraph`].
-fn decode_graph(nodes: &dyn Array, mode: Mode, answer: i64) -> Result<GoldGraph, String> {
-    let s = nodes.as_struct_opt().ok_or("graph items are not structs")?;
-    let field = |n: &str| {
-        s.column_by_name(n)
-            .ok_or(format!("node field `{n}` missing"))
-    };
-    let names = field("name")?
-        .as_string_opt::<i32>()
-        .ok_or("node name is not a string")?;
-    let values = field("value")?
-        .as_primitive_opt::<Int64Type>()
-        .ok_or("node value is not int64")?;
-    let parents = field("parents")?
-        .as_list_opt::<i32>()
-        .ok_or("node parents is not a list")?;
-    let kinds = field("kind")?
-        .as_string_opt::<i32>()
-        .ok_or("node kind is not a string")?;
-    let mut g = GoldGraph {
-        mode,
-        nodes: Vec::with_capacity(s.len()),
-        asked: s.len().saturating_sub(1),
-        answer,
-    };
-    for i in 0..s.len() {
-        let kind = NodeKind::parse(kinds.value(i))
-            .ok_or(format!("unknown node kind `{}`", kinds.value(i)))?;
-        let ps = parents.value(i);
-        let ps = ps
+/// What an audit needs of a shard's row: the keys results are grouped by and the gold graph
+/// (and, on request, the gold completion).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoldRow {
+    pub id: String,
+    pub split: String,
+    pub op: u32,
+    pub template: String,
+    pub graph: GoldGraph,
+    /// Empty unless asked for.
+    pub completion: String,
+}
+
+/// Call `f` on every row of the shard at `path`, reading only the columns a [`GoldRow`] needs
+/// (the problem and prompt text are never decompressed), one batch at a time.
+pub fn for_each_gold_row(
+    path: &Path,
+    with_completion: bool,
+    mut f: impl FnMut(GoldRow),
+) -> Result<(), ReadError> {
+    let mut names = vec!["id", "split", "op", "template", "mode", "answer", "graph"];
+    if with_completion {
+        names.push("completion");
+    }
+    for b in read_columns(path, &names)? {
+        let b = b?;
+        let err = |column: &str, problem: &str| ReadError::Column {
+            path: path.to_path_buf(),
+            column: column.into(),
+            problem: problem.into(),
+        };
+        let col = |name: &str| b.column_by_name(name).ok_or_else(|| err(name, "missing"));
+        let text = |name: &str| {
+            col(name)?
+                .as_string_opt::<i32>()
+                .ok_or_else(|| err(name, "not a string column"))
+        };
+        let (id, split, template, mode) = (
+            text("id")?,
+            text("split")?,
+            text("template")?,
+            text("mode")?,
+        );
+        let completion = if with_completion {
+            Some(text("completion")?)
+        } else {
+            None
+        };
+        let answer = col("answer")?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| err("answer", "not an int64 column"))?;
+        let op = col("op")?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| err("op", "not an int32 column"))?;
+        let graph = col("graph")?
+            .as_list_opt::<i32>()
+            .ok_or_else(|| err("graph", "not a list column"))?;
+        for r in 0..b.num_rows() {
+            let mode_s = mode.value(r);
+            let mode = Mode::parse(mode_s)
+                .ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
+            let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| err("graph", &p))?;
+            f(GoldRow {
+                id: id.value(r).to_string(),
+                split: split.value(r).to_string(),
+                op: op.value(r) as u32,
+                template: template.value(r).to_string(),
+                graph: g,
+                completion: completion.map_or_else(String::new, |c| c.value(r).to_string()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Call `f(row_group, id, split, op, template, mode)` on every row of the shard at `path`,
+/// reading only those columns: the keys an audit keeps while it streams the graphs.
+pub fn for_each_gold_key(
+    path: &Path,
+    mut f: impl FnMut(usize, &str, &str, u32, &str, Mode),
+) -> Result<(), ReadError> {
+    let sizes = row_group_rows(path)?;
+    let mut group = 0;
+    let mut left = sizes.first().copied().unwrap_or(0);
+    for b in read_columns(path, &["id", "split", "op", "template", "mode"])? {
+        let b = b?;
+        let err = |column: &str, problem: &str| ReadError::Column {
+            path: path.to_path_buf(),
+            column: column.into(),
+            problem: problem.into(),
+        };
+        let col = |name: &str| b.column_by_name(name).ok_or_else(|| err(name, "missing"));
+        let text = |name: &str| {
+            col(name)?
+                .as_string_opt::<i32>()
+                .ok_or_else(|| err(name, "not a string column"))
+        };
+        let (id, split, template, mode) = (
+            text("id")?,
+            text("split")?,
+            text("template")?,
+            text("mode")?,
+        );
+        let op = col("op")?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| err("op", "not an int32 column"))?;
+        for r in 0..b.num_rows() {
+            while left == 0 && group + 1 < sizes.len() {
+                group += 1;
+                left = sizes[group];
+            }
+            left = left.saturating_sub(1);
+            let mode_s = mode.value(r);
+            let m = Mode::parse(mode_s)
+                .ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
+            f(
+                group,
+                id.value(r),
+                split.value(r),
+                op.value(r) as u32,
+                template.value(r),
+                m,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The gold graphs of rows `rows` (ascending offsets within the row group) of row group
+/// `row_group` of the shard at `path`; only the graph columns of that row group are read.
+pub fn read_gold_graphs(
+    path: &Path,
+    row_group: usize,
+    rows: &[usize],
+) -> Result<Vec<GoldGraph>, ReadError> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut want = rows.iter().copied().peekable();
+    let mut base = 0;
+    for b in read_columns_of(path, &["mode", "answer", "graph"], Some(row_group))? {
+        let b = b?;
+        let err = |column: &str, problem: &str| ReadError::Column {
+            path: path.to_path_buf(),
+            column: column.into(),
+            problem: problem.into(),
+        };
+        let col = |name: &str| b.column_by_name(name).ok_or_else(|| err(name, "missing"));
+        let mode = col("mode")?
             .as_string_opt::<i32>()
-            .ok_or("parent names are not strings")?;
-        let mut idx = Vec::with_capacity(ps.len());
-        for k in 0..ps.len() {
-            let name = ps.value(k);
-            let j = g
-                .nodes
-                .iter()
-                .position(|n: &GoldNode| n.name == name)
-                .ok_or(format!(
-                    "node `{}` has parent `{name}` that is not an earlier node",
-                    names.value(i)
-                ))?;
-            idx.push(j);
+            .ok_or_else(|| err("mode", "not a string column"))?;
+        let answer = col("answer")?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| err("answer", "not an int64 column"))?;
+        let graph = col("graph")?
+            .as_list_opt::<i32>()
+            .ok_or_else(|| err("graph", "not a list column"))?;
+        let gc = GraphColumn::new(graph).map_err(|p| err("graph", &p))?;
+        while let Some(&r) = want.peek() {
+            if r >= base + b.num_rows() {
+                break;
+            }
+            let i = r - base;
+            let mode_s = mode.value(i);
+            let m = Mode::parse(mode_s)
+                .ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
+            out.push(
+                gc.decode(i, m, answer.value(i))
+                    .map_err(|p| err("graph", &p))?,
+            );
+            want.next();
         }
-        if kind == NodeKind::Unknown {
-            g.asked = i;
-        }
-        g.nodes.push(GoldNode {
-            name: names.value(i).to_string(),
-            value: values.value(i),
-            parents: idx,
-            kind,
+        base += b.num_rows();
+    }
+    if out.len() != rows.len() {
+        return Err(ReadError::Column {
+            path: path.to_path_buf(),
+            column: "graph".into(),
+            problem: format!("row group {row_group} has fewer rows than its footer says"),
         });
     }
-    if g.nodes.is_empty() {
-        return Err("empty graph".into());
+    Ok(out)
+}
+
+/// Decode one `graph` cell (a struct array of nodes) into a [`GoldGraph`].
+fn decode_graph(
+    graph: &arrow::array::ListArray,
+    r: usize,
+    mode: Mode,
+    answer: i64,
+) -> Result<GoldGraph, String> {
+    GraphColumn::new(graph)?.decode(r, mode, answer)
+}
+
+/// A batch's `graph` column with its node fields typed once, so decoding a row reads by
+/// index instead of slicing arrays (which costs allocations per node).
+struct GraphColumn<'a> {
+    nodes: &'a [i32],
+    names: &'a arrow::array::StringArray,
+    values: &'a arrow::array::Int64Array,
+    parent_offsets: &'a [i32],
+    parent_names: &'a arrow::array::StringArray,
+    kinds: &'a arrow::array::StringArray,
+}
+
+impl<'a> GraphColumn<'a> {
+    fn new(graph: &'a arrow::array::ListArray) -> Result<GraphColumn<'a>, String> {
+        let s = graph
+            .values()
+            .as_struct_opt()
+            .ok_or("graph items are not structs")?;
+        let field = |n: &str| {
+            s.column_by_name(n)
+                .ok_or(format!("node field `{n}` missing"))
+        };
+        let parents = field("parents")?
+            .as_list_opt::<i32>()
+            .ok_or("node parents is not a list")?;
+        Ok(GraphColumn {
+            nodes: graph.value_offsets(),
+            names: field("name")?
+                .as_string_opt::<i32>()
+                .ok_or("node name is not a string")?,
+            values: field("value")?
+                .as_primitive_opt::<Int64Type>()
+                .ok_or("node value is not int64")?,
+            parent_offsets: parents.value_offsets(),
+            parent_names: parents
+                .values()
+                .as_string_opt::<i32>()
+                .ok_or("parent names are not strings")?,
+            kinds: field("kind")?
+                .as_string_opt::<i32>()
+                .ok_or("node kind is not a string")?,
+        })
     }
-    Ok(g)
+
+    fn decode(&self, r: usize, mode: Mode, answer: i64) -> Result<GoldGraph, String> {
+        let (from, to) = (self.nodes[r] as usize, self.nodes[r + 1] as usize);
+        let mut g = GoldGraph {
+            mode,
+            nodes: Vec::with_capacity(to - from),
+            asked: (to - from).saturating_sub(1),
+            answer,
+        };
+        for n in from..to {
+            let i = n - from;
+            let kind = NodeKind::parse(self.kinds.value(n))
+                .ok_or(format!("unknown node kind `{}`", self.kinds.value(n)))?;
+            let (pa, pb) = (
+                self.parent_offsets[n] as usize,
+                self.parent_offsets[n + 1] as usize,
+            );
+            let mut idx = Vec::with_capacity(pb - pa);
+            for k in pa..pb {
+                let name = self.parent_names.value(k);
+                let j = g
+                    .nodes
+                    .iter()
+                    .position(|n: &GoldNode| n.name == name)
+                    .ok_or(format!(
+                        "node `{}` has parent `{name}` that is not an earlier node",
+                        self.names.value(n)
+                    ))?;
+                idx.push(j);
+            }
+            if kind == NodeKind::Unknown {
+                g.asked = i;
+            }
+            g.nodes.push(GoldNode {
+                name: self.names.value(n).to_string(),
+                value: self.values.value(n),
+                parents: idx,
+                kind,
+            });
+        }
+        if g.nodes.is_empty() {
+            return Err("empty graph".into());
+        }
+        Ok(g)
+    }
 }

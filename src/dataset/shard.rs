@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -251,6 +251,82 @@ pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, ShardError> {
         .collect()
 }
 
+/// Stream the batches of `path`, 8192 rows at a time.
+pub fn read_batch_stream(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<RecordBatch, ShardError>> + Send + 'static, ShardError> {
+    let file = File::open(path).map_err(io(path))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(pq(path))?
+        .with_batch_size(8192)
+        .build()
+        .map_err(pq(path))?;
+    let path = path.to_path_buf();
+    Ok(reader.map(move |b| {
+        b.map_err(|e| ShardError::Parquet {
+            path: path.clone(),
+            source: e.into(),
+        })
+    }))
+}
+
+/// Stream the batches of the named columns of `path` (the other columns are never
+/// decompressed), 8192 rows at a time. A name the file lacks is an error naming it.
+pub fn read_columns<'a>(
+    path: &'a Path,
+    names: &[&str],
+) -> Result<impl Iterator<Item = Result<RecordBatch, ShardError>> + 'a, ShardError> {
+    read_columns_of(path, names, None)
+}
+
+/// The number of rows of each row group of `path` (read from the footer alone).
+pub fn row_group_rows(path: &Path) -> Result<Vec<usize>, ShardError> {
+    let file = File::open(path).map_err(io(path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq(path))?;
+    Ok(builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows() as usize)
+        .collect())
+}
+
+/// [`read_columns`] of one row group only (`Some(i)`), or of all (`None`).
+pub fn read_columns_of<'a>(
+    path: &'a Path,
+    names: &[&str],
+    row_group: Option<usize>,
+) -> Result<impl Iterator<Item = Result<RecordBatch, ShardError>> + 'a, ShardError> {
+    let file = File::open(path).map_err(io(path))?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq(path))?;
+    if let Some(g) = row_group {
+        builder = builder.with_row_groups(vec![g]);
+    }
+    let mut roots = Vec::with_capacity(names.len());
+    for n in names {
+        let i = builder
+            .schema()
+            .index_of(n)
+            .map_err(|_| ShardError::Parquet {
+                path: path.to_path_buf(),
+                source: parquet::errors::ParquetError::General(format!("no column `{n}`")),
+            })?;
+        roots.push(i);
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(pq(path))?;
+    Ok(reader.map(move |b| {
+        b.map_err(|e| ShardError::Parquet {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })
+    }))
+}
+
 /// Write one table to `path` as zstd Parquet, atomically (temp file, fsync, rename).
 pub fn write_table_atomic(path: &Path, batch: &RecordBatch) -> Result<(), ShardError> {
     let name = path
@@ -275,6 +351,73 @@ pub fn write_table_atomic(path: &Path, batch: &RecordBatch) -> Result<(), ShardE
     file.sync_all().map_err(io(&tmp))?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// A zstd Parquet table written batch by batch (one row group per batch at most), made
+/// visible at `path` only by [`TableWriter::finish`]: until then it is a temporary sibling,
+/// removed if the writer is dropped unfinished.
+pub struct TableWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    w: Option<ArrowWriter<BufWriter<File>>>,
+}
+
+impl TableWriter {
+    pub fn create(path: &Path, schema: arrow::datatypes::SchemaRef) -> Result<Self, ShardError> {
+        let name = path
+            .file_name()
+            .expect("path has a file name")
+            .to_string_lossy();
+        let tmp = path.with_file_name(format!(".{name}.tmp"));
+        let file = File::create(&tmp).map_err(io(&tmp))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid level"),
+            ))
+            .build();
+        let w = ArrowWriter::try_new(BufWriter::new(file), schema, Some(props));
+        let w = match w {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(pq(&tmp)(e));
+            }
+        };
+        Ok(TableWriter {
+            path: path.to_path_buf(),
+            tmp,
+            w: Some(w),
+        })
+    }
+
+    /// Append `batch` and close its row group, so memory stays at one batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ShardError> {
+        let w = self.w.as_mut().expect("not finished");
+        w.write(batch).map_err(pq(&self.tmp))?;
+        w.flush().map_err(pq(&self.tmp))
+    }
+
+    /// Close, fsync and rename into place.
+    pub fn finish(mut self) -> Result<(), ShardError> {
+        let w = self.w.take().expect("not finished");
+        let buf = w.into_inner().map_err(pq(&self.tmp))?;
+        let file = buf.into_inner().map_err(|e| ShardError::Io {
+            path: self.tmp.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(io(&self.tmp))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
+        Ok(())
+    }
+}
+
+impl Drop for TableWriter {
+    fn drop(&mut self) {
+        if self.w.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Write bytes to `path` atomically (temp file in the same directory, fsync, rename).

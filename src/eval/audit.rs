@@ -29,6 +29,58 @@ pub struct GoldItem {
     pub graph: GoldGraph,
 }
 
+/// The keys of a gold problem without its graph: what verdict rows and pass@k groups need,
+/// so a streamed audit keeps these in memory and reads graphs only when verifying.
+#[derive(Debug, Clone)]
+pub struct GoldKey {
+    pub id: String,
+    pub split: String,
+    pub op: u32,
+    pub template: String,
+    pub mode: Mode,
+}
+
+/// One gold problem's keys, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRef<'a> {
+    pub id: &'a str,
+    pub split: &'a str,
+    pub op: u32,
+    pub template: &'a str,
+    pub mode: Mode,
+}
+
+/// Gold problems indexed as [`SampleVerdict::gold`] indexes them.
+pub trait GoldKeys {
+    fn key(&self, g: usize) -> KeyRef<'_>;
+}
+
+impl GoldKeys for [GoldItem] {
+    fn key(&self, g: usize) -> KeyRef<'_> {
+        let it = &self[g];
+        KeyRef {
+            id: &it.id,
+            split: &it.split,
+            op: it.op,
+            template: &it.template,
+            mode: it.graph.mode,
+        }
+    }
+}
+
+impl GoldKeys for [GoldKey] {
+    fn key(&self, g: usize) -> KeyRef<'_> {
+        let it = &self[g];
+        KeyRef {
+            id: &it.id,
+            split: &it.split,
+            op: it.op,
+            template: &it.template,
+            mode: it.mode,
+        }
+    }
+}
+
 /// The rewards reported per sample, in this order.
 pub const REWARD_NAMES: [&str; 5] = ["outcome", "process", "mixed", "strict", "penalty"];
 
@@ -153,18 +205,42 @@ pub fn audit(
     }
     let mut out = Vec::with_capacity(preds.len());
     for chunk in preds.chunks(8192) {
-        let part: Vec<SampleVerdict> = chunk
-            .par_iter()
-            .map_init(Verifier::new, |ver, p| {
-                let g = index[p.id.as_str()];
-                let v = ver.verify(&gold[g].graph, &p.completion, cfg.rule);
-                flatten(g, p.sample, v, cfg.alpha)
+        let jobs: Vec<Job> = chunk
+            .iter()
+            .map(|p| Job {
+                gold: index[p.id.as_str()],
+                sample: p.sample,
+                completion: &p.completion,
             })
             .collect();
-        out.extend(part);
+        out.extend(verify_jobs(&|g| &gold[g].graph, &jobs, cfg));
         progress(chunk.len() as u64);
     }
     Ok(out)
+}
+
+/// One completion to verify against gold item `gold`.
+#[derive(Debug, Clone, Copy)]
+pub struct Job<'a> {
+    pub gold: usize,
+    pub sample: u32,
+    pub completion: &'a str,
+}
+
+/// Verify `jobs` in parallel (one [`Verifier`] per worker); the verdicts are in job order,
+/// whatever the number of threads.
+pub fn verify_jobs<'g>(
+    graph: &(dyn Fn(usize) -> &'g GoldGraph + Sync),
+    jobs: &[Job<'_>],
+    cfg: AuditConfig,
+) -> Vec<SampleVerdict> {
+    jobs.par_iter()
+        .with_min_len(64)
+        .map_init(Verifier::new, |ver, j| {
+            let v = ver.verify(graph(j.gold), j.completion, cfg.rule);
+            flatten(j.gold, j.sample, v, cfg.alpha)
+        })
+        .collect()
 }
 
 /// Counts of samples showing each kind of failure.
@@ -253,31 +329,11 @@ pub fn report_ks(n: u32) -> Vec<u32> {
 
 /// Per-problem counts grouped by (split, op, template, mode).
 pub fn pass_table(gold: &[GoldItem], verdicts: &[SampleVerdict]) -> (PassAtK, (u32, u32), usize) {
-    let mut per: BTreeMap<usize, Counts> = BTreeMap::new();
+    let mut t = Tally::default();
     for v in verdicts {
-        let c = per.entry(v.gold).or_insert(Counts {
-            n: 0,
-            verified: 0,
-            answer: 0,
-        });
-        c.n += 1;
-        c.verified += v.verified_correct as u32;
-        c.answer += v.answer_correct as u32;
+        t.add(v);
     }
-    let mut table = PassAtK::new();
-    let mut range = (u32::MAX, 0);
-    for (&g, &c) in &per {
-        let it = &gold[g];
-        table.add(
-            GroupKey::new(&it.split, it.op, &it.template, it.graph.mode),
-            c,
-        );
-        range = (range.0.min(c.n), range.1.max(c.n));
-    }
-    if per.is_empty() {
-        range = (0, 0);
-    }
-    (table, range, per.len())
+    t.pass_table(gold)
 }
 
 /// Summarise an audit, with pass@k at [`report_ks`] (powers of two and the largest n).
@@ -292,10 +348,26 @@ pub fn summarize_at(
     cfg: AuditConfig,
     ks: Option<&[u32]>,
 ) -> Summary {
-    let mut t = Taxonomy::default();
-    let mut sums = [0.0f64; 5];
-    let mut process = 0.0;
+    let mut t = Tally::default();
     for v in verdicts {
+        t.add(v);
+    }
+    t.summary(gold, cfg, ks)
+}
+
+/// A summary built as verdicts stream past, in verdict order (so its sums equal
+/// [`summarize`]'s on the same verdicts, bit for bit); it keeps counts, never verdicts.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    t: Taxonomy,
+    sums: [f64; 5],
+    process: f64,
+    per: BTreeMap<usize, Counts>,
+}
+
+impl Tally {
+    pub fn add(&mut self, v: &SampleVerdict) {
+        let t = &mut self.t;
         t.samples += 1;
         t.verified_correct += v.verified_correct as u64;
         t.answer_correct += v.answer_correct as u64;
@@ -309,72 +381,117 @@ pub fn summarize_at(
         t.with_arithmetic_errors += (v.arithmetic_errors > 0) as u64;
         t.with_flawed_steps += (v.flawed > 0) as u64;
         t.with_any_issue += (v.issues > 0) as u64;
-        process += v.process_acc;
-        for (s, r) in sums.iter_mut().zip(v.rewards) {
+        self.process += v.process_acc;
+        for (s, r) in self.sums.iter_mut().zip(v.rewards) {
             *s += r;
         }
+        let c = self.per.entry(v.gold).or_insert(Counts {
+            n: 0,
+            verified: 0,
+            answer: 0,
+        });
+        c.n += 1;
+        c.verified += v.verified_correct as u32;
+        c.answer += v.answer_correct as u32;
     }
-    let n = verdicts.len().max(1) as f64;
-    let (table, range, problems) = pass_table(gold, verdicts);
-    let ks = match ks {
-        Some(ks) => ks.to_vec(),
-        None => report_ks(range.1),
-    };
-    let mut pass_at_k: Vec<PassJson> = Vec::new();
-    let views = [
-        By {
-            split: true,
-            op: false,
-            template: false,
-            mode: false,
-        },
-        By {
-            split: true,
-            op: true,
-            template: false,
-            mode: false,
-        },
-        By {
-            split: true,
-            op: false,
-            template: true,
-            mode: false,
-        },
-        By {
-            split: true,
-            op: false,
-            template: false,
-            mode: true,
-        },
-        By::ALL,
-    ];
-    for by in views {
-        pass_at_k.extend(table.report(&ks, by).into_iter().map(PassJson::from));
+
+    /// Samples seen.
+    pub fn samples(&self) -> u64 {
+        self.t.samples
     }
-    Summary {
-        rule: format!("{:?}", cfg.rule).to_lowercase(),
-        alpha: cfg.alpha,
-        problems,
-        samples: verdicts.len(),
-        samples_per_problem: range,
-        verified_correct_rate: t.verified_correct as f64 / n,
-        answer_correct_rate: t.answer_correct as f64 / n,
-        mean_process_acc: process / n,
-        reward_hacking_rate: t.answer_right_process_wrong as f64 / n,
-        reward_hacking_given_right_answer: t.answer_right_process_wrong as f64
-            / (t.answer_correct.max(1)) as f64,
-        mean_rewards: REWARD_NAMES
-            .iter()
-            .zip(sums)
-            .map(|(k, s)| (k.to_string(), s / n))
-            .collect(),
-        taxonomy: t,
-        pass_at_k,
+
+    /// Per-problem counts grouped by (split, op, template, mode), the (fewest, most) samples
+    /// per problem, and the number of problems.
+    pub fn pass_table<K: GoldKeys + ?Sized>(&self, gold: &K) -> (PassAtK, (u32, u32), usize) {
+        let mut table = PassAtK::new();
+        let mut range = (u32::MAX, 0);
+        for (&g, &c) in &self.per {
+            let it = gold.key(g);
+            table.add(GroupKey::new(it.split, it.op, it.template, it.mode), c);
+            range = (range.0.min(c.n), range.1.max(c.n));
+        }
+        if self.per.is_empty() {
+            range = (0, 0);
+        }
+        (table, range, self.per.len())
+    }
+
+    /// The summary, with pass@k at every k in `ks` (`None`: [`report_ks`]).
+    pub fn summary<K: GoldKeys + ?Sized>(
+        &self,
+        gold: &K,
+        cfg: AuditConfig,
+        ks: Option<&[u32]>,
+    ) -> Summary {
+        let t = self.t.clone();
+        let samples = t.samples as usize;
+        let n = samples.max(1) as f64;
+        let (table, range, problems) = self.pass_table(gold);
+        let ks = match ks {
+            Some(ks) => ks.to_vec(),
+            None => report_ks(range.1),
+        };
+        let mut pass_at_k: Vec<PassJson> = Vec::new();
+        let views = [
+            By {
+                split: true,
+                op: false,
+                template: false,
+                mode: false,
+            },
+            By {
+                split: true,
+                op: true,
+                template: false,
+                mode: false,
+            },
+            By {
+                split: true,
+                op: false,
+                template: true,
+                mode: false,
+            },
+            By {
+                split: true,
+                op: false,
+                template: false,
+                mode: true,
+            },
+            By::ALL,
+        ];
+        for by in views {
+            pass_at_k.extend(table.report(&ks, by).into_iter().map(PassJson::from));
+        }
+        Summary {
+            rule: format!("{:?}", cfg.rule).to_lowercase(),
+            alpha: cfg.alpha,
+            problems,
+            samples,
+            samples_per_problem: range,
+            verified_correct_rate: t.verified_correct as f64 / n,
+            answer_correct_rate: t.answer_correct as f64 / n,
+            mean_process_acc: self.process / n,
+            reward_hacking_rate: t.answer_right_process_wrong as f64 / n,
+            reward_hacking_given_right_answer: t.answer_right_process_wrong as f64
+                / (t.answer_correct.max(1)) as f64,
+            mean_rewards: REWARD_NAMES
+                .iter()
+                .zip(self.sums)
+                .map(|(k, s)| (k.to_string(), s / n))
+                .collect(),
+            taxonomy: t,
+            pass_at_k,
+        }
     }
 }
 
 /// The verdicts as an Arrow table (one row per sample).
 pub fn verdicts_batch(gold: &[GoldItem], verdicts: &[SampleVerdict]) -> RecordBatch {
+    verdict_rows(gold, verdicts)
+}
+
+/// [`verdicts_batch`] for any gold keys (a streamed audit writes one per row group).
+pub fn verdict_rows<K: GoldKeys + ?Sized>(gold: &K, verdicts: &[SampleVerdict]) -> RecordBatch {
     let mut id = StringBuilder::new();
     let mut split = StringBuilder::new();
     let mut op = Int32Builder::new();
@@ -389,12 +506,12 @@ pub fn verdicts_batch(gold: &[GoldItem], verdicts: &[SampleVerdict]) -> RecordBa
     let mut counts: Vec<Int32Builder> = (0..9).map(|_| Int32Builder::new()).collect();
     let mut rewards: Vec<Float64Builder> = (0..5).map(|_| Float64Builder::new()).collect();
     for v in verdicts {
-        let g = &gold[v.gold];
-        id.append_value(&g.id);
-        split.append_value(&g.split);
+        let g = gold.key(v.gold);
+        id.append_value(g.id);
+        split.append_value(g.split);
         op.append_value(g.op as i32);
-        template.append_value(&g.template);
-        mode.append_value(match g.graph.mode {
+        template.append_value(g.template);
+        mode.append_value(match g.mode {
             Mode::Forward => "forward",
             Mode::Reverse => "reverse",
         });

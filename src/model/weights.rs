@@ -281,9 +281,9 @@ pub fn save_safetensors(
         path: path.display().to_string(),
         msg: e.to_string(),
     })?;
-    crate::dataset::shard::write_atomic(path, &data).map_err(|e| WeightsError::Io {
-        path: path.display().to_string(),
-        source: std::io::Error::other(e.to_string()),
+    crate::fs::write_atomic(path, &data).map_err(|(at, source)| WeightsError::Io {
+        path: at.display().to_string(),
+        source,
     })
 }
 

@@ -198,3 +198,80 @@ fn audit_bad_input_exits_2_and_names_it() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("manifest.json"));
 }
+
+/// Verdicts of a Parquet file as one table.
+fn verdict_table(path: &Path) -> RecordBatch {
+    let batches = dagmath::dataset::shard::read_batches(path).unwrap();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+#[test]
+fn streamed_audit_equals_the_in_memory_audit_whatever_the_threads() {
+    use dagmath::dataset::predictions::read_predictions;
+    use dagmath::eval::audit::{audit, summarize, verdicts_batch, AuditConfig, GoldItem};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d");
+    quickset(&data);
+    let rows = Dataset::open(&data).unwrap().read_split("test_id").unwrap();
+    // More predictions than one chunk (8,192), round-robin over the problems (not in gold
+    // order), every kind of verdict.
+    let mut jsonl = String::new();
+    for s in 0..150 {
+        for r in &rows {
+            let c = match s % 4 {
+                0 => r.completion.clone(),
+                1 => r.completion.replace(
+                    &format!("<answer> {} </answer>", r.answer),
+                    &format!("<answer> {} </answer>", r.answer + 1),
+                ),
+                2 => format!("<answer> {} </answer>", r.answer),
+                _ => "Define x as 3; so 3 = 4. garbage".to_string(),
+            };
+            jsonl.push_str(&serde_json::json!({"id": r.id, "completion": c}).to_string());
+            jsonl.push('\n');
+        }
+    }
+    let preds = tmp.path().join("p.jsonl");
+    std::fs::write(&preds, jsonl).unwrap();
+    let run = |threads: &str| {
+        let out = tmp.path().join(format!("a{threads}"));
+        let o = dagmath(&[
+            "audit",
+            "--gold",
+            data.to_str().unwrap(),
+            "--predictions",
+            preds.to_str().unwrap(),
+            "--threads",
+            threads,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (
+            verdict_table(&out.join("verdicts.parquet")),
+            std::fs::read(out.join("summary.json")).unwrap(),
+        )
+    };
+    let (one, sum_one) = run("1");
+    let (two, sum_two) = run("2");
+    assert_eq!(one.num_rows(), 150 * rows.len());
+    assert_eq!(one, two);
+    assert_eq!(sum_one, sum_two);
+    // The whole-file, in-memory audit gives the same rows and summary.
+    let gold: Vec<GoldItem> = rows
+        .iter()
+        .map(|r| GoldItem {
+            id: r.id.clone(),
+            split: r.split.clone(),
+            op: r.op,
+            template: r.template.clone(),
+            graph: r.graph.clone(),
+        })
+        .collect();
+    let p = read_predictions(&preds).unwrap();
+    let cfg = AuditConfig::default();
+    let v = audit(&gold, &p, cfg, &|_| {}).unwrap();
+    assert_eq!(verdicts_batch(&gold, &v), one);
+    let json = serde_json::to_string_pretty(&summarize(&gold, &v, cfg)).unwrap();
+    assert_eq!(format!("{json}\n").as_bytes(), sum_one.as_slice());
+}

@@ -14,6 +14,7 @@ mod family;
 mod fused;
 mod fuzz;
 mod golden;
+mod layers;
 mod regressions;
 #[cfg(feature = "train")]
 mod rl;

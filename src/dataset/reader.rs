@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::{
+    ArrayRef, AsArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
+};
 use arrow::datatypes::{Int32Type, Int64Type};
 use serde::Deserialize;
 
@@ -128,23 +130,61 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, ReadError> {
     Ok(out)
 }
 
-fn decode_batch(path: &Path, b: &RecordBatch, out: &mut Vec<Row>) -> Result<(), ReadError> {
-    let err = |column: &str, problem: &str| ReadError::Column {
-        path: path.to_path_buf(),
-        column: column.into(),
-        problem: problem.into(),
-    };
-    let col = |name: &str| b.column_by_name(name).ok_or_else(|| err(name, "missing"));
-    let text = |name: &str| {
-        col(name)?
+/// A batch's columns by name and type, with errors that name the shard and the column.
+struct Columns<'a> {
+    path: &'a Path,
+    b: &'a RecordBatch,
+}
+
+impl<'a> Columns<'a> {
+    fn err(&self, column: &str, problem: &str) -> ReadError {
+        ReadError::Column {
+            path: self.path.to_path_buf(),
+            column: column.into(),
+            problem: problem.into(),
+        }
+    }
+
+    fn col(&self, name: &str) -> Result<&'a ArrayRef, ReadError> {
+        self.b
+            .column_by_name(name)
+            .ok_or_else(|| self.err(name, "missing"))
+    }
+
+    fn text(&self, name: &str) -> Result<&'a StringArray, ReadError> {
+        self.col(name)?
             .as_string_opt::<i32>()
-            .ok_or_else(|| err(name, "not a string column"))
-    };
-    let int32 = |name: &str| {
-        col(name)?
+            .ok_or_else(|| self.err(name, "not a string column"))
+    }
+
+    fn int32(&self, name: &str) -> Result<&'a Int32Array, ReadError> {
+        self.col(name)?
             .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| err(name, "not an int32 column"))
-    };
+            .ok_or_else(|| self.err(name, "not an int32 column"))
+    }
+
+    fn int64(&self, name: &str) -> Result<&'a Int64Array, ReadError> {
+        self.col(name)?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or_else(|| self.err(name, "not an int64 column"))
+    }
+
+    fn list(&self, name: &str) -> Result<&'a ListArray, ReadError> {
+        self.col(name)?
+            .as_list_opt::<i32>()
+            .ok_or_else(|| self.err(name, "not a list column"))
+    }
+
+    /// Row `r` of the `mode` column `modes`, parsed.
+    fn mode(&self, modes: &StringArray, r: usize) -> Result<Mode, ReadError> {
+        let m = modes.value(r);
+        Mode::parse(m).ok_or_else(|| self.err("mode", &format!("unknown mode `{m}`")))
+    }
+}
+
+fn decode_batch(path: &Path, b: &RecordBatch, out: &mut Vec<Row>) -> Result<(), ReadError> {
+    let c = Columns { path, b };
+    let (text, int32) = (|n: &str| c.text(n), |n: &str| c.int32(n));
     let (id, split, template, mode) = (
         text("id")?,
         text("split")?,
@@ -153,18 +193,12 @@ fn decode_batch(path: &Path, b: &RecordBatch, out: &mut Vec<Row>) -> Result<(), 
     );
     let (problem, question, solution) = (text("problem")?, text("question")?, text("solution")?);
     let (prompt, completion) = (text("prompt")?, text("completion")?);
-    let answer = col("answer")?
-        .as_primitive_opt::<Int64Type>()
-        .ok_or_else(|| err("answer", "not an int64 column"))?;
+    let answer = c.int64("answer")?;
     let (op, n_distractors, depth) = (int32("op")?, int32("n_distractors")?, int32("depth")?);
-    let graph = col("graph")?
-        .as_list_opt::<i32>()
-        .ok_or_else(|| err("graph", "not a list column"))?;
+    let graph = c.list("graph")?;
     for r in 0..b.num_rows() {
-        let mode_s = mode.value(r);
-        let mode =
-            Mode::parse(mode_s).ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
-        let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| err("graph", &p))?;
+        let mode = c.mode(mode, r)?;
+        let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.err("graph", &p))?;
         out.push(Row {
             id: id.value(r).to_string(),
             split: split.value(r).to_string(),
@@ -211,42 +245,23 @@ pub fn for_each_gold_row(
     }
     for b in read_columns(path, &names)? {
         let b = b?;
-        let err = |column: &str, problem: &str| ReadError::Column {
-            path: path.to_path_buf(),
-            column: column.into(),
-            problem: problem.into(),
-        };
-        let col = |name: &str| b.column_by_name(name).ok_or_else(|| err(name, "missing"));
-        let text = |name: &str| {
-            col(name)?
-                .as_string_opt::<i32>()
-                .ok_or_else(|| err(name, "not a string column"))
-        };
+        let c = Columns { path, b: &b };
         let (id, split, template, mode) = (
-            text("id")?,
-            text("split")?,
-            text("template")?,
-            text("mode")?,
+            c.text("id")?,
+            c.text("split")?,
+            c.text("template")?,
+            c.text("mode")?,
         );
         let completion = if with_completion {
-            Some(text("completion")?)
+            Some(c.text("completion")?)
         } else {
             None
         };
-        let answer = col("answer")?
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| err("answer", "not an int64 column"))?;
-        let op = col("op")?
-            .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| err("op", "not an int32 column"))?;
-        let graph = col("graph")?
-            .as_list_opt::<i32>()
-            .ok_or_else(|| err("graph", "not a list column"))?;
+        let (answer, op, graph) = (c.int64("answer")?, c.int32("op")?, c.list("graph")?);
         for r in 0..b.num_rows() {
-            let mode_s = mode.value(r);
-            let mode = Mode::parse(mode_s)
-                .ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
-            let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| err("graph", &p))?;
+            let mode = c.mode(mode, r)?;
+            let g =
+                decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.err("graph", &p))?;
             f(GoldRow {
                 id: id.value(r).to_string(),
                 split: split.value(r).to_string(),
@@ -271,35 +286,21 @@ pub fn for_each_gold_key(
     let mut left = sizes.first().copied().unwrap_or(0);
     for b in read_columns(path, &["id", "split", "op", "template", "mode"])? {
         let b = b?;
-        let err = |column: &str, problem: &str| ReadError::Column {
-            path: path.to_path_buf(),
-            column: column.into(),
-            problem: problem.into(),
-        };
-        let col = |name: &str| b.column_by_name(name).ok_or_else(|| err(name, "missing"));
-        let text = |name: &str| {
-            col(name)?
-                .as_string_opt::<i32>()
-                .ok_or_else(|| err(name, "not a string column"))
-        };
+        let c = Columns { path, b: &b };
         let (id, split, template, mode) = (
-            text("id")?,
-            text("split")?,
-            text("template")?,
-            text("mode")?,
+            c.text("id")?,
+            c.text("split")?,
+            c.text("template")?,
+            c.text("mode")?,
         );
-        let op = col("op")?
-            .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| err("op", "not an int32 column"))?;
+        let op = c.int32("op")?;
         for r in 0..b.num_rows() {
             while left == 0 && group + 1 < sizes.len() {
                 group += 1;
                 left = sizes[group];
             }
             left = left.saturating_sub(1);
-            let mode_s = mode.value(r);
-            let m = Mode::parse(mode_s)
-                .ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
+            let m = c.mode(mode, r)?;
             f(
                 group,
                 id.value(r),
@@ -325,33 +326,18 @@ pub fn read_gold_graphs(
     let mut base = 0;
     for b in read_columns_of(path, &["mode", "answer", "graph"], Some(row_group))? {
         let b = b?;
-        let err = |column: &str, problem: &str| ReadError::Column {
-            path: path.to_path_buf(),
-            column: column.into(),
-            problem: problem.into(),
-        };
-        let col = |name: &str| b.column_by_name(name).ok_or_else(|| err(name, "missing"));
-        let mode = col("mode")?
-            .as_string_opt::<i32>()
-            .ok_or_else(|| err("mode", "not a string column"))?;
-        let answer = col("answer")?
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| err("answer", "not an int64 column"))?;
-        let graph = col("graph")?
-            .as_list_opt::<i32>()
-            .ok_or_else(|| err("graph", "not a list column"))?;
-        let gc = GraphColumn::new(graph).map_err(|p| err("graph", &p))?;
+        let c = Columns { path, b: &b };
+        let (mode, answer) = (c.text("mode")?, c.int64("answer")?);
+        let gc = GraphColumn::new(c.list("graph")?).map_err(|p| c.err("graph", &p))?;
         while let Some(&r) = want.peek() {
             if r >= base + b.num_rows() {
                 break;
             }
             let i = r - base;
-            let mode_s = mode.value(i);
-            let m = Mode::parse(mode_s)
-                .ok_or_else(|| err("mode", &format!("unknown mode `{mode_s}`")))?;
+            let m = c.mode(mode, i)?;
             out.push(
                 gc.decode(i, m, answer.value(i))
-                    .map_err(|p| err("graph", &p))?,
+                    .map_err(|p| c.err("graph", &p))?,
             );
             want.next();
         }

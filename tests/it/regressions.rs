@@ -928,6 +928,7 @@ fn generate_failing_part_way_on_bad_input_leaves_nothing_behind() {
 }
 
 /// Replace `from` with `to` in the file at `path`.
+#[cfg(feature = "train")]
 fn replace_in(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap().replace(from, to);
     std::fs::write(path, text).unwrap();

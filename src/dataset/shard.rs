@@ -329,28 +329,9 @@ pub fn read_columns_of<'a>(
 
 /// Write one table to `path` as zstd Parquet, atomically (temp file, fsync, rename).
 pub fn write_table_atomic(path: &Path, batch: &RecordBatch) -> Result<(), ShardError> {
-    let name = path
-        .file_name()
-        .expect("path has a file name")
-        .to_string_lossy();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let file = File::create(&tmp).map_err(io(&tmp))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid level"),
-        ))
-        .build();
-    let mut w = ArrowWriter::try_new(BufWriter::new(file), batch.schema(), Some(props))
-        .map_err(pq(&tmp))?;
-    w.write(batch).map_err(pq(&tmp))?;
-    let buf = w.into_inner().map_err(pq(&tmp))?;
-    let file = buf.into_inner().map_err(|e| ShardError::Io {
-        path: tmp.clone(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().map_err(io(&tmp))?;
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(io(path))
+    let mut w = TableWriter::create(path, batch.schema())?;
+    w.write(batch)?;
+    w.finish()
 }
 
 /// A zstd Parquet table written batch by batch (one row group per batch at most), made

@@ -42,6 +42,30 @@ pub enum Aggregation {
     Constant,
 }
 
+/// What a reward is divided by after its group's mean is taken off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScaleRewards {
+    /// The group's standard deviation (GRPO).
+    Group,
+    /// The standard deviation of every reward of the step (TRL's `batch`).
+    Batch,
+    /// Nothing (Dr. GRPO).
+    None,
+}
+
+/// How a group's rewards become advantages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdvantageKind {
+    /// r − mean, scaled per `scale_rewards`.
+    Grpo,
+    /// verl's `grpo_passk`: only the group's best rollout gets an advantage, r_max − r_second
+    /// (divided by the group's sample standard deviation unless `scale_rewards = "none"`);
+    /// the rest get 0, which trains for pass@k rather than the mean reward.
+    Passk,
+}
+
 /// The policy term (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -75,7 +99,13 @@ pub struct GrpoConfig {
     pub kl_coef: f64,
     pub kl_estimator: KlEstimator,
     /// Divide advantages by the group's standard deviation (off: Dr. GRPO's mean-only form).
+    /// `scale_rewards`, when given, overrides it.
     pub scale_std: bool,
+    /// `group`, `batch` or `none`; unset: `group` if `scale_std`, else `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale_rewards: Option<ScaleRewards>,
+    /// `grpo` or `passk`.
+    pub advantage: AdvantageKind,
     /// ε in (r − mean) / (std + ε).
     pub adv_eps: f64,
     /// μ: passes over each step's rollouts (1: one update, ratio 1, the clip idle).
@@ -95,6 +125,8 @@ impl Default for GrpoConfig {
             kl_coef: 0.001,
             kl_estimator: KlEstimator::K3,
             scale_std: true,
+            scale_rewards: None,
+            advantage: AdvantageKind::Grpo,
             adv_eps: 1e-6,
             ppo_epochs: 1,
             mini_batches: 1,
@@ -120,6 +152,71 @@ impl GrpoConfig {
         }
         Ok(())
     }
+}
+
+impl GrpoConfig {
+    /// The reward scaling in force (`scale_rewards`, else `scale_std`).
+    pub fn scaling(&self) -> ScaleRewards {
+        self.scale_rewards.unwrap_or(if self.scale_std {
+            ScaleRewards::Group
+        } else {
+            ScaleRewards::None
+        })
+    }
+}
+
+/// Advantages of every group of a step (`groups[i]` the rewards of group i), per `advantage`
+/// and `scale_rewards`.
+pub fn step_advantages(groups: &[Vec<f64>], c: &GrpoConfig) -> Vec<Vec<f64>> {
+    let eps = c.adv_eps;
+    match (c.advantage, c.scaling()) {
+        (AdvantageKind::Grpo, ScaleRewards::Batch) => {
+            let all: Vec<f64> = groups.iter().flatten().copied().collect();
+            let n = all.len().max(1) as f64;
+            let mean = all.iter().sum::<f64>() / n;
+            let std = (all.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
+            groups
+                .iter()
+                .map(|g| {
+                    advantages(g, false, eps)
+                        .into_iter()
+                        .map(|a| a / (std + eps))
+                        .collect()
+                })
+                .collect()
+        }
+        (AdvantageKind::Grpo, s) => groups
+            .iter()
+            .map(|g| advantages(g, s == ScaleRewards::Group, eps))
+            .collect(),
+        (AdvantageKind::Passk, s) => groups
+            .iter()
+            .map(|g| passk_advantages(g, s != ScaleRewards::None, eps))
+            .collect(),
+    }
+}
+
+/// verl's `grpo_passk` advantages of one group (see [`AdvantageKind::Passk`]); the first
+/// rollout with the best reward is the one that gets it.
+pub fn passk_advantages(rewards: &[f64], scale: bool, eps: f64) -> Vec<f64> {
+    let mut out = vec![0.0; rewards.len()];
+    if rewards.len() < 2 {
+        return out;
+    }
+    let best = (0..rewards.len()).fold(0, |b, i| if rewards[i] > rewards[b] { i } else { b });
+    let second = (0..rewards.len())
+        .filter(|&i| i != best)
+        .map(|i| rewards[i])
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut a = rewards[best] - second;
+    if scale {
+        let n = rewards.len() as f64;
+        let mean = rewards.iter().sum::<f64>() / n;
+        let var = rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        a /= var.sqrt() + eps;
+    }
+    out[best] = a;
+    out
 }
 
 /// Advantages of one group's rewards: (r − mean) / (std + ε), or r − mean without std scaling.
@@ -417,5 +514,37 @@ mod tests {
         assert_eq!(a, vec![0.75, -0.25, -0.25, -0.25]);
         // A group with one reward for all has zero advantages, not NaN.
         assert_eq!(advantages(&[0.5; 3], true, 1e-6), vec![0.0; 3]);
+    }
+
+    #[test]
+    fn batch_scaling_and_passk_advantages_match_hand_computed_values() {
+        let groups = vec![vec![1.0, 0.0], vec![1.0, 1.0]];
+        let c = |scale, advantage| GrpoConfig {
+            scale_std: scale == ScaleRewards::Group,
+            scale_rewards: Some(scale),
+            advantage,
+            adv_eps: 0.0,
+            ..GrpoConfig::default()
+        };
+        // Batch: centred per group (±0.5; 0, 0), divided by the std of all four rewards
+        // (mean 0.75, variance 0.1875).
+        let s = 0.1875f64.sqrt();
+        assert_eq!(
+            step_advantages(&groups, &c(ScaleRewards::Batch, AdvantageKind::Grpo)),
+            vec![vec![0.5 / s, -0.5 / s], vec![0.0, 0.0]]
+        );
+        assert_eq!(
+            step_advantages(&groups, &c(ScaleRewards::None, AdvantageKind::Grpo)),
+            vec![vec![0.5, -0.5], vec![0.0, 0.0]]
+        );
+        // Pass@k: the best rollout gets r_max − r_second over the sample std, the rest 0.
+        // [0.2, 0.9, 0.5]: 0.9 − 0.5 = 0.4; mean 0.5333, sample variance 0.1233.
+        let r = [0.2, 0.9, 0.5];
+        let var: f64 = r.iter().map(|x| (x - 1.6 / 3.0f64).powi(2)).sum::<f64>() / 2.0;
+        let got = passk_advantages(&r, true, 0.0);
+        assert!((got[1] - 0.4 / var.sqrt()).abs() < 1e-12 && got[0] == 0.0 && got[2] == 0.0);
+        assert_eq!(passk_advantages(&r, false, 0.0)[1], 0.9 - 0.5);
+        // Ties: the first best gets r_max − r_max = 0.
+        assert_eq!(passk_advantages(&[1.0, 1.0, 0.0], false, 0.0), vec![0.0; 3]);
     }
 }

@@ -1193,12 +1193,22 @@ pub fn train_rl<B: AutodiffBackend>(
                     dropped += 1;
                     continue;
                 }
-                let advantages = grpo::advantages(&rewards, cfg.grpo.scale_std, cfg.grpo.adv_eps);
                 groups.push(Group {
                     rollouts,
-                    advantages,
+                    advantages: Vec::new(),
                 });
             }
+        }
+        // Advantages once the step's groups are in (`scale_rewards = "batch"` needs them all).
+        let rewards: Vec<Vec<f64>> = groups
+            .iter()
+            .map(|g| g.rollouts.iter().map(|r| r.reward).collect())
+            .collect();
+        for (g, a) in groups
+            .iter_mut()
+            .zip(grpo::step_advantages(&rewards, &cfg.grpo))
+        {
+            g.advantages = a;
         }
         let lr = cfg.optim.lr_at(step, total);
         let s = policy.update(&groups, lr, device);

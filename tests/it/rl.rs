@@ -850,6 +850,52 @@ fn grpo_variants_parse_and_dr_grpo_normalises_by_the_token_limit() {
     assert_eq!(c.grpo.loss_type, LossType::Gspo);
     assert_eq!(c.grpo.aggregation, Aggregation::Constant);
     assert_eq!(c.grpo.norm_tokens, 512);
+    let c = RlConfig::from_toml(
+        "out = \"x\"\n[data]\ndir = \"d\"\nsplits = [\"p\"]\n\
+         [grpo]\nscale_rewards = \"batch\"\nadvantage = \"passk\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.grpo.scaling(), grpo::ScaleRewards::Batch);
+    assert_eq!(c.grpo.advantage, grpo::AdvantageKind::Passk);
+    // Every variant runs through the loop (the micro model, two steps each).
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path());
+    let (start, _) = fresh_checkpoint(dir.path(), "start");
+    for (i, (loss_type, aggregation, scale, advantage)) in [
+        (
+            LossType::Gspo,
+            Aggregation::SequenceMean,
+            grpo::ScaleRewards::Batch,
+            grpo::AdvantageKind::Grpo,
+        ),
+        (
+            LossType::Cispo,
+            Aggregation::TokenMean,
+            grpo::ScaleRewards::Group,
+            grpo::AdvantageKind::Passk,
+        ),
+        (
+            LossType::Grpo,
+            Aggregation::Constant,
+            grpo::ScaleRewards::None,
+            grpo::AdvantageKind::Grpo,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut cfg = rl_config(&data, &dir.path().join(format!("run-{i}")));
+        cfg.rl.steps = 2;
+        cfg.grpo.loss_type = loss_type;
+        cfg.grpo.aggregation = aggregation;
+        cfg.grpo.norm_tokens = 24;
+        cfg.grpo.scale_rewards = Some(scale);
+        cfg.grpo.advantage = advantage;
+        let run =
+            rl::train_rl::<CpuBackend>(&cfg, RlStart::From(&start), &cpu_device(), &mut Silent)
+                .unwrap();
+        assert!(run.metrics.iter().all(|m| m.loss.is_finite()), "{i}");
+    }
     let e = RlConfig::from_toml(
         "out = \"x\"\n[data]\ndir = \"d\"\nsplits = [\"p\"]\n[grpo]\nloss_type = \"ppo\"\n",
     )

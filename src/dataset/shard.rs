@@ -106,6 +106,40 @@ fn properties(meta: &ShardMeta, row_group_size: usize) -> WriterProperties {
     b.build()
 }
 
+/// A Parquet writer on the temporary sibling of `path` (`.NAME.tmp`), removed again if the
+/// writer cannot be made.
+fn open_tmp(
+    path: &Path,
+    schema: arrow::datatypes::SchemaRef,
+    props: WriterProperties,
+) -> Result<(PathBuf, ArrowWriter<BufWriter<File>>), ShardError> {
+    let name = path
+        .file_name()
+        .expect("path has a file name")
+        .to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let file = File::create(&tmp).map_err(io(&tmp))?;
+    match ArrowWriter::try_new(BufWriter::new(file), schema, Some(props)) {
+        Ok(w) => Ok((tmp, w)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(pq(&tmp)(e))
+        }
+    }
+}
+
+/// Close the writer on `tmp`, fsync it and rename it to `path`.
+fn commit(w: ArrowWriter<BufWriter<File>>, tmp: &Path, path: &Path) -> Result<(), ShardError> {
+    let buf = w.into_inner().map_err(pq(tmp))?;
+    let file = buf.into_inner().map_err(|e| ShardError::Io {
+        path: tmp.to_path_buf(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(io(tmp))?;
+    drop(file);
+    std::fs::rename(tmp, path).map_err(io(path))
+}
+
 /// Writes one shard; `finish` makes it visible.
 pub struct ShardWriter {
     tmp: PathBuf,
@@ -120,18 +154,7 @@ impl ShardWriter {
         meta: &ShardMeta,
         row_group_size: usize,
     ) -> Result<ShardWriter, ShardError> {
-        let name = path
-            .file_name()
-            .expect("shard path has a file name")
-            .to_string_lossy();
-        let tmp = path.with_file_name(format!(".{name}.tmp"));
-        let file = File::create(&tmp).map_err(io(&tmp))?;
-        let writer = ArrowWriter::try_new(
-            BufWriter::new(file),
-            schema(),
-            Some(properties(meta, row_group_size)),
-        )
-        .map_err(pq(&tmp))?;
+        let (tmp, writer) = open_tmp(path, schema(), properties(meta, row_group_size))?;
         Ok(ShardWriter {
             tmp,
             path: path.to_path_buf(),
@@ -158,14 +181,7 @@ impl ShardWriter {
 
     /// Close, fsync and rename into place; returns size and checksum.
     pub fn finish(self) -> Result<ShardInfo, ShardError> {
-        let buf = self.writer.into_inner().map_err(pq(&self.tmp))?;
-        let file = buf.into_inner().map_err(|e| ShardError::Io {
-            path: self.tmp.clone(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().map_err(io(&self.tmp))?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
+        commit(self.writer, &self.tmp, &self.path)?;
         let (bytes, sha256) = file_sha256(&self.path)?;
         Ok(ShardInfo {
             rows: self.rows,
@@ -345,25 +361,12 @@ pub struct TableWriter {
 
 impl TableWriter {
     pub fn create(path: &Path, schema: arrow::datatypes::SchemaRef) -> Result<Self, ShardError> {
-        let name = path
-            .file_name()
-            .expect("path has a file name")
-            .to_string_lossy();
-        let tmp = path.with_file_name(format!(".{name}.tmp"));
-        let file = File::create(&tmp).map_err(io(&tmp))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(3).expect("valid level"),
             ))
             .build();
-        let w = ArrowWriter::try_new(BufWriter::new(file), schema, Some(props));
-        let w = match w {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(pq(&tmp)(e));
-            }
-        };
+        let (tmp, w) = open_tmp(path, schema, props)?;
         Ok(TableWriter {
             path: path.to_path_buf(),
             tmp,
@@ -381,15 +384,7 @@ impl TableWriter {
     /// Close, fsync and rename into place.
     pub fn finish(mut self) -> Result<(), ShardError> {
         let w = self.w.take().expect("not finished");
-        let buf = w.into_inner().map_err(pq(&self.tmp))?;
-        let file = buf.into_inner().map_err(|e| ShardError::Io {
-            path: self.tmp.clone(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().map_err(io(&self.tmp))?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
-        Ok(())
+        commit(w, &self.tmp, &self.path)
     }
 }
 

@@ -1114,11 +1114,12 @@ pub fn train_rl<B: AutodiffBackend>(
         // Sampling rounds: the first draws `prompts_per_step` prompts; with dynamic sampling
         // and `max_sampling_rounds` > 1, each further round draws as many as informative groups
         // are missing.
-        let (mut groups, mut dropped, mut zero_var) = (Vec::new(), 0usize, 0usize);
+        let (mut groups, mut dropped) = (Vec::new(), 0usize);
         let mut scored = Vec::new(); // (outcome, process, mixed, strict, verified, len, truncated)
         let mut new_tokens = 0u64;
         let mut prompt_tokens = 0u64;
-        let (mut roll_secs, mut sampled, mut rounds) = (0.0f64, 0usize, 0usize);
+        let (mut roll_secs, mut rounds) = (0.0f64, 0usize);
+        // Per op of the sampled problems: (groups with one reward for all, groups).
         let mut by_op: std::collections::BTreeMap<u32, (usize, usize)> = Default::default();
         while groups.len() < cfg.rl.prompts_per_step
             && (rounds == 0 || (cfg.rl.dynamic_sampling && rounds < cfg.rl.max_sampling_rounds))
@@ -1144,7 +1145,6 @@ pub fn train_rl<B: AutodiffBackend>(
             let completions = policy.rollout(&prompts, cfg.rl.group_size, &gen, &stops, device);
             roll_secs += t_roll.elapsed().as_secs_f64();
             rounds += 1;
-            sampled += picks.len();
             // Verify and score.
             for (&i, comps) in picks.iter().zip(&completions) {
                 let item = &pool[i];
@@ -1188,7 +1188,6 @@ pub fn train_rl<B: AutodiffBackend>(
                 let op = by_op.entry(item.gold.op).or_default();
                 op.0 += flat as usize;
                 op.1 += 1;
-                zero_var += flat as usize;
                 if cfg.rl.dynamic_sampling && outcomes.iter().all(|&o| o == outcomes[0]) {
                     dropped += 1;
                     continue;
@@ -1234,6 +1233,9 @@ pub fn train_rl<B: AutodiffBackend>(
         current.tokens += prompt_tokens + new_tokens;
         current.flops += rollout_flops + ref_flops + train_flops;
         let col = |k: usize| mean(&scored, |x| x[k]);
+        let (zero_var, sampled) = by_op
+            .values()
+            .fold((0, 0), |(z, n), &(flat, groups)| (z + flat, n + groups));
         let m = RlMetrics {
             phase: "rl".into(),
             step,

@@ -158,13 +158,13 @@ impl Kv {
     /// Store the key and value of position `at` (< `cap`) of layer `li`; buffers are made on
     /// first use.
     fn put(&mut self, li: usize, at: usize, key: &[f32], value: &[f32]) {
-        let kvd = key.len();
+        let (kvd, stride) = (key.len(), padded(self.cap));
         if self.k[li].is_empty() {
-            self.k[li] = vec![0.0; kvd * padded(self.cap)];
+            self.k[li] = vec![0.0; kvd * stride];
             self.v[li].reserve(kvd * self.cap);
         }
         for (i, &x) in key.iter().enumerate() {
-            self.k[li][i * padded(self.cap) + at] = x;
+            self.k[li][i * stride + at] = x;
         }
         debug_assert_eq!(self.v[li].len(), at * kvd);
         self.v[li].extend_from_slice(value);

@@ -236,74 +236,70 @@ fn parquet_batch(
     path: &Path,
     b: &arrow::array::RecordBatch,
 ) -> Result<Vec<Prediction>, PredictionError> {
-    let mut out = Vec::new();
     let file_err = |problem: String| PredictionError::File {
         path: path.to_path_buf(),
         problem,
     };
-    {
-        let id_col = b
-            .column_by_name("id")
-            .ok_or_else(|| file_err("missing column `id`".into()))?;
-        let text_col = TEXT_FIELDS
-            .iter()
-            .find_map(|f| b.column_by_name(f))
-            .ok_or_else(|| {
-                file_err("missing column `completion` (or `response` / `output`)".into())
-            })?;
-        let texts = text_col.as_string_opt::<i32>().ok_or_else(|| {
-            file_err(format!(
-                "the completion column is {}, not a string",
-                text_col.data_type()
-            ))
-        })?;
-        let ids: Vec<String> = match id_col.data_type() {
-            DataType::Utf8 => {
-                let a = id_col.as_string::<i32>();
-                (0..a.len()).map(|i| a.value(i).to_string()).collect()
-            }
-            DataType::Int64 => {
-                let a = id_col.as_primitive::<Int64Type>();
-                (0..a.len()).map(|i| a.value(i).to_string()).collect()
-            }
-            t => {
-                return Err(file_err(format!(
-                    "column `id` is {t}; expected string or int64"
-                )))
-            }
-        };
-        let samples = match b.column_by_name("sample") {
-            None => None,
-            Some(c) => Some(
-                c.as_primitive_opt::<UInt32Type>()
-                    .map(|a| (0..a.len()).map(|i| a.value(i)).collect::<Vec<_>>())
-                    .or_else(|| {
-                        c.as_primitive_opt::<Int64Type>().map(|a| {
-                            (0..a.len())
-                                .map(|i| a.value(i).clamp(0, u32::MAX as i64 - 1) as u32)
-                                .collect()
-                        })
-                    })
-                    .ok_or_else(|| {
-                        file_err(format!(
-                            "column `sample` is {}; expected an integer",
-                            c.data_type()
-                        ))
-                    })?,
-            ),
-        };
-        for (i, id) in ids.into_iter().enumerate() {
-            if texts.is_null(i) {
-                return Err(file_err(format!(
-                    "row with id {id}: the completion is null"
-                )));
-            }
-            out.push(Prediction {
-                id,
-                sample: samples.as_ref().map_or(u32::MAX, |s| s[i]),
-                completion: texts.value(i).to_string(),
-            });
+    let id_col = b
+        .column_by_name("id")
+        .ok_or_else(|| file_err("missing column `id`".into()))?;
+    let text_col = TEXT_FIELDS
+        .iter()
+        .find_map(|f| b.column_by_name(f))
+        .ok_or_else(|| file_err("missing column `completion` (or `response` / `output`)".into()))?;
+    let texts = text_col.as_string_opt::<i32>().ok_or_else(|| {
+        file_err(format!(
+            "the completion column is {}, not a string",
+            text_col.data_type()
+        ))
+    })?;
+    let ids: Vec<String> = match id_col.data_type() {
+        DataType::Utf8 => {
+            let a = id_col.as_string::<i32>();
+            (0..a.len()).map(|i| a.value(i).to_string()).collect()
         }
+        DataType::Int64 => {
+            let a = id_col.as_primitive::<Int64Type>();
+            (0..a.len()).map(|i| a.value(i).to_string()).collect()
+        }
+        t => {
+            return Err(file_err(format!(
+                "column `id` is {t}; expected string or int64"
+            )))
+        }
+    };
+    let samples = match b.column_by_name("sample") {
+        None => None,
+        Some(c) => Some(
+            c.as_primitive_opt::<UInt32Type>()
+                .map(|a| (0..a.len()).map(|i| a.value(i)).collect::<Vec<_>>())
+                .or_else(|| {
+                    c.as_primitive_opt::<Int64Type>().map(|a| {
+                        (0..a.len())
+                            .map(|i| a.value(i).clamp(0, u32::MAX as i64 - 1) as u32)
+                            .collect()
+                    })
+                })
+                .ok_or_else(|| {
+                    file_err(format!(
+                        "column `sample` is {}; expected an integer",
+                        c.data_type()
+                    ))
+                })?,
+        ),
+    };
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, id) in ids.into_iter().enumerate() {
+        if texts.is_null(i) {
+            return Err(file_err(format!(
+                "row with id {id}: the completion is null"
+            )));
+        }
+        out.push(Prediction {
+            id,
+            sample: samples.as_ref().map_or(u32::MAX, |s| s[i]),
+            completion: texts.value(i).to_string(),
+        });
     }
     Ok(out)
 }

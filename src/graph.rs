@@ -3,6 +3,8 @@
 //! This is the contract between the composer (which builds it), the dataset (which stores it
 //! in the `graph` column) and the verifier (which checks predicted traces against it). It
 //! carries names rather than trace letters, so nothing here depends on how a trace is written.
+//! A [`GoldItem`] is a gold graph with the keys (id, split, op, template) that verdicts and
+//! pass@k tables are grouped by.
 
 use crate::composer::{Combine, Mode, Problem, Quantity};
 use crate::template::Template;
@@ -117,6 +119,103 @@ impl GoldGraph {
             nodes,
             asked: p.asked(),
             answer: p.answer(),
+        }
+    }
+}
+
+/// A gold problem with the keys results are grouped by.
+#[derive(Debug, Clone)]
+pub struct GoldItem {
+    pub id: String,
+    pub split: String,
+    pub op: u32,
+    pub template: String,
+    pub graph: GoldGraph,
+}
+
+/// One gold problem's keys, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRef<'a> {
+    pub id: &'a str,
+    pub split: &'a str,
+    pub op: u32,
+    pub template: &'a str,
+    pub mode: Mode,
+}
+
+/// Gold problems indexed as [`SampleVerdict::gold`] indexes them.
+pub trait GoldKeys {
+    fn key(&self, g: usize) -> KeyRef<'_>;
+}
+
+impl GoldKeys for [GoldItem] {
+    fn key(&self, g: usize) -> KeyRef<'_> {
+        let it = &self[g];
+        KeyRef {
+            id: &it.id,
+            split: &it.split,
+            op: it.op,
+            template: &it.template,
+            mode: it.graph.mode,
+        }
+    }
+}
+
+/// The keys of many gold problems in few allocations: ids in one buffer, splits and
+/// templates interned (a dataset has a handful of each), so a streamed audit of a large
+/// dataset holds a few bytes per problem besides its id.
+#[derive(Debug, Clone, Default)]
+pub struct KeyTable {
+    ids: String,
+    /// End of each id in `ids`.
+    ends: Vec<usize>,
+    /// (split, template) as indices into `names`, op and mode per problem.
+    rows: Vec<(u32, u32, u32, Mode)>,
+    names: Vec<String>,
+}
+
+impl KeyTable {
+    pub fn push(&mut self, id: &str, split: &str, op: u32, template: &str, mode: Mode) {
+        self.ids.push_str(id);
+        self.ends.push(self.ids.len());
+        let (s, t) = (self.intern(split), self.intern(template));
+        self.rows.push((s, t, op, mode));
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => i as u32,
+            None => {
+                self.names.push(name.to_string());
+                (self.names.len() - 1) as u32
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The id of problem `g`.
+    pub fn id(&self, g: usize) -> &str {
+        let from = if g == 0 { 0 } else { self.ends[g - 1] };
+        &self.ids[from..self.ends[g]]
+    }
+}
+
+impl GoldKeys for KeyTable {
+    fn key(&self, g: usize) -> KeyRef<'_> {
+        let (s, t, op, mode) = self.rows[g];
+        KeyRef {
+            id: self.id(g),
+            split: &self.names[s as usize],
+            op,
+            template: &self.names[t as usize],
+            mode,
         }
     }
 }

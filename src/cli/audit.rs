@@ -1,23 +1,25 @@
 //! `dagmath audit`: verify model completions (or a dataset's own gold traces) against gold
 //! problems; write verdicts.parquet and summary.json; print pass@k and a failure taxonomy.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
 
+use dagmath::composer::Mode;
 use dagmath::dataset::predictions::{Prediction, PredictionStream, CHUNK};
-use dagmath::dataset::reader::{for_each_gold_key, for_each_gold_row, read_gold_graphs, Dataset};
+use dagmath::dataset::reader::{for_each_gold_key, for_each_gold_row, Dataset, GoldRows};
 use dagmath::dataset::reference::read_reference_jsonl;
 use dagmath::dataset::shard::{write_atomic, TableWriter};
+use dagmath::dataset::verdicts::{self, SampleVerdict};
 use dagmath::eval::audit::{
-    verdict_rows, verify_jobs, AuditConfig, AuditError, GoldItem, GoldKey, GoldKeys, Job, KeyRef,
-    SampleVerdict, Summary, Tally,
+    verify_job, verify_jobs, AuditConfig, AuditError, Job, KeyTable, Summary, Tally,
 };
-use dagmath::graph::GoldGraph;
-use dagmath::trace::Rule;
+use dagmath::graph::{GoldGraph, GoldItem, GoldKeys, KeyRef};
+use dagmath::trace::{Rule, Verifier};
 
 use super::CliError;
 
@@ -76,7 +78,7 @@ pub struct Args {
 enum Gold {
     Items(Vec<GoldItem>),
     Shards {
-        keys: Vec<GoldKey>,
+        keys: KeyTable,
         /// (shard, row group, row within the row group) of each key.
         at: Vec<(u32, u32, u32)>,
         paths: Vec<PathBuf>,
@@ -87,50 +89,105 @@ impl Gold {
     fn ids(&self) -> Box<dyn Iterator<Item = &str> + '_> {
         match self {
             Gold::Items(items) => Box::new(items.iter().map(|g| g.id.as_str())),
-            Gold::Shards { keys, .. } => Box::new(keys.iter().map(|g| g.id.as_str())),
+            Gold::Shards { keys, .. } => Box::new((0..keys.len()).map(|g| keys.id(g))),
         }
     }
 
-    /// The graphs of gold items `wanted`, read a row group at a time, in parallel.
-    fn graphs(&self, wanted: &[usize]) -> Result<HashMap<usize, GoldGraph>, CliError> {
-        let Gold::Shards { at, paths, .. } = self else {
-            return Ok(HashMap::new());
+    /// Verify `jobs` in parallel; the verdicts are in job order. Shard gold is read a row
+    /// group at a time, at most [`WAVE`] row groups held at once (plus the last wave's, kept
+    /// for the next chunk, which in a file sorted like the gold data starts where this one
+    /// ended), and each worker decodes a graph into one reused buffer right before verifying.
+    fn verify(
+        &self,
+        jobs: &[Job<'_>],
+        cfg: AuditConfig,
+        cache: &mut Vec<((u32, u32), Arc<GoldRows>)>,
+    ) -> Result<Vec<SampleVerdict>, CliError> {
+        let (at, paths) = match self {
+            Gold::Items(items) => return Ok(verify_jobs(&|g| &items[g].graph, jobs, cfg)),
+            Gold::Shards { at, paths, .. } => (at, paths),
         };
-        let mut groups: BTreeMap<(u32, u32), Vec<(u32, usize)>> = BTreeMap::new();
-        for &g in wanted {
-            let (s, rg, row) = at[g];
-            groups.entry((s, rg)).or_default().push((row, g));
+        let group = |j: &Job<'_>| {
+            let (s, rg, _) = at[j.gold];
+            (s, rg)
+        };
+        // Job indices sorted by row group (stable, so each group keeps job order).
+        let mut order: Vec<u32> = (0..jobs.len() as u32).collect();
+        order.sort_by_key(|&j| group(&jobs[j as usize]));
+        let mut out: Vec<Option<SampleVerdict>> = vec![None; jobs.len()];
+        let mut rest = &order[..];
+        while !rest.is_empty() {
+            // The next wave: the jobs of the next WAVE row groups.
+            let (mut groups, mut n) = (Vec::new(), 0);
+            while n < rest.len() {
+                let g = group(&jobs[rest[n] as usize]);
+                if groups.last() != Some(&g) {
+                    if groups.len() == WAVE {
+                        break;
+                    }
+                    groups.push(g);
+                }
+                n += 1;
+            }
+            let (wave, tail) = rest.split_at(n);
+            rest = tail;
+            let read: Vec<Result<((u32, u32), Arc<GoldRows>), CliError>> = groups
+                .par_iter()
+                .map(|&(s, rg)| {
+                    if let Some((_, rows)) = cache.iter().find(|c| c.0 == (s, rg)) {
+                        return Ok(((s, rg), rows.clone()));
+                    }
+                    let rows =
+                        GoldRows::read(&paths[s as usize], rg as usize).map_err(CliError::usage)?;
+                    Ok(((s, rg), Arc::new(rows)))
+                })
+                .collect();
+            *cache = read.into_iter().collect::<Result<_, _>>()?;
+            let rows = |g: (u32, u32)| &cache.iter().find(|c| c.0 == g).expect("read").1;
+            let verdicts: Vec<Result<SampleVerdict, CliError>> = wave
+                .par_iter()
+                .with_min_len(64)
+                .map_init(
+                    || (Verifier::new(), empty_graph()),
+                    |(ver, graph), &j| {
+                        let job = &jobs[j as usize];
+                        let (s, rg, row) = at[job.gold];
+                        rows((s, rg))
+                            .decode_into(row as usize, graph)
+                            .map_err(CliError::usage)?;
+                        Ok(verify_job(ver, graph, job, cfg))
+                    },
+                )
+                .collect();
+            for (&j, v) in wave.iter().zip(verdicts) {
+                out[j as usize] = Some(v?);
+            }
         }
-        let groups: Vec<_> = groups
+        Ok(out
             .into_iter()
-            .map(|(k, mut v)| {
-                v.sort_unstable();
-                v.dedup();
-                (k, v)
-            })
-            .collect();
-        let read: Vec<Result<Vec<(usize, GoldGraph)>, CliError>> = groups
-            .par_iter()
-            .map(|((s, rg), rows)| {
-                let offsets: Vec<usize> = rows.iter().map(|r| r.0 as usize).collect();
-                let graphs = read_gold_graphs(&paths[*s as usize], *rg as usize, &offsets)
-                    .map_err(CliError::usage)?;
-                Ok(rows.iter().map(|r| r.1).zip(graphs).collect())
-            })
-            .collect();
-        let mut out = HashMap::with_capacity(wanted.len());
-        for r in read {
-            out.extend(r?);
-        }
-        Ok(out)
+            .map(|v| v.expect("every job verified"))
+            .collect())
     }
 }
+
+/// A graph buffer for [`GoldRows::decode_into`] to fill.
+fn empty_graph() -> GoldGraph {
+    GoldGraph {
+        mode: Mode::Forward,
+        nodes: Vec::new(),
+        asked: 0,
+        answer: 0,
+    }
+}
+
+/// Row groups held at once while verifying a chunk of predictions.
+const WAVE: usize = 4;
 
 impl GoldKeys for Gold {
     fn key(&self, g: usize) -> KeyRef<'_> {
         match self {
             Gold::Items(items) => items.as_slice().key(g),
-            Gold::Shards { keys, .. } => keys.as_slice().key(g),
+            Gold::Shards { keys, .. } => keys.key(g),
         }
     }
 }
@@ -158,20 +215,14 @@ fn load_gold(a: &Args) -> Result<(Gold, Vec<Prediction>), CliError> {
             .flat_map(|s| ds.shard_paths(&s.name))
             .collect();
         if !a.self_check {
-            let (mut keys, mut at) = (Vec::new(), Vec::new());
+            let (mut keys, mut at) = (KeyTable::default(), Vec::new());
             for (s, path) in paths.iter().enumerate() {
                 let mut last = (usize::MAX, 0u32);
                 for_each_gold_key(path, |rg, id, split, op, template, mode| {
                     let row = if rg == last.0 { last.1 + 1 } else { 0 };
                     last = (rg, row);
                     at.push((s as u32, rg as u32, row));
-                    keys.push(GoldKey {
-                        id: id.to_string(),
-                        split: split.to_string(),
-                        op,
-                        template: template.to_string(),
-                        mode,
-                    });
+                    keys.push(id, split, op, template, mode);
                 })
                 .map_err(CliError::usage)?;
             }
@@ -258,8 +309,8 @@ pub fn run(a: Args) -> Result<(), CliError> {
         preds = Preds::Own(own.into_iter());
     }
     // A duplicate id is an error only where a prediction names it (or for --self, always).
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut dups: HashSet<&str> = HashSet::new();
+    let mut index: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut dups: FxHashSet<&str> = FxHashSet::default();
     for (i, id) in gold.ids().enumerate() {
         if index.insert(id, i).is_some() {
             dups.insert(id);
@@ -288,6 +339,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let mut table: Option<TableWriter> = None;
     let verdicts_path = a.out.as_ref().map(|o| o.join("verdicts.parquet"));
     let mut pending: Vec<SampleVerdict> = Vec::new();
+    let mut cache = Vec::new();
     let mut chunk = pool.install(|| preds.next_chunk())?;
     while let Some(ps) = chunk {
         let mut jobs = Vec::with_capacity(ps.len());
@@ -322,14 +374,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
                     };
                     (preds.next_chunk(), w)
                 },
-                || -> Result<Vec<SampleVerdict>, CliError> {
-                    let wanted: Vec<usize> = jobs.iter().map(|j| j.gold).collect();
-                    let graphs = gold.graphs(&wanted)?;
-                    Ok(match &gold {
-                        Gold::Items(items) => verify_jobs(&|g| &items[g].graph, &jobs, cfg),
-                        Gold::Shards { .. } => verify_jobs(&|g| &graphs[&g], &jobs, cfg),
-                    })
-                },
+                || gold.verify(&jobs, cfg, &mut cache),
             )
         });
         written?;
@@ -404,7 +449,7 @@ fn write_verdicts(
     if verdicts.is_empty() {
         return Ok(());
     }
-    let batch = verdict_rows(gold, verdicts);
+    let batch = verdicts::batch(gold, verdicts);
     if table.is_none() {
         let dir = path.parent().expect("a file in --out");
         if !dir.exists() {

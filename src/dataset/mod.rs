@@ -13,6 +13,7 @@ pub mod schema;
 pub mod shard;
 pub mod split;
 pub mod subset;
+pub mod verdicts;
 
 pub use generate::{generate, GenerateError, GenerateOptions, Manifest, Observer, Quiet};
 pub use recipe::{Recipe, RecipeError};

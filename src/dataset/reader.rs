@@ -314,45 +314,6 @@ pub fn for_each_gold_key(
     Ok(())
 }
 
-/// The gold graphs of rows `rows` (ascending offsets within the row group) of row group
-/// `row_group` of the shard at `path`; only the graph columns of that row group are read.
-pub fn read_gold_graphs(
-    path: &Path,
-    row_group: usize,
-    rows: &[usize],
-) -> Result<Vec<GoldGraph>, ReadError> {
-    let mut out = Vec::with_capacity(rows.len());
-    let mut want = rows.iter().copied().peekable();
-    let mut base = 0;
-    for b in read_columns_of(path, &["mode", "answer", "graph"], Some(row_group))? {
-        let b = b?;
-        let c = Columns { path, b: &b };
-        let (mode, answer) = (c.text("mode")?, c.int64("answer")?);
-        let gc = GraphColumn::new(c.list("graph")?).map_err(|p| c.err("graph", &p))?;
-        while let Some(&r) = want.peek() {
-            if r >= base + b.num_rows() {
-                break;
-            }
-            let i = r - base;
-            let m = c.mode(mode, i)?;
-            out.push(
-                gc.decode(i, m, answer.value(i))
-                    .map_err(|p| c.err("graph", &p))?,
-            );
-            want.next();
-        }
-        base += b.num_rows();
-    }
-    if out.len() != rows.len() {
-        return Err(ReadError::Column {
-            path: path.to_path_buf(),
-            column: "graph".into(),
-            problem: format!("row group {row_group} has fewer rows than its footer says"),
-        });
-    }
-    Ok(out)
-}
-
 /// Decode one `graph` cell (a struct array of nodes) into a [`GoldGraph`].
 fn decode_graph(
     graph: &arrow::array::ListArray,
@@ -364,18 +325,19 @@ fn decode_graph(
 }
 
 /// A batch's `graph` column with its node fields typed once, so decoding a row reads by
-/// index instead of slicing arrays (which costs allocations per node).
-struct GraphColumn<'a> {
-    nodes: &'a [i32],
-    names: &'a arrow::array::StringArray,
-    values: &'a arrow::array::Int64Array,
-    parent_offsets: &'a [i32],
-    parent_names: &'a arrow::array::StringArray,
-    kinds: &'a arrow::array::StringArray,
+/// index instead of slicing arrays (which costs allocations per node). It holds its arrays
+/// (clones share the batch's buffers), so it can outlive the borrow of the batch.
+struct GraphColumn {
+    nodes: arrow::buffer::OffsetBuffer<i32>,
+    names: StringArray,
+    values: Int64Array,
+    parent_offsets: arrow::buffer::OffsetBuffer<i32>,
+    parent_names: StringArray,
+    kinds: StringArray,
 }
 
-impl<'a> GraphColumn<'a> {
-    fn new(graph: &'a arrow::array::ListArray) -> Result<GraphColumn<'a>, String> {
+impl GraphColumn {
+    fn new(graph: &arrow::array::ListArray) -> Result<GraphColumn, String> {
         let s = graph
             .values()
             .as_struct_opt()
@@ -388,66 +350,148 @@ impl<'a> GraphColumn<'a> {
             .as_list_opt::<i32>()
             .ok_or("node parents is not a list")?;
         Ok(GraphColumn {
-            nodes: graph.value_offsets(),
+            nodes: graph.offsets().clone(),
             names: field("name")?
                 .as_string_opt::<i32>()
-                .ok_or("node name is not a string")?,
+                .ok_or("node name is not a string")?
+                .clone(),
             values: field("value")?
                 .as_primitive_opt::<Int64Type>()
-                .ok_or("node value is not int64")?,
-            parent_offsets: parents.value_offsets(),
+                .ok_or("node value is not int64")?
+                .clone(),
+            parent_offsets: parents.offsets().clone(),
             parent_names: parents
                 .values()
                 .as_string_opt::<i32>()
-                .ok_or("parent names are not strings")?,
+                .ok_or("parent names are not strings")?
+                .clone(),
             kinds: field("kind")?
                 .as_string_opt::<i32>()
-                .ok_or("node kind is not a string")?,
+                .ok_or("node kind is not a string")?
+                .clone(),
         })
     }
 
     fn decode(&self, r: usize, mode: Mode, answer: i64) -> Result<GoldGraph, String> {
-        let (from, to) = (self.nodes[r] as usize, self.nodes[r + 1] as usize);
         let mut g = GoldGraph {
             mode,
-            nodes: Vec::with_capacity(to - from),
-            asked: (to - from).saturating_sub(1),
+            nodes: Vec::new(),
+            asked: 0,
             answer,
         };
+        self.decode_into(r, mode, answer, &mut g)?;
+        Ok(g)
+    }
+
+    /// Decode row `r` into `g`, reusing its nodes' buffers: a graph read per verified sample
+    /// then costs no allocation once `g` has grown to the largest graph.
+    fn decode_into(
+        &self,
+        r: usize,
+        mode: Mode,
+        answer: i64,
+        g: &mut GoldGraph,
+    ) -> Result<(), String> {
+        let (from, to) = (self.nodes[r] as usize, self.nodes[r + 1] as usize);
+        if from == to {
+            return Err("empty graph".into());
+        }
+        g.mode = mode;
+        g.answer = answer;
+        g.asked = to - from - 1;
+        g.nodes.truncate(to - from);
         for n in from..to {
             let i = n - from;
             let kind = NodeKind::parse(self.kinds.value(n))
-                .ok_or(format!("unknown node kind `{}`", self.kinds.value(n)))?;
+                .ok_or_else(|| format!("unknown node kind `{}`", self.kinds.value(n)))?;
+            if i == g.nodes.len() {
+                g.nodes.push(GoldNode {
+                    name: String::new(),
+                    value: 0,
+                    parents: Vec::new(),
+                    kind,
+                });
+            }
+            let (earlier, rest) = g.nodes.split_at_mut(i);
+            let node = &mut rest[0];
+            node.parents.clear();
             let (pa, pb) = (
                 self.parent_offsets[n] as usize,
                 self.parent_offsets[n + 1] as usize,
             );
-            let mut idx = Vec::with_capacity(pb - pa);
             for k in pa..pb {
                 let name = self.parent_names.value(k);
-                let j = g
-                    .nodes
+                let j = earlier
                     .iter()
-                    .position(|n: &GoldNode| n.name == name)
-                    .ok_or(format!(
-                        "node `{}` has parent `{name}` that is not an earlier node",
-                        self.names.value(n)
-                    ))?;
-                idx.push(j);
+                    .position(|e: &GoldNode| e.name == name)
+                    .ok_or_else(|| {
+                        format!(
+                            "node `{}` has parent `{name}` that is not an earlier node",
+                            self.names.value(n)
+                        )
+                    })?;
+                node.parents.push(j);
             }
             if kind == NodeKind::Unknown {
                 g.asked = i;
             }
-            g.nodes.push(GoldNode {
-                name: self.names.value(n).to_string(),
-                value: self.values.value(n),
-                parents: idx,
-                kind,
-            });
+            node.name.clear();
+            node.name.push_str(self.names.value(n));
+            node.value = self.values.value(n);
+            node.kind = kind;
         }
-        if g.nodes.is_empty() {
-            return Err("empty graph".into());
+        Ok(())
+    }
+}
+
+/// One row group's gold graphs, read once and decoded row by row on demand, so a streamed
+/// audit verifying many samples of a row group reads and decompresses it once.
+pub struct GoldRows {
+    path: PathBuf,
+    /// Per batch of the row group: its first row, modes, answers and graphs.
+    batches: Vec<(usize, StringArray, Int64Array, GraphColumn)>,
+}
+
+impl GoldRows {
+    /// Row group `row_group` of the shard at `path` (only its graph columns).
+    pub fn read(path: &Path, row_group: usize) -> Result<GoldRows, ReadError> {
+        let mut batches = Vec::new();
+        let mut base = 0;
+        for b in read_columns_of(path, &["mode", "answer", "graph"], Some(row_group))? {
+            let b = b?;
+            let c = Columns { path, b: &b };
+            let (mode, answer) = (c.text("mode")?.clone(), c.int64("answer")?.clone());
+            let gc = GraphColumn::new(c.list("graph")?).map_err(|p| c.err("graph", &p))?;
+            batches.push((base, mode, answer, gc));
+            base += b.num_rows();
         }
-        Ok(g)
+        Ok(GoldRows {
+            path: path.to_path_buf(),
+            batches,
+        })
+    }
+
+    /// Decode row `row` of the row group into `g` (see [`GraphColumn::decode_into`]).
+    pub fn decode_into(&self, row: usize, g: &mut GoldGraph) -> Result<(), ReadError> {
+        let at = self.batches.partition_point(|b| b.0 <= row);
+        let err = |problem: String| ReadError::Column {
+            path: self.path.clone(),
+            column: "graph".into(),
+            problem,
+        };
+        let Some((base, modes, answers, gc)) = at.checked_sub(1).map(|i| &self.batches[i]) else {
+            return Err(err(format!("row {row} is not in the row group")));
+        };
+        let i = row - base;
+        if i >= arrow::array::Array::len(modes) {
+            return Err(err(format!("row {row} is not in the row group")));
+        }
+        let m = modes.value(i);
+        let mode = Mode::parse(m).ok_or_else(|| ReadError::Column {
+            path: self.path.clone(),
+            column: "mode".into(),
+            problem: format!("unknown mode `{m}`"),
+        })?;
+        gc.decode_into(i, mode, answers.value(i), g).map_err(err)
     }
 }

@@ -3,112 +3,16 @@
 //! process wrong) and mean rewards.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, RecordBatch, StringBuilder,
-    UInt32Builder,
-};
-use arrow::datatypes::{DataType, Field, Schema};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use super::passk::{By, Counts, GroupKey, PassAtK, PassRow};
-use crate::composer::Mode;
 use crate::dataset::predictions::Prediction;
+pub use crate::dataset::verdicts::SampleVerdict;
 use crate::graph::GoldGraph;
-use crate::trace::{IssueKind, NodeStatus, Reward, Rule, Verdict, Verifier};
-
-/// A gold problem with the keys results are grouped by.
-#[derive(Debug, Clone)]
-pub struct GoldItem {
-    pub id: String,
-    pub split: String,
-    pub op: u32,
-    pub template: String,
-    pub graph: GoldGraph,
-}
-
-/// The keys of a gold problem without its graph: what verdict rows and pass@k groups need,
-/// so a streamed audit keeps these in memory and reads graphs only when verifying.
-#[derive(Debug, Clone)]
-pub struct GoldKey {
-    pub id: String,
-    pub split: String,
-    pub op: u32,
-    pub template: String,
-    pub mode: Mode,
-}
-
-/// One gold problem's keys, borrowed.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyRef<'a> {
-    pub id: &'a str,
-    pub split: &'a str,
-    pub op: u32,
-    pub template: &'a str,
-    pub mode: Mode,
-}
-
-/// Gold problems indexed as [`SampleVerdict::gold`] indexes them.
-pub trait GoldKeys {
-    fn key(&self, g: usize) -> KeyRef<'_>;
-}
-
-impl GoldKeys for [GoldItem] {
-    fn key(&self, g: usize) -> KeyRef<'_> {
-        let it = &self[g];
-        KeyRef {
-            id: &it.id,
-            split: &it.split,
-            op: it.op,
-            template: &it.template,
-            mode: it.graph.mode,
-        }
-    }
-}
-
-impl GoldKeys for [GoldKey] {
-    fn key(&self, g: usize) -> KeyRef<'_> {
-        let it = &self[g];
-        KeyRef {
-            id: &it.id,
-            split: &it.split,
-            op: it.op,
-            template: &it.template,
-            mode: it.mode,
-        }
-    }
-}
-
-/// The rewards reported per sample, in this order.
-pub const REWARD_NAMES: [&str; 5] = ["outcome", "process", "mixed", "strict", "penalty"];
-
-/// The verdict of one sample, flattened for a table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SampleVerdict {
-    /// Index into the gold items.
-    pub gold: usize,
-    pub sample: u32,
-    pub verified_correct: bool,
-    pub answer_correct: bool,
-    pub process_acc: f64,
-    /// The answer read from the completion (`7`, `7/2`), if any.
-    pub answer: Option<String>,
-    pub nodes: u32,
-    pub correct: u32,
-    pub flawed: u32,
-    pub wrong_value: u32,
-    pub wrong_parents: u32,
-    pub missing: u32,
-    pub extra: u32,
-    pub issues: u32,
-    /// Wrong results, wrong substitutions and impossible arithmetic.
-    pub arithmetic_errors: u32,
-    /// The first issue, e.g. `WrongResult at byte 120`.
-    pub first_issue: Option<String>,
-    pub rewards: [f64; 5],
-}
+pub use crate::graph::{GoldItem, GoldKeys, KeyRef, KeyTable};
+use crate::trace::{IssueKind, NodeStatus, Rewards, Rule, Verdict, Verifier};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -145,14 +49,6 @@ fn flatten(gold: usize, sample: u32, v: &Verdict, alpha: f64) -> SampleVerdict {
             )
         })
         .count() as u32;
-    let rewards = [
-        Reward::Outcome,
-        Reward::Process,
-        Reward::Mixed { alpha },
-        Reward::Strict,
-        Reward::Penalty { alpha },
-    ]
-    .map(|r| r.score(v));
     SampleVerdict {
         gold,
         sample,
@@ -173,7 +69,7 @@ fn flatten(gold: usize, sample: u32, v: &Verdict, alpha: f64) -> SampleVerdict {
         issues: v.issues.len() as u32,
         arithmetic_errors: arithmetic,
         first_issue: v.issues.first().map(|i| i.to_string()),
-        rewards,
+        rewards: Rewards::of(v, alpha),
     }
 }
 
@@ -237,10 +133,20 @@ pub fn verify_jobs<'g>(
     jobs.par_iter()
         .with_min_len(64)
         .map_init(Verifier::new, |ver, j| {
-            let v = ver.verify(graph(j.gold), j.completion, cfg.rule);
-            flatten(j.gold, j.sample, v, cfg.alpha)
+            verify_job(ver, graph(j.gold), j, cfg)
         })
         .collect()
+}
+
+/// Verify one job against its gold graph with a worker's reusable [`Verifier`].
+pub fn verify_job(
+    ver: &mut Verifier,
+    graph: &GoldGraph,
+    j: &Job<'_>,
+    cfg: AuditConfig,
+) -> SampleVerdict {
+    let v = ver.verify(graph, j.completion, cfg.rule);
+    flatten(j.gold, j.sample, v, cfg.alpha)
 }
 
 /// Counts of samples showing each kind of failure.
@@ -360,7 +266,7 @@ pub fn summarize_at(
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
     t: Taxonomy,
-    sums: [f64; 5],
+    sums: Rewards,
     process: f64,
     per: BTreeMap<usize, Counts>,
 }
@@ -382,9 +288,7 @@ impl Tally {
         t.with_flawed_steps += (v.flawed > 0) as u64;
         t.with_any_issue += (v.issues > 0) as u64;
         self.process += v.process_acc;
-        for (s, r) in self.sums.iter_mut().zip(v.rewards) {
-            *s += r;
-        }
+        self.sums.add(v.rewards);
         let c = self.per.entry(v.gold).or_insert(Counts {
             n: 0,
             verified: 0,
@@ -474,9 +378,10 @@ impl Tally {
             reward_hacking_rate: t.answer_right_process_wrong as f64 / n,
             reward_hacking_given_right_answer: t.answer_right_process_wrong as f64
                 / (t.answer_correct.max(1)) as f64,
-            mean_rewards: REWARD_NAMES
+            mean_rewards: self
+                .sums
+                .named()
                 .iter()
-                .zip(self.sums)
                 .map(|(k, s)| (k.to_string(), s / n))
                 .collect(),
             taxonomy: t,
@@ -486,107 +391,6 @@ impl Tally {
 }
 
 /// The verdicts as an Arrow table (one row per sample).
-pub fn verdicts_batch(gold: &[GoldItem], verdicts: &[SampleVerdict]) -> RecordBatch {
-    verdict_rows(gold, verdicts)
-}
-
-/// [`verdicts_batch`] for any gold keys (a streamed audit writes one per row group).
-pub fn verdict_rows<K: GoldKeys + ?Sized>(gold: &K, verdicts: &[SampleVerdict]) -> RecordBatch {
-    let mut id = StringBuilder::new();
-    let mut split = StringBuilder::new();
-    let mut op = Int32Builder::new();
-    let mut template = StringBuilder::new();
-    let mut mode = StringBuilder::new();
-    let mut sample = UInt32Builder::new();
-    let mut vc = BooleanBuilder::new();
-    let mut ac = BooleanBuilder::new();
-    let mut pa = Float64Builder::new();
-    let mut answer = StringBuilder::new();
-    let mut first = StringBuilder::new();
-    let mut counts: Vec<Int32Builder> = (0..9).map(|_| Int32Builder::new()).collect();
-    let mut rewards: Vec<Float64Builder> = (0..5).map(|_| Float64Builder::new()).collect();
-    for v in verdicts {
-        let g = gold.key(v.gold);
-        id.append_value(g.id);
-        split.append_value(g.split);
-        op.append_value(g.op as i32);
-        template.append_value(g.template);
-        mode.append_value(match g.mode {
-            Mode::Forward => "forward",
-            Mode::Reverse => "reverse",
-        });
-        sample.append_value(v.sample);
-        vc.append_value(v.verified_correct);
-        ac.append_value(v.answer_correct);
-        pa.append_value(v.process_acc);
-        answer.append_option(v.answer.as_deref());
-        first.append_option(v.first_issue.as_deref());
-        let c = [
-            v.nodes,
-            v.correct,
-            v.flawed,
-            v.wrong_value,
-            v.wrong_parents,
-            v.missing,
-            v.extra,
-            v.issues,
-            v.arithmetic_errors,
-        ];
-        for (b, x) in counts.iter_mut().zip(c) {
-            b.append_value(x as i32);
-        }
-        for (b, r) in rewards.iter_mut().zip(v.rewards) {
-            b.append_value(r);
-        }
-    }
-    let mut fields = vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("split", DataType::Utf8, false),
-        Field::new("op", DataType::Int32, false),
-        Field::new("template", DataType::Utf8, false),
-        Field::new("mode", DataType::Utf8, false),
-        Field::new("sample", DataType::UInt32, false),
-        Field::new("verified_correct", DataType::Boolean, false),
-        Field::new("answer_correct", DataType::Boolean, false),
-        Field::new("process_acc", DataType::Float64, false),
-        Field::new("answer", DataType::Utf8, true),
-        Field::new("first_issue", DataType::Utf8, true),
-    ];
-    let mut cols: Vec<ArrayRef> = vec![
-        Arc::new(id.finish()),
-        Arc::new(split.finish()),
-        Arc::new(op.finish()),
-        Arc::new(template.finish()),
-        Arc::new(mode.finish()),
-        Arc::new(sample.finish()),
-        Arc::new(vc.finish()),
-        Arc::new(ac.finish()),
-        Arc::new(pa.finish()),
-        Arc::new(answer.finish()),
-        Arc::new(first.finish()),
-    ];
-    let count_names = [
-        "n_nodes",
-        "n_correct",
-        "n_flawed",
-        "n_wrong_value",
-        "n_wrong_parents",
-        "n_missing",
-        "n_extra",
-        "n_issues",
-        "n_arithmetic_errors",
-    ];
-    for (name, mut b) in count_names.iter().zip(counts) {
-        fields.push(Field::new(*name, DataType::Int32, false));
-        cols.push(Arc::new(b.finish()));
-    }
-    for (name, mut b) in REWARD_NAMES.iter().zip(rewards) {
-        fields.push(Field::new(
-            format!("reward_{name}"),
-            DataType::Float64,
-            false,
-        ));
-        cols.push(Arc::new(b.finish()));
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("columns match the schema")
+pub fn verdicts_batch(gold: &[GoldItem], verdicts: &[SampleVerdict]) -> arrow::array::RecordBatch {
+    crate::dataset::verdicts::batch(gold, verdicts)
 }

@@ -121,15 +121,28 @@ impl PassAtK {
     /// k. Problems with fewer than k samples (or inconsistent counts) are left out of that k's
     /// mean; a group with no problem left gets no row.
     pub fn report(&self, ks: &[u32], by: By) -> Vec<PassRow> {
-        let mut groups: BTreeMap<GroupKey, Vec<Counts>> = BTreeMap::new();
+        // Problems share a handful of keys: project each distinct key once (not once per
+        // problem), keeping every group's counts in problem order.
+        let mut slot: BTreeMap<&GroupKey, usize> = BTreeMap::new();
+        let mut groups: BTreeMap<GroupKey, usize> = BTreeMap::new();
+        let mut lists: Vec<Vec<Counts>> = Vec::new();
         for (key, c) in &self.problems {
-            groups.entry(key.project(by)).or_default().push(*c);
+            let i = *slot.entry(key).or_insert_with(|| {
+                let next = lists.len();
+                let i = *groups.entry(key.project(by)).or_insert(next);
+                if i == next {
+                    lists.push(Vec::new());
+                }
+                i
+            });
+            lists[i].push(*c);
         }
         let mut rows = Vec::new();
-        for (key, counts) in groups {
+        for (key, i) in groups {
+            let counts = &lists[i];
             for &k in ks {
                 let (mut m, mut sv, mut sa) = (0usize, 0.0, 0.0);
-                for c in &counts {
+                for c in counts {
                     if let (Some(v), Some(a)) =
                         (pass_at_k(c.n, c.verified, k), pass_at_k(c.n, c.answer, k))
                     {

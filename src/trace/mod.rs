@@ -41,6 +41,6 @@ mod verify;
 
 pub use num::{Lin, Num};
 pub use read::MAX_GOLD_NODES;
-pub use reward::{penalties, Reward};
+pub use reward::{penalties, Reward, Rewards};
 pub use verdict::{Issue, IssueKind, NodeStatus, Rule, Verdict};
 pub use verify::{verify, Verifier};

@@ -74,3 +74,48 @@ pub fn penalties(v: &Verdict) -> usize {
         .sum();
     nodes + v.extra.len() + (!v.answer_correct) as usize
 }
+
+/// Every reward of one verified completion: what an audit reports per sample and averages.
+/// A struct, so a reward is read by name, never by position in an array.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Rewards {
+    pub outcome: f64,
+    pub process: f64,
+    pub mixed: f64,
+    pub strict: f64,
+    pub penalty: f64,
+}
+
+impl Rewards {
+    /// The five rewards of `v`, the mixed and penalty ones with outcome weight `alpha`.
+    pub fn of(v: &Verdict, alpha: f64) -> Rewards {
+        Rewards {
+            outcome: Reward::Outcome.score(v),
+            process: Reward::Process.score(v),
+            mixed: Reward::Mixed { alpha }.score(v),
+            strict: Reward::Strict.score(v),
+            penalty: Reward::Penalty { alpha }.score(v),
+        }
+    }
+
+    /// Each reward with its name (`outcome`, `process`, `mixed`, `strict`, `penalty`), in
+    /// the order tables and summaries list them.
+    pub fn named(self) -> [(&'static str, f64); 5] {
+        [
+            ("outcome", self.outcome),
+            ("process", self.process),
+            ("mixed", self.mixed),
+            ("strict", self.strict),
+            ("penalty", self.penalty),
+        ]
+    }
+
+    /// Add `o` field by field (running sums for means).
+    pub fn add(&mut self, o: Rewards) {
+        self.outcome += o.outcome;
+        self.process += o.process;
+        self.mixed += o.mixed;
+        self.strict += o.strict;
+        self.penalty += o.penalty;
+    }
+}

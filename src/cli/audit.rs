@@ -101,7 +101,7 @@ impl Gold {
         &self,
         jobs: &[Job<'_>],
         cfg: AuditConfig,
-        cache: &mut Vec<((u32, u32), Arc<GoldRows>)>,
+        cache: &mut Vec<Cached>,
     ) -> Result<Vec<SampleVerdict>, CliError> {
         let (at, paths) = match self {
             Gold::Items(items) => return Ok(verify_jobs(&|g| &items[g].graph, jobs, cfg)),
@@ -131,7 +131,7 @@ impl Gold {
             }
             let (wave, tail) = rest.split_at(n);
             rest = tail;
-            let read: Vec<Result<((u32, u32), Arc<GoldRows>), CliError>> = groups
+            let read: Vec<Result<Cached, CliError>> = groups
                 .par_iter()
                 .map(|&(s, rg)| {
                     if let Some((_, rows)) = cache.iter().find(|c| c.0 == (s, rg)) {
@@ -179,6 +179,9 @@ fn empty_graph() -> GoldGraph {
         answer: 0,
     }
 }
+
+/// A row group read for verification: (shard, row group) and its rows.
+type Cached = ((u32, u32), Arc<GoldRows>);
 
 /// Row groups held at once while verifying a chunk of predictions.
 const WAVE: usize = 4;

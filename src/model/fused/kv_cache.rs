@@ -26,8 +26,6 @@ fn padded(n: usize) -> usize {
     n.div_ceil(LANES) * LANES
 }
 
-/// One block of `B` positions from `j0` of [`scores`], accumulated in registers over the
-
 /// Keys and values of up to `cap` positions, per layer. Keys are stored transposed,
 /// `[kvd, stride]` with `stride = padded(cap)` (a key head's coordinate across positions is
 /// contiguous and padded to whole vectors, so the scores of a query head are vector products
@@ -108,6 +106,7 @@ fn axpy(out: &mut [f32], p: f32, v: &[f32]) {
     }
 }
 
+/// One block of `B` positions from `j0` of [`scores`], accumulated in registers over the
 /// head's coordinates and stored once.
 #[inline(always)]
 fn score_block<const B: usize>(out: &mut [f32], q: &[f32], kt: &[f32], stride: usize, j0: usize) {

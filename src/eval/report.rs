@@ -113,26 +113,61 @@ pub(super) struct Experiment {
     pub seconds: f64,
 }
 
-fn metric_of(name: &str, k: u32) -> Result<Metric, String> {
+/// Why no report could be written; each error names the file or folder at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{}: {source}", path.display())]
+    ReadStudy {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Spec {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{}: k must be ≥ 1", path.display())]
+    ZeroK { path: PathBuf },
+    #[error("{}: metric `{metric}`: expected pass@1, pass@k or hacking", path.display())]
+    Metric { path: PathBuf, metric: String },
+    /// An evaluation's `verdicts.parquet` could not be read (the message names it).
+    #[error("{0}")]
+    Evaluation(String),
+    #[error("{}: no experiment folder (one holding experiment.toml)", study.display())]
+    NoExperiment { study: PathBuf },
+    #[error("{}: {reason}", path.display())]
+    Plot { path: PathBuf, reason: String },
+    /// A drawn plot could not be made visible (the message names it).
+    #[error("{0}")]
+    CommitPlot(String),
+    #[error("{}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: crate::dataset::shard::ShardError,
+    },
+}
+
+/// The metric a finding names (`pass@k` at the experiment's `k`).
+fn metric_of(name: &str, k: u32) -> Option<Metric> {
     match name {
-        "pass@1" => Ok(Metric::Verified(1)),
-        "pass@k" => Ok(Metric::Verified(k)),
-        "hacking" => Ok(Metric::Hacking),
-        other => Err(format!(
-            "metric `{other}`: expected pass@1, pass@k or hacking"
-        )),
+        "pass@1" => Some(Metric::Verified(1)),
+        "pass@k" => Some(Metric::Verified(k)),
+        "hacking" => Some(Metric::Hacking),
+        _ => None,
     }
 }
 
-fn load(dir: &Path) -> Result<Option<Experiment>, String> {
+fn load(dir: &Path) -> Result<Option<Experiment>, ReportError> {
     let path = dir.join("experiment.toml");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);
     };
-    let spec: ExperimentSpec =
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let spec: ExperimentSpec = toml::from_str(&text).map_err(|source| ReportError::Spec {
+        path: path.clone(),
+        source,
+    })?;
     if spec.k == 0 {
-        return Err(format!("{}: k must be ≥ 1", path.display()));
+        return Err(ReportError::ZeroK { path });
     }
     let mut arms = Vec::new();
     for a in &spec.arms {
@@ -140,15 +175,22 @@ fn load(dir: &Path) -> Result<Option<Experiment>, String> {
         for e in &a.evals {
             // A stage not run yet (a partial study) leaves its arm out rather than failing.
             if dir.join(e).join("verdicts.parquet").exists() {
-                evals.push(read_evaluation(&dir.join(e))?);
+                evals.push(read_evaluation(&dir.join(e)).map_err(ReportError::Evaluation)?);
             }
         }
         if !evals.is_empty() {
             arms.push((a.name.clone(), evals));
         }
     }
-    for f in &spec.findings {
-        metric_of(&f.metric, spec.k).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(f) = spec
+        .findings
+        .iter()
+        .find(|f| metric_of(&f.metric, spec.k).is_none())
+    {
+        return Err(ReportError::Metric {
+            path,
+            metric: f.metric.clone(),
+        });
     }
     let seconds = std::fs::read_to_string(dir.join("times.tsv"))
         .unwrap_or_default()
@@ -351,9 +393,12 @@ pub struct Written {
 const ORDER: [&str; 6] = ["sweep", "base", "edge", "context", "midtrain", "reward"];
 
 /// Write `STUDY/REPORT.md` and the plots for every experiment folder under `study`.
-pub fn write(study: &Path) -> Result<Written, String> {
+pub fn write(study: &Path) -> Result<Written, ReportError> {
     let mut xs = Vec::new();
-    let rd = std::fs::read_dir(study).map_err(|e| format!("{}: {e}", study.display()))?;
+    let rd = std::fs::read_dir(study).map_err(|source| ReportError::ReadStudy {
+        path: study.to_path_buf(),
+        source,
+    })?;
     let mut dirs: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
@@ -365,10 +410,9 @@ pub fn write(study: &Path) -> Result<Written, String> {
         }
     }
     if xs.is_empty() {
-        return Err(format!(
-            "{}: no experiment folder (one holding experiment.toml)",
-            study.display()
-        ));
+        return Err(ReportError::NoExperiment {
+            study: study.to_path_buf(),
+        });
     }
     let rank = |n: &str| ORDER.iter().position(|o| *o == n).unwrap_or(ORDER.len());
     xs.sort_by(|a, b| {
@@ -405,7 +449,10 @@ pub fn write(study: &Path) -> Result<Written, String> {
         section(x, &mut md, fs);
     }
     let report = study.join("REPORT.md");
-    write_atomic(&report, md.as_bytes()).map_err(|e| format!("{}: {e}", report.display()))?;
+    write_atomic(&report, md.as_bytes()).map_err(|source| ReportError::Write {
+        path: report.clone(),
+        source,
+    })?;
     Ok(Written {
         report,
         findings: flat,

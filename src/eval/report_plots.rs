@@ -12,7 +12,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::plot::COLORS;
-use super::report::{samples, slice, Experiment};
+use super::report::{samples, slice, Experiment, ReportError};
 use super::study::{estimate, Estimate, Metric};
 
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
@@ -32,7 +32,7 @@ fn ops_of(x: &Experiment, split: &str) -> Vec<u32> {
 
 /// One panel per split: pass@1 (solid) and pass@k (dashed) against op, one colour per arm,
 /// with the interval of pass@k as a bar.
-pub(super) fn plot_vs_op(x: &Experiment, path: &Path) -> Result<(), String> {
+pub(super) fn plot_vs_op(x: &Experiment, path: &Path) -> Result<(), ReportError> {
     let draw = || -> PlotResult {
         let n = x.spec.splits.len().max(1);
         let tmp = crate::fs::temp_path(path);
@@ -95,12 +95,15 @@ pub(super) fn plot_vs_op(x: &Experiment, path: &Path) -> Result<(), String> {
         root.present()?;
         Ok(())
     };
-    draw().map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::fs::commit(path)
+    draw().map_err(|e| ReportError::Plot {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    crate::fs::commit(path).map_err(ReportError::CommitPlot)
 }
 
 /// One panel per split: verified pass@k against k (powers of two), one colour per arm.
-pub(super) fn plot_vs_k(x: &Experiment, path: &Path) -> Result<(), String> {
+pub(super) fn plot_vs_k(x: &Experiment, path: &Path) -> Result<(), ReportError> {
     let draw = || -> PlotResult {
         let n = x.spec.splits.len().max(1);
         let kmax = x
@@ -154,8 +157,11 @@ pub(super) fn plot_vs_k(x: &Experiment, path: &Path) -> Result<(), String> {
         root.present()?;
         Ok(())
     };
-    draw().map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::fs::commit(path)
+    draw().map_err(|e| ReportError::Plot {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    crate::fs::commit(path).map_err(ReportError::CommitPlot)
 }
 
 /// (step, reward, pass_rate) per step of an RL run.
@@ -180,7 +186,7 @@ fn rl_curve(path: &Path) -> Curve {
 
 /// Two panels: RL reward and verified pass rate of the rollouts per step, one colour per arm, one
 /// line per seed. Nothing is drawn for an experiment without RL runs.
-pub(super) fn plot_rl(x: &Experiment, path: &Path) -> Result<(), String> {
+pub(super) fn plot_rl(x: &Experiment, path: &Path) -> Result<(), ReportError> {
     let runs: Vec<(usize, &str, Curve)> = x
         .spec
         .arms
@@ -240,6 +246,9 @@ pub(super) fn plot_rl(x: &Experiment, path: &Path) -> Result<(), String> {
         root.present()?;
         Ok(())
     };
-    draw().map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::fs::commit(path)
+    draw().map_err(|e| ReportError::Plot {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    crate::fs::commit(path).map_err(ReportError::CommitPlot)
 }

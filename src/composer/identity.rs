@@ -6,6 +6,8 @@
 //! reverse mode, the hidden leaf). Its first two bytes also decide held-out membership
 //! (see `dataset::split`), so train / test disjointness holds across datasets and seeds.
 
+use std::io::Write;
+
 use sha2::{Digest, Sha256};
 
 use super::problem::{Combine, Mode, Outer, Problem, Quantity};
@@ -17,18 +19,19 @@ pub struct ProblemId(pub [u8; 16]);
 impl ProblemId {
     /// 32 lowercase hex digits.
     pub fn to_hex(&self) -> String {
-        self.hex_bytes().iter().map(|&b| b as char).collect()
+        format!("{:032x}", self.as_u128())
     }
 
     /// The 32 lowercase hex digits as ASCII bytes, without allocating.
     pub fn hex_bytes(&self) -> [u8; 32] {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 32];
-        for (i, b) in self.0.iter().enumerate() {
-            out[2 * i] = DIGITS[(b >> 4) as usize];
-            out[2 * i + 1] = DIGITS[(b & 15) as usize];
-        }
+        write!(&mut out[..], "{:032x}", self.as_u128()).expect("32 hex digits fill 32 bytes");
         out
+    }
+
+    /// The id as one big-endian number, so its hex digits are the bytes' in order.
+    fn as_u128(&self) -> u128 {
+        u128::from_be_bytes(self.0)
     }
 
     /// A uniformly distributed 16-bit bucket taken from the id.
@@ -106,4 +109,24 @@ pub fn problem_id(template_id: &str, p: &Problem, buf: &mut Vec<u8>) -> ProblemI
     let mut id = [0u8; 16];
     id.copy_from_slice(&digest[..16]);
     ProblemId(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_is_the_bytes_in_order_with_leading_zeros() {
+        let mut id = [0u8; 16];
+        id[0] = 0x0a;
+        id[1] = 0xbc;
+        id[15] = 0x01;
+        let id = ProblemId(id);
+        let want = "0abc0000000000000000000000000001";
+        assert_eq!(id.to_hex(), want);
+        assert_eq!(&id.hex_bytes(), want.as_bytes());
+        let all = ProblemId(std::array::from_fn(|i| (i as u8) * 17));
+        let hand: String = all.0.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(all.to_hex(), hand);
+    }
 }

@@ -1,16 +1,23 @@
 //! Sample problems as dependency DAGs with an exact operation count (SPEC §1).
 //!
 //! Pure and deterministic: a problem is a function of (template, op, mode, noise, seed). The data
-//! types live in [`problem`], the constructive sampler in [`build`], the reference family's
-//! per-op profile in [`profile`], the distractor axis in [`noise`], the canonical identity in
-//! [`identity`] and seed derivation in [`seed`].
+//! types live in [`problem`], the constructive sampler in [`build`] (with its parts: `necessary`
+//! grows the DAG the question needs, tuned per op by `growth`; `distractors` adds the rest;
+//! `values` keeps every value in range; `hidden` picks reverse mode's unknown), the reference
+//! family's per-op profile in [`profile`], the distractor axis in [`noise`], the canonical
+//! identity in [`identity`] and seed derivation in [`seed`].
 
 pub mod build;
+mod distractors;
+mod growth;
+mod hidden;
 pub mod identity;
+mod necessary;
 pub mod noise;
 pub mod problem;
 pub mod profile;
 pub mod seed;
+mod values;
 
 pub use build::{compose, ComposeError, MAX_OP, MAX_VALUE};
 pub use identity::{problem_id, ProblemId};

@@ -12,6 +12,8 @@ pub mod plot;
 #[cfg(feature = "train")]
 pub mod report;
 #[cfg(feature = "train")]
+mod report_plots;
+#[cfg(feature = "train")]
 pub mod run;
 pub mod study;
 

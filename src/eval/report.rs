@@ -25,16 +25,16 @@
 //! worse = "rl-id"
 //! ```
 //!
-//! Wall times come from `times.tsv` (`stage<TAB>seconds` per line) in the same folder.
+//! Wall times come from `times.tsv` (`stage<TAB>seconds` per line) in the same folder. The plots
+//! are drawn by `report_plots`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use plotters::prelude::*;
 use serde::Deserialize;
 
-use super::plot::COLORS;
+use super::report_plots::{plot_rl, plot_vs_k, plot_vs_op};
 use super::study::{
     difference, estimate, judge, read_evaluation, Estimate, Evaluation, Metric, Slice,
 };
@@ -103,33 +103,71 @@ pub struct Finding {
 }
 
 /// An experiment read from disk.
-struct Experiment {
-    dir: PathBuf,
-    spec: ExperimentSpec,
-    arms: Vec<(String, Vec<Evaluation>)>,
-    seconds: f64,
+pub(super) struct Experiment {
+    /// The experiment's folder (`experiment.toml`'s paths are relative to it).
+    pub dir: PathBuf,
+    pub spec: ExperimentSpec,
+    /// Each arm's name and its evaluations, one per seed.
+    pub arms: Vec<(String, Vec<Evaluation>)>,
+    /// Wall time, from `times.tsv`.
+    pub seconds: f64,
 }
 
-fn metric_of(name: &str, k: u32) -> Result<Metric, String> {
+/// Why no report could be written; each error names the file or folder at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{}: {source}", path.display())]
+    ReadStudy {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Spec {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{}: k must be ≥ 1", path.display())]
+    ZeroK { path: PathBuf },
+    #[error("{}: metric `{metric}`: expected pass@1, pass@k or hacking", path.display())]
+    Metric { path: PathBuf, metric: String },
+    /// An evaluation's `verdicts.parquet` could not be read (the message names it).
+    #[error("{0}")]
+    Evaluation(String),
+    #[error("{}: no experiment folder (one holding experiment.toml)", study.display())]
+    NoExperiment { study: PathBuf },
+    #[error("{}: {reason}", path.display())]
+    Plot { path: PathBuf, reason: String },
+    /// A drawn plot could not be made visible (the message names it).
+    #[error("{0}")]
+    CommitPlot(String),
+    #[error("{}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: crate::dataset::shard::ShardError,
+    },
+}
+
+/// The metric a finding names (`pass@k` at the experiment's `k`).
+fn metric_of(name: &str, k: u32) -> Option<Metric> {
     match name {
-        "pass@1" => Ok(Metric::Verified(1)),
-        "pass@k" => Ok(Metric::Verified(k)),
-        "hacking" => Ok(Metric::Hacking),
-        other => Err(format!(
-            "metric `{other}`: expected pass@1, pass@k or hacking"
-        )),
+        "pass@1" => Some(Metric::Verified(1)),
+        "pass@k" => Some(Metric::Verified(k)),
+        "hacking" => Some(Metric::Hacking),
+        _ => None,
     }
 }
 
-fn load(dir: &Path) -> Result<Option<Experiment>, String> {
+fn load(dir: &Path) -> Result<Option<Experiment>, ReportError> {
     let path = dir.join("experiment.toml");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);
     };
-    let spec: ExperimentSpec =
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let spec: ExperimentSpec = toml::from_str(&text).map_err(|source| ReportError::Spec {
+        path: path.clone(),
+        source,
+    })?;
     if spec.k == 0 {
-        return Err(format!("{}: k must be ≥ 1", path.display()));
+        return Err(ReportError::ZeroK { path });
     }
     let mut arms = Vec::new();
     for a in &spec.arms {
@@ -137,15 +175,22 @@ fn load(dir: &Path) -> Result<Option<Experiment>, String> {
         for e in &a.evals {
             // A stage not run yet (a partial study) leaves its arm out rather than failing.
             if dir.join(e).join("verdicts.parquet").exists() {
-                evals.push(read_evaluation(&dir.join(e))?);
+                evals.push(read_evaluation(&dir.join(e)).map_err(ReportError::Evaluation)?);
             }
         }
         if !evals.is_empty() {
             arms.push((a.name.clone(), evals));
         }
     }
-    for f in &spec.findings {
-        metric_of(&f.metric, spec.k).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(f) = spec
+        .findings
+        .iter()
+        .find(|f| metric_of(&f.metric, spec.k).is_none())
+    {
+        return Err(ReportError::Metric {
+            path,
+            metric: f.metric.clone(),
+        });
     }
     let seconds = std::fs::read_to_string(dir.join("times.tsv"))
         .unwrap_or_default()
@@ -172,7 +217,8 @@ fn pct(e: &Option<Estimate>) -> String {
     }
 }
 
-fn slice(x: &Experiment, split: &str, op: Option<u32>) -> Slice {
+/// The slice of `split` (one op, or all) within the experiment's template.
+pub(super) fn slice(x: &Experiment, split: &str, op: Option<u32>) -> Slice {
     Slice {
         split: split.to_string(),
         op,
@@ -180,7 +226,9 @@ fn slice(x: &Experiment, split: &str, op: Option<u32>) -> Slice {
     }
 }
 
-fn samples(arm: &[Evaluation]) -> u32 {
+/// The fewest samples drawn for any problem in an arm's evaluations: the largest k every
+/// problem supports.
+pub(super) fn samples(arm: &[Evaluation]) -> u32 {
     arm.iter()
         .flat_map(|e| e.values().map(|t| t.n))
         .min()
@@ -345,9 +393,12 @@ pub struct Written {
 const ORDER: [&str; 6] = ["sweep", "base", "edge", "context", "midtrain", "reward"];
 
 /// Write `STUDY/REPORT.md` and the plots for every experiment folder under `study`.
-pub fn write(study: &Path) -> Result<Written, String> {
+pub fn write(study: &Path) -> Result<Written, ReportError> {
     let mut xs = Vec::new();
-    let rd = std::fs::read_dir(study).map_err(|e| format!("{}: {e}", study.display()))?;
+    let rd = std::fs::read_dir(study).map_err(|source| ReportError::ReadStudy {
+        path: study.to_path_buf(),
+        source,
+    })?;
     let mut dirs: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir())
@@ -359,10 +410,9 @@ pub fn write(study: &Path) -> Result<Written, String> {
         }
     }
     if xs.is_empty() {
-        return Err(format!(
-            "{}: no experiment folder (one holding experiment.toml)",
-            study.display()
-        ));
+        return Err(ReportError::NoExperiment {
+            study: study.to_path_buf(),
+        });
     }
     let rank = |n: &str| ORDER.iter().position(|o| *o == n).unwrap_or(ORDER.len());
     xs.sort_by(|a, b| {
@@ -399,7 +449,10 @@ pub fn write(study: &Path) -> Result<Written, String> {
         section(x, &mut md, fs);
     }
     let report = study.join("REPORT.md");
-    write_atomic(&report, md.as_bytes()).map_err(|e| format!("{}: {e}", report.display()))?;
+    write_atomic(&report, md.as_bytes()).map_err(|source| ReportError::Write {
+        path: report.clone(),
+        source,
+    })?;
     Ok(Written {
         report,
         findings: flat,
@@ -408,233 +461,4 @@ pub fn write(study: &Path) -> Result<Written, String> {
             .map(|x| (x.spec.name.clone(), x.seconds))
             .collect(),
     })
-}
-
-type PlotResult = Result<(), Box<dyn std::error::Error>>;
-
-fn ops_of(x: &Experiment, split: &str) -> Vec<u32> {
-    let mut ops: Vec<u32> = x
-        .arms
-        .iter()
-        .flat_map(|a| a.1.iter().flat_map(|e| e.values()))
-        .filter(|t| t.split == split && x.spec.template.as_deref().is_none_or(|m| m == t.template))
-        .map(|t| t.op)
-        .collect();
-    ops.sort_unstable();
-    ops.dedup();
-    ops
-}
-
-/// One panel per split: pass@1 (solid) and pass@k (dashed) against op, one colour per arm,
-/// with the interval of pass@k as a bar.
-fn plot_vs_op(x: &Experiment, path: &Path) -> Result<(), String> {
-    let draw = || -> PlotResult {
-        let n = x.spec.splits.len().max(1);
-        let tmp = crate::fs::temp_path(path);
-        let root = SVGBackend::new(&tmp, (420 * n as u32 + 40, 460)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let root = root.titled(
-            &format!(
-                "{}: verified pass@1 (solid) and pass@{} (dashed) by op",
-                x.spec.name, x.spec.k
-            ),
-            ("sans-serif", 20),
-        )?;
-        for (panel, split) in root.split_evenly((1, n)).iter().zip(&x.spec.splits) {
-            let ops = ops_of(x, split);
-            let (lo, hi) = (
-                *ops.first().unwrap_or(&0) as f64,
-                *ops.last().unwrap_or(&1) as f64,
-            );
-            let mut chart = ChartBuilder::on(panel)
-                .caption(split, ("sans-serif", 16))
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(50)
-                .build_cartesian_2d(lo - 0.5..hi + 0.5, 0.0..100.0)?;
-            chart.configure_mesh().x_desc("op").y_desc("%").draw()?;
-            for (i, (name, arm)) in x.arms.iter().enumerate() {
-                let c = COLORS[i % COLORS.len()];
-                let at = |m: Metric| -> Vec<(f64, Estimate)> {
-                    ops.iter()
-                        .filter_map(|&o| {
-                            Some((o as f64, estimate(arm, &slice(x, split, Some(o)), m)?))
-                        })
-                        .collect()
-                };
-                let p1 = at(Metric::Verified(1));
-                let pk = at(Metric::Verified(x.spec.k));
-                chart
-                    .draw_series(LineSeries::new(
-                        p1.iter().map(|(o, e)| (*o, 100.0 * e.mean)),
-                        c.stroke_width(2),
-                    ))?
-                    .label(name.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
-                chart.draw_series(DashedLineSeries::new(
-                    pk.iter().map(|(o, e)| (*o, 100.0 * e.mean)),
-                    6,
-                    4,
-                    c.stroke_width(1),
-                ))?;
-                chart.draw_series(pk.iter().map(|(o, e)| {
-                    PathElement::new(vec![(*o, 100.0 * e.lo), (*o, 100.0 * e.hi)], c)
-                }))?;
-            }
-            chart
-                .configure_series_labels()
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.8))
-                .draw()?;
-        }
-        root.present()?;
-        Ok(())
-    };
-    draw().map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::fs::commit(path)
-}
-
-/// One panel per split: verified pass@k against k (powers of two), one colour per arm.
-fn plot_vs_k(x: &Experiment, path: &Path) -> Result<(), String> {
-    let draw = || -> PlotResult {
-        let n = x.spec.splits.len().max(1);
-        let kmax = x
-            .arms
-            .iter()
-            .map(|a| samples(&a.1))
-            .max()
-            .unwrap_or(1)
-            .max(2);
-        let tmp = crate::fs::temp_path(path);
-        let root = SVGBackend::new(&tmp, (420 * n as u32 + 40, 460)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let root = root.titled(
-            &format!("{}: verified pass@k against k", x.spec.name),
-            ("sans-serif", 20),
-        )?;
-        for (panel, split) in root.split_evenly((1, n)).iter().zip(&x.spec.splits) {
-            let mut chart = ChartBuilder::on(panel)
-                .caption(split, ("sans-serif", 16))
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(50)
-                .build_cartesian_2d((1.0..kmax as f64).log_scale(), 0.0..100.0)?;
-            chart.configure_mesh().x_desc("k").y_desc("%").draw()?;
-            for (i, (name, arm)) in x.arms.iter().enumerate() {
-                let c = COLORS[i % COLORS.len()];
-                let ks: Vec<u32> = (0..)
-                    .map(|p| 1u32 << p)
-                    .take_while(|&k| k <= samples(arm))
-                    .collect();
-                let pts: Vec<(f64, f64)> = ks
-                    .iter()
-                    .filter_map(|&k| {
-                        let e = estimate(arm, &slice(x, split, None), Metric::Verified(k))?;
-                        Some((k as f64, 100.0 * e.mean))
-                    })
-                    .collect();
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
-                    .label(name.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
-                chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.8))
-                .draw()?;
-        }
-        root.present()?;
-        Ok(())
-    };
-    draw().map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::fs::commit(path)
-}
-
-/// (step, reward, pass_rate) per step of an RL run.
-type Curve = Vec<(f64, f64, f64)>;
-
-/// The curve of an RL run's metrics.jsonl.
-fn rl_curve(path: &Path) -> Curve {
-    std::fs::read_to_string(path.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["phase"] == "rl")
-        .filter_map(|v| {
-            Some((
-                v["step"].as_f64()?,
-                v["reward"].as_f64()?,
-                v["pass_rate"].as_f64()?,
-            ))
-        })
-        .collect()
-}
-
-/// Two panels: RL reward and verified pass rate of the rollouts per step, one colour per arm, one
-/// line per seed. Nothing is drawn for an experiment without RL runs.
-fn plot_rl(x: &Experiment, path: &Path) -> Result<(), String> {
-    let runs: Vec<(usize, &str, Curve)> = x
-        .spec
-        .arms
-        .iter()
-        .enumerate()
-        .flat_map(|(i, a)| {
-            a.runs
-                .iter()
-                .map(move |r| (i, a.name.as_str(), rl_curve(&x.dir.join(r))))
-        })
-        .filter(|r| !r.2.is_empty())
-        .collect();
-    if runs.is_empty() {
-        return Ok(());
-    }
-    let draw = || -> PlotResult {
-        let steps = runs
-            .iter()
-            .flat_map(|r| r.2.iter().map(|p| p.0))
-            .fold(1.0, f64::max);
-        let tmp = crate::fs::temp_path(path);
-        let root = SVGBackend::new(&tmp, (1000, 440)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let root = root.titled(
-            &format!("{}: RL rollouts per step (one line per seed)", x.spec.name),
-            ("sans-serif", 20),
-        )?;
-        for (panel, (title, pick)) in root.split_evenly((1, 2)).iter().zip([
-            ("reward", 1usize),
-            ("verified pass rate of the rollouts", 2usize),
-        ]) {
-            let mut chart = ChartBuilder::on(panel)
-                .caption(title, ("sans-serif", 16))
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(50)
-                .build_cartesian_2d(0.0..steps, 0.0..1.0)?;
-            chart.configure_mesh().x_desc("step").draw()?;
-            let mut labelled = vec![false; x.spec.arms.len()];
-            for (i, name, pts) in &runs {
-                let c = COLORS[i % COLORS.len()];
-                let line = pts.iter().map(|p| (p.0, if pick == 1 { p.1 } else { p.2 }));
-                let s = chart.draw_series(LineSeries::new(line, c.stroke_width(1)))?;
-                if !labelled[*i] {
-                    labelled[*i] = true;
-                    s.label(name.to_string())
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
-                }
-            }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.8))
-                .draw()?;
-        }
-        root.present()?;
-        Ok(())
-    };
-    draw().map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::fs::commit(path)
 }

@@ -1,9 +1,11 @@
 //! Read model-written traces and verify them against the gold graph (SPEC §3–4).
 //!
 //! - `read` (internal): a one-pass byte scanner that turns a completion into a
-//!   predicted graph, following `grammars/trace.ebnf`; it recomputes every arithmetic chain,
-//!   tracks reverse-mode expressions as exact linear forms in x ([`Lin`]) and checks the
-//!   equation section line by line.
+//!   predicted graph, following `grammars/trace.ebnf`, cutting the solution into clauses. Beside
+//!   it: `lex` (byte classes, numbers and search, on `memchr`), `names` (the gold name table
+//!   that matches a `Define` header to a gold node), `expr` (every arithmetic chain recomputed,
+//!   reverse-mode expressions as exact linear forms in x, [`Lin`]) and `equation` (the
+//!   reverse-mode equation section, checked line by line).
 //! - `marks` (internal): bitmaps of the clause delimiters and `<` bytes of a completion, built
 //!   in one SIMD pass, which the reader walks instead of scanning bytes.
 //! - [`Verifier`] / [`verify`]: the per-node comparison with the gold graph and the scores
@@ -32,7 +34,11 @@
 //! assert!(verify(&gold, trace, Rule::Strict).verified_correct);
 //! ```
 
+mod equation;
+mod expr;
+mod lex;
 mod marks;
+mod names;
 mod num;
 mod read;
 mod reward;

@@ -15,10 +15,19 @@
 //! input. Nothing is allocated per token: letters live in a fixed table, parent sets are
 //! bitmasks over gold node indices (bit 127 marks a parent outside the gold graph), and names
 //! are byte ranges looked up by hash in the gold name table.
+//!
+//! This file holds the reader's state and the clause reader; its parts live beside it:
+//! `lex` (byte classes, numbers, search), `names` (the gold name table), `expr` (expression
+//! evaluation) and `equation` (the reverse-mode equation section).
 
 use std::ops::Range;
 
+use super::expr::Ev;
+use super::lex::{
+    find, find_define, is_word, is_ws, letter_at, parse_number, skip_ws, slot_ix, trim,
+};
 use super::marks::Marks;
+use super::names::Names;
 use super::num::{Lin, Num};
 use super::verdict::{Issue, IssueKind};
 use crate::composer::Mode;
@@ -28,12 +37,11 @@ use crate::graph::GoldGraph;
 pub const MAX_GOLD_NODES: usize = 127;
 /// Parent-set bit for a predicted parent that is not in the gold graph.
 pub(crate) const EXTRA: u128 = 1 << 127;
-/// Deepest nesting of parentheses and unary minus an expression may have.
-const MAX_DEPTH: u32 = 48;
+/// No predicted node.
 const NONE: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SlotKind {
+pub(super) enum SlotKind {
     Free,
     /// The letter of a named (Define'd) node.
     Node,
@@ -43,17 +51,17 @@ enum SlotKind {
 
 /// What one letter stands for.
 #[derive(Debug, Clone, Copy)]
-struct Slot {
-    kind: SlotKind,
-    val: Option<Lin>,
+pub(super) struct Slot {
+    pub kind: SlotKind,
+    pub val: Option<Lin>,
     /// The named nodes this letter stands for or was computed from.
-    deps: u128,
-    unknown: bool,
+    pub deps: u128,
+    pub unknown: bool,
     /// The predicted node, for a `Node` letter.
-    node: u32,
+    pub node: u32,
 }
 
-const FREE: Slot = Slot {
+pub(super) const FREE: Slot = Slot {
     kind: SlotKind::Free,
     val: None,
     deps: 0,
@@ -75,110 +83,24 @@ pub(crate) struct PNode {
     pub flawed: bool,
 }
 
-/// A value inside expression evaluation, or a parse failure: two words, so it is returned in
-/// registers. `m` holds the tag (low byte: one of the `T_*`), the atom letter (second byte) and
-/// the literal flag (`LIT`). Integers are held inline in `x`; fractions and forms in x live in
-/// a per-expression arena (`Reader::lins`, indexed by `x`) and are computed with the exact
-/// [`Lin`] arithmetic. The parent set and the letter flag of the expression are accumulated in
-/// the reader (`acc_deps`, `acc_letters`).
-#[derive(Debug, Clone, Copy)]
-struct V {
-    x: i64,
-    m: u64,
-}
-
-/// No value (an undefined letter, or an arithmetic failure already reported).
-const T_NONE: u64 = 0;
-/// The integer `x` (the linear form `0·x + x`), the fast path.
-const T_INT: u64 = 1;
-/// Any other linear form: `x` indexes `Reader::lins`.
-const T_FULL: u64 = 2;
-/// Not an expression (a parse failure).
-const T_ERR: u64 = 3;
-/// The whole expression is a number literal (possibly negated).
-const LIT: u64 = 1 << 16;
-
-impl V {
-    const NONE: V = V { x: 0, m: T_NONE };
-    const ERR: V = V { x: 0, m: T_ERR };
-
-    fn int(x: i64) -> V {
-        V { x, m: T_INT }
-    }
-
-    fn tag(self) -> u64 {
-        self.m & 0xff
-    }
-
-    fn is_err(self) -> bool {
-        self.tag() == T_ERR
-    }
-
-    /// The letter, when the whole expression is one letter.
-    fn atom(self) -> u8 {
-        (self.m >> 8) as u8
-    }
-
-    fn lit(self) -> bool {
-        self.m & LIT != 0
-    }
-
-    /// The same value, as a compound expression (no atom, not a literal).
-    fn plain(self) -> V {
-        V {
-            x: self.x,
-            m: self.m & 0xff,
-        }
-    }
-}
-
-/// `?` for [`V`]: return a parse failure at once.
-macro_rules! tri {
-    ($v:expr) => {{
-        let v = $v;
-        if v.is_err() {
-            return V::ERR;
-        }
-        v
-    }};
-}
-
-/// A parsed expression.
-#[derive(Debug, Clone, Copy)]
-struct Ev {
-    val: Option<Lin>,
-    deps: u128,
-    /// Whether it mentions a letter other than the unknown (a letter-expression, whose next
-    /// part is a substitution rather than a result).
-    letters: bool,
-    /// The letter, when the whole expression is one letter.
-    atom: u8,
-    /// Whether the whole expression is a number literal (possibly negated).
-    lit: bool,
-}
-
 /// Reading state; reused across completions so nothing is allocated in steady state.
 #[derive(Debug)]
 pub(crate) struct Reader {
-    slots: [Slot; 52],
+    pub(super) slots: [Slot; 52],
     /// Bit i: slot i may differ from `FREE` (only those are reset).
-    used: u64,
-    /// Non-integer values of the expression being evaluated (see [`V`]).
-    lins: Vec<Lin>,
+    pub(super) used: u64,
+    /// Non-integer values of the expression being evaluated (see `expr::V`).
+    pub(super) lins: Vec<Lin>,
     /// Parent set of the expression being evaluated.
-    acc_deps: u128,
+    pub(super) acc_deps: u128,
     /// Whether the expression being evaluated mentions a letter other than the unknown.
-    acc_letters: bool,
+    pub(super) acc_letters: bool,
     pub nodes: Vec<PNode>,
     pub issues: Vec<Issue>,
     /// Gold index -> predicted node index (`NONE` if not defined).
     pub gold_of: Vec<u32>,
-    /// Keys of the gold names, by gold index.
-    keys: Vec<u64>,
-    /// Open-addressing table over the gold names: gold index + 1, 0 for an empty bucket.
-    /// Linear probing in gold order, so the first match along a probe is the first gold node
-    /// with that name.
-    table: [u8; TABLE],
+    /// The gold names, for matching `Define` headers to gold nodes.
+    names: Names,
     /// `Some(value)` if an `<answer>` tag was found (`Some(None)`: not a number).
     pub tag: Option<Option<Num>>,
     pub claim: Option<Num>,
@@ -186,256 +108,22 @@ pub(crate) struct Reader {
     pub equation_seen: bool,
     /// The value of the last equation line when it has the solved form `x = number`.
     pub solved: Option<Num>,
-    eq_mode: bool,
-    eq_prev: Option<Num>,
+    /// Inside the equation section: a clause with `=` is an equation line.
+    pub(super) eq_mode: bool,
+    /// The root of the previous equation line (every line must keep it).
+    pub(super) eq_prev: Option<Num>,
     /// The coefficient of x on the left of the previous equation line.
-    eq_coef: Option<Num>,
+    pub(super) eq_coef: Option<Num>,
     unknown_seen: bool,
     cur: Option<usize>,
-    at: usize,
+    /// Start of the clause being read, where its issues are reported.
+    pub(super) at: usize,
     reverse: bool,
-    final_gold: usize,
-    final_value: i64,
+    /// Gold index and value of the final node (what `We know` must state).
+    pub(super) final_gold: usize,
+    pub(super) final_value: i64,
     /// Delimiter and `<` bitmaps of the text being read.
     marks: Marks,
-}
-
-/// Word bytes (ASCII letters and digits, `_`, any non-ASCII byte): one table lookup instead
-/// of a chain of comparisons and branches.
-static WORD: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
-        c += 1;
-    }
-    t
-};
-
-/// Letter slot of each byte: 0..26 for `A`-`Z`, 26..52 for `a`-`z`, `NO_SLOT` otherwise.
-const NO_SLOT: u8 = u8::MAX;
-static SLOT: [u8; 256] = {
-    let mut t = [NO_SLOT; 256];
-    let mut c = 0;
-    while c < 26 {
-        t[b'A' as usize + c] = c as u8;
-        t[b'a' as usize + c] = c as u8 + 26;
-        c += 1;
-    }
-    t
-};
-
-#[inline(always)]
-fn is_word(c: u8) -> bool {
-    WORD[c as usize]
-}
-
-#[inline(always)]
-fn is_ws(c: u8) -> bool {
-    c == b' ' || c == b'\t' || c == b'\r' || c == b'\n'
-}
-
-#[inline(always)]
-fn slot_ix(c: u8) -> Option<usize> {
-    let ix = SLOT[c as usize];
-    (ix != NO_SLOT).then_some(ix as usize)
-}
-
-fn trim(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
-    while s < e && is_ws(b[s]) {
-        s += 1;
-    }
-    while e > s && is_ws(b[e - 1]) {
-        e -= 1;
-    }
-    (s, e)
-}
-
-#[inline(always)]
-fn skip_ws(b: &[u8], c: &mut usize, e: usize) {
-    while *c < e && is_ws(b[*c]) {
-        *c += 1;
-    }
-}
-
-/// The run of ASCII digits at `i` (at most eight, none at or past `e`) and its value, read
-/// eight bytes at a time without a loop; `None` when fewer than eight bytes of `b` remain.
-#[inline(always)]
-fn digits8(b: &[u8], i: usize, e: usize) -> Option<(usize, i64)> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    let w = u64::from_le_bytes(*b.get(i..)?.first_chunk::<8>()?);
-    // Digit values in the digit bytes; a byte is a digit iff its value is below 10.
-    let x = w ^ (LO * b'0' as u64);
-    // High bit of each byte set iff the byte is not a digit (no carries between bytes).
-    let non_digit = (((x & (LO * 0x7f)) + LO * (0x80 - 10)) | x) & (LO * 0x80);
-    let n = ((non_digit.trailing_zeros() / 8) as usize).min(e.saturating_sub(i));
-    if n == 0 {
-        return Some((0, 0));
-    }
-    // Keep the n digit values, most significant first, as the low-order end of eight digits
-    // with leading zeros; then combine pairs, quads and halves by multiply-shift.
-    let v = x << (8 * (8 - n));
-    let v = ((v & (LO * 0x0f)).wrapping_mul(10 << 8 | 1) >> 8) & 0x00ff_00ff_00ff_00ff;
-    let v = (v.wrapping_mul(100 << 16 | 1) >> 16) & 0x0000_ffff_0000_ffff;
-    let v = v.wrapping_mul(10000 << 32 | 1) >> 32;
-    Some((n, v as i64))
-}
-
-/// Position of byte `c` in `b[from..to]`, eight bytes at a time (SWAR).
-fn find_byte(b: &[u8], from: usize, to: usize, c: u8) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let to = to.min(b.len());
-    let pat = LO.wrapping_mul(c as u64);
-    let mut i = from;
-    while i + 8 <= to {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[i..i + 8]);
-        let x = u64::from_le_bytes(w) ^ pat;
-        let z = x.wrapping_sub(LO) & !x & HI;
-        if z != 0 {
-            return Some(i + (z.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    (i..to).find(|&k| b[k] == c)
-}
-
-/// Position of `pat` in `b[from..to]`.
-fn find(b: &[u8], pat: &[u8], from: usize, to: usize) -> Option<usize> {
-    let first = *pat.first()?;
-    let mut i = from;
-    while let Some(k) = find_byte(b, i, to, first) {
-        if k + pat.len() > to {
-            return None;
-        }
-        if &b[k..k + pat.len()] == pat {
-            return Some(k);
-        }
-        i = k + 1;
-    }
-    None
-}
-
-/// The first `Define ` at a word boundary in `b[s..e]`.
-fn find_define(b: &[u8], mut s: usize, e: usize) -> Option<usize> {
-    while let Some(d) = find(b, b"Define ", s, e) {
-        if d == 0 || !is_word(b[d - 1]) {
-            return Some(d);
-        }
-        s = d + 1;
-    }
-    None
-}
-
-/// A standalone single ASCII letter at `i` (not part of a longer word).
-fn letter_at(b: &[u8], i: usize, e: usize) -> Option<u8> {
-    let c = *b.get(i)?;
-    if i < e && c.is_ascii_alphabetic() && (i + 1 >= e || !is_word(b[i + 1])) {
-        Some(c)
-    } else {
-        None
-    }
-}
-
-/// A cheap key for a name: its length, first and last eight bytes. No multiply chain, so
-/// keying the gold names anew for every completion costs a few loads; equal keys are then
-/// confirmed byte for byte.
-pub(crate) fn name_key(s: &[u8]) -> u64 {
-    let (first, last) = match (s.first_chunk::<8>(), s.last_chunk::<8>()) {
-        (Some(f), Some(l)) => (u64::from_le_bytes(*f), u64::from_le_bytes(*l)),
-        _ => {
-            // Shorter than eight bytes: both words are the name, zero-padded.
-            let mut w = [0u8; 8];
-            w[..s.len()].copy_from_slice(s);
-            let w = u64::from_le_bytes(w);
-            (w, w)
-        }
-    };
-    first ^ last.rotate_left(29) ^ (s.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-}
-
-/// `a == b`, eight bytes a step: names are a few dozen bytes and, once their keys agree,
-/// almost always equal, so an inline loop beats a call to `memcmp`.
-#[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n < 8 {
-        return a == b;
-    }
-    let word =
-        |s: &[u8], i: usize| u64::from_le_bytes(*s[i..].first_chunk::<8>().expect("8 bytes"));
-    let mut i = 0;
-    while i + 8 < n {
-        if word(a, i) != word(b, i) {
-            return false;
-        }
-        i += 8;
-    }
-    // The last eight bytes, overlapping the words before.
-    word(a, n - 8) == word(b, n - 8)
-}
-
-/// Buckets in the gold name table (twice `MAX_GOLD_NODES`, rounded up).
-const TABLE: usize = 256;
-
-/// Home bucket of a name key.
-fn bucket(h: u64) -> usize {
-    (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize
-}
-
-/// Parse an optionally signed decimal number filling `b[s..e]` exactly (after trimming).
-pub(crate) fn parse_number(b: &[u8], s: usize, e: usize) -> Option<Num> {
-    let (mut i, e) = trim(b, s, e);
-    let neg = i < e && b[i] == b'-';
-    if neg {
-        i += 1;
-    }
-    let (v, j) = number_at(b, i, e)?;
-    if j != e {
-        return None;
-    }
-    let v = v?;
-    if neg {
-        v.checked_neg()
-    } else {
-        Some(v)
-    }
-}
-
-/// Read the unsigned decimal at `i`: `Some((value, end))` if digits are there; the value is
-/// `None` on overflow. A number glued to a word (`3x`, `2nd`) is not a number.
-fn number_at(b: &[u8], mut i: usize, e: usize) -> Option<(Option<Num>, usize)> {
-    let start = i;
-    let mut n: Option<i64> = Some(0);
-    while i < e && b[i].is_ascii_digit() {
-        n = n.and_then(|n| n.checked_mul(10)?.checked_add((b[i] - b'0') as i64));
-        i += 1;
-    }
-    if i == start {
-        return None;
-    }
-    let mut d: Option<i64> = Some(1);
-    if i + 1 < e && b[i] == b'.' && b[i + 1].is_ascii_digit() {
-        i += 1;
-        while i < e && b[i].is_ascii_digit() {
-            n = n.and_then(|n| n.checked_mul(10)?.checked_add((b[i] - b'0') as i64));
-            d = d.and_then(|d| d.checked_mul(10));
-            i += 1;
-        }
-    }
-    if i < e && is_word(b[i]) {
-        return None;
-    }
-    let v = match (n, d) {
-        (Some(n), Some(d)) => Num::ratio(n, d),
-        _ => None,
-    };
-    Some((v, i))
 }
 
 impl Reader {
@@ -449,8 +137,7 @@ impl Reader {
             nodes: Vec::new(),
             issues: Vec::new(),
             gold_of: Vec::new(),
-            keys: Vec::new(),
-            table: [0; TABLE],
+            names: Names::new(),
             tag: None,
             claim: None,
             conflict: false,
@@ -536,18 +223,7 @@ impl Reader {
         self.issues.clear();
         self.gold_of.clear();
         self.gold_of.resize(gold.nodes.len(), NONE);
-        self.keys.clear();
-        self.table = [0; TABLE];
-        // At most MAX_GOLD_NODES (127) names in 256 buckets: the table is never full.
-        for (i, n) in gold.nodes.iter().take(MAX_GOLD_NODES).enumerate() {
-            let h = name_key(n.name.as_bytes());
-            self.keys.push(h);
-            let mut k = bucket(h);
-            while self.table[k] != 0 {
-                k = (k + 1) % TABLE;
-            }
-            self.table[k] = i as u8 + 1;
-        }
+        self.names.reset(gold);
         self.tag = None;
         self.claim = None;
         self.conflict = false;
@@ -564,26 +240,11 @@ impl Reader {
         self.final_value = gold.nodes.last().map_or(0, |n| n.value);
     }
 
-    fn issue(&mut self, kind: IssueKind, at: usize) {
+    /// Record an issue at byte `at`; it flaws the step being read, if any.
+    pub(super) fn issue(&mut self, kind: IssueKind, at: usize) {
         self.issues.push(Issue { kind, at });
         if let Some(n) = self.cur {
             self.nodes[n].flawed = true;
-        }
-    }
-
-    fn lookup(&self, gold: &GoldGraph, name: &[u8]) -> Option<usize> {
-        let h = name_key(name);
-        let mut k = bucket(h);
-        loop {
-            let i = self.table[k] as usize;
-            if i == 0 {
-                return None;
-            }
-            let i = i - 1;
-            if self.keys[i] == h && same_bytes(gold.nodes[i].name.as_bytes(), name) {
-                return Some(i);
-            }
-            k = (k + 1) % TABLE;
         }
     }
 
@@ -618,7 +279,7 @@ impl Reader {
             self.issue(IssueKind::Malformed, d);
             return;
         };
-        let g = self.lookup(gold, &b[name.clone()]);
+        let g = self.names.lookup(gold, &b[name.clone()]);
         let idx = self.nodes.len();
         self.nodes.push(PNode {
             name,
@@ -674,7 +335,7 @@ impl Reader {
 
     /// Close the current step: a step that never got a value is the unknown (letter x, reverse
     /// mode, first time) or an [`IssueKind::Unassigned`] one.
-    fn finish_step(&mut self) {
+    pub(super) fn finish_step(&mut self) {
         let Some(n) = self.cur else { return };
         let node = &self.nodes[n];
         if !node.assigned {
@@ -717,7 +378,7 @@ impl Reader {
             return;
         }
         if self.eq_mode {
-            if find_byte(b, s, e, b'=').is_some() {
+            if memchr::memchr(b'=', &b[s..e]).is_some() {
                 self.eq_line(b, s, e);
             } else if let Some(d) = find_define(b, s, e) {
                 self.header(gold, b, d, e);
@@ -743,7 +404,7 @@ impl Reader {
         }
         if let Some(d) = find_define(b, s, e) {
             self.header(gold, b, d, e);
-        } else if find_byte(b, s, e, b'=').is_some() {
+        } else if memchr::memchr(b'=', &b[s..e]).is_some() {
             self.issue(IssueKind::Malformed, s);
         }
     }
@@ -820,547 +481,5 @@ impl Reader {
                 node: NONE,
             };
         }
-    }
-
-    /// `We know P = N, so we have E = N and ...: EQUATION`: open the equation section.
-    fn we_know(&mut self, b: &[u8], mut k: usize, e: usize) {
-        self.finish_step();
-        self.eq_mode = true;
-        self.equation_seen = true;
-        skip_ws(b, &mut k, e);
-        let Some(p) = letter_at(b, k, e) else {
-            self.issue(IssueKind::Malformed, self.at);
-            return;
-        };
-        let mut c = k + 1;
-        skip_ws(b, &mut c, e);
-        if c >= e || b[c] != b'=' {
-            self.issue(IssueKind::Malformed, self.at);
-            return;
-        }
-        c += 1;
-        let Ok(n) = self.top_expr(b, &mut c, e) else {
-            self.issue(IssueKind::Malformed, self.at);
-            return;
-        };
-        let slot = slot_ix(p).map_or(FREE, |ix| self.slots[ix]);
-        let is_final = slot.kind == SlotKind::Node
-            && self.nodes.get(slot.node as usize).and_then(|n| n.gold) == Some(self.final_gold);
-        let stated = Some(Lin::num(Num::int(self.final_value)));
-        if !is_final || n.val != stated {
-            self.issue(IssueKind::WrongKnown, self.at);
-        }
-        let Some(h) = find(b, b"so we have", c, e) else {
-            self.issue(IssueKind::Malformed, self.at);
-            return;
-        };
-        let mut c = h + 10;
-        let Some((lhs, rhs, after)) = self.equation(b, &mut c, e) else {
-            self.issue(IssueKind::Malformed, self.at);
-            return;
-        };
-        if slot.val.is_none() || lhs.val != slot.val || rhs.val != n.val {
-            self.issue(IssueKind::EquationMismatch, self.at);
-        }
-        self.eq_prev = lhs
-            .val
-            .zip(rhs.val)
-            .and_then(|(l, r)| l.checked_sub(r)?.root());
-        if self.eq_prev.is_none() {
-            self.issue(IssueKind::EquationMismatch, self.at);
-        }
-        self.solved = None;
-        self.eq_coef = lhs.val.map(|v| v.a);
-        if let Some(colon) = b[after..e].iter().rposition(|&c| c == b':') {
-            self.eq_line(b, after + colon + 1, e);
-        }
-    }
-
-    /// Parse `expr = expr` at `c`; returns both sides and the position after them.
-    fn equation(&mut self, b: &[u8], c: &mut usize, e: usize) -> Option<(Ev, Ev, usize)> {
-        let l = self.top_expr(b, c, e).ok()?;
-        if *c >= e || b[*c] != b'=' {
-            return None;
-        }
-        *c += 1;
-        let r = self.top_expr(b, c, e).ok()?;
-        Some((l, r, *c))
-    }
-
-    /// One line of the equation section: `[label:] expr = expr`, equivalent to the line before.
-    fn eq_line(&mut self, b: &[u8], s: usize, e: usize) {
-        let label_start = s;
-        let s = b[s..e]
-            .iter()
-            .rposition(|&c| c == b':')
-            .map_or(s, |p| s + p + 1);
-        let mut c = s;
-        let Some((l, r, after)) = self.equation(b, &mut c, e).filter(|t| t.2 == e) else {
-            self.issue(IssueKind::Malformed, self.at);
-            self.solved = None;
-            return;
-        };
-        let _ = after;
-        let root = l.val.zip(r.val).and_then(|(l, r)| l.checked_sub(r)?.root());
-        if root.is_none() || (self.eq_prev.is_some() && root != self.eq_prev) {
-            self.issue(IssueKind::EquationMismatch, self.at);
-        }
-        if self.eq_prev.is_none() {
-            self.eq_prev = root;
-        }
-        // "Divide both sides by d": d must be the coefficient of x on the line before.
-        let label = &b[label_start..s];
-        if let Some(p) = find(label, b"by ", 0, label.len()) {
-            let by = parse_number(label, p + 3, label.len().saturating_sub(1));
-            if by.is_none() || by != self.eq_coef {
-                self.issue(IssueKind::EquationMismatch, self.at);
-            }
-        }
-        self.eq_coef = l.val.map(|v| v.a);
-        let is_x = l.atom == b'x' && l.val == Some(Lin::X);
-        self.solved = match r.val {
-            Some(v) if is_x && r.lit => Some(v.b),
-            _ => None,
-        };
-    }
-
-    /// Evaluate a whole expression at `c` (one part of a chain, one side of an equation);
-    /// on success `c` is past the whitespace after it.
-    fn top_expr(&mut self, b: &[u8], c: &mut usize, e: usize) -> Result<Ev, ()> {
-        self.lins.clear();
-        self.acc_deps = 0;
-        self.acc_letters = false;
-        let v = self.expr(b, c, e, 0);
-        if v.is_err() {
-            return Err(());
-        }
-        Ok(Ev {
-            val: self.lin_of(v),
-            deps: self.acc_deps,
-            letters: self.acc_letters,
-            atom: v.atom(),
-            lit: v.lit(),
-        })
-    }
-
-    /// The exact value of `v`.
-    fn lin_of(&self, v: V) -> Option<Lin> {
-        match v.tag() {
-            T_INT => Some(Lin::num(Num::int(v.x))),
-            T_FULL => Some(self.lins[v.x as usize]),
-            _ => None,
-        }
-    }
-
-    /// Hold `l` as a [`V`]: inline when it is exactly the integer form `0·x + n`.
-    fn put(&mut self, l: Option<Lin>) -> V {
-        let Some(l) = l else { return V::NONE };
-        if l.a == Num::ZERO {
-            if let Some(n) = l.b.as_int() {
-                return V::int(n);
-            }
-        }
-        self.lins.push(l);
-        V {
-            x: (self.lins.len() - 1) as i64,
-            m: T_FULL,
-        }
-    }
-
-    /// An expression at `*c`. On success `*c` is past the whitespace after it: `term` always
-    /// ends by skipping whitespace, so neither this loop nor the callers skip it again.
-    fn expr(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
-        // Every caller passes an end inside the text; saying so lets every `*c < e` check
-        // stand for the bounds check of the index that follows.
-        assert!(e <= b.len());
-        let mut acc = tri!(self.term(b, c, e, depth));
-        loop {
-            debug_assert!(*c >= e || !is_ws(b[*c]));
-            if *c >= e || (b[*c] != b'+' && b[*c] != b'-') {
-                return acc;
-            }
-            let op = b[*c];
-            *c += 1;
-            let r = tri!(self.term(b, c, e, depth));
-            acc = self.combine(acc, r, op);
-        }
-    }
-
-    #[inline(always)]
-    fn term(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
-        let mut acc = tri!(self.factor(b, c, e, depth));
-        loop {
-            skip_ws(b, c, e);
-            if *c >= e || (b[*c] != b'*' && b[*c] != b'/') {
-                return acc;
-            }
-            let op = b[*c];
-            *c += 1;
-            let r = tri!(self.factor(b, c, e, depth));
-            acc = self.combine(acc, r, op);
-        }
-    }
-
-    /// `l op r`. Integers stay on the `i64` fast path whenever the exact result is an integer
-    /// (checked, so overflow is an error exactly as in [`Num`]); anything else goes through
-    /// the exact [`Lin`] arithmetic.
-    #[inline]
-    fn combine(&mut self, l: V, r: V, op: u8) -> V {
-        if l.tag() == T_INT && r.tag() == T_INT {
-            let (x, y) = (l.x, r.x);
-            let v = match op {
-                b'+' => x.checked_add(y),
-                b'-' => x.checked_sub(y),
-                b'*' => x.checked_mul(y),
-                // `checked_rem` is `None` for a zero divisor and for `i64::MIN % -1`, whose
-                // quotient does not fit: both are errors, as in `Num::checked_div`.
-                _ => match x.checked_rem(y) {
-                    Some(0) => x.checked_div(y),
-                    Some(_) => return self.combine_exact(l, r, op),
-                    None => None,
-                },
-            };
-            return match v {
-                Some(v) => V::int(v),
-                None => {
-                    self.issue(IssueKind::BadArithmetic, self.at);
-                    V::NONE
-                }
-            };
-        }
-        self.combine_exact(l, r, op)
-    }
-
-    #[inline(never)]
-    fn combine_exact(&mut self, l: V, r: V, op: u8) -> V {
-        let (Some(x), Some(y)) = (self.lin_of(l), self.lin_of(r)) else {
-            return V::NONE;
-        };
-        let v = match op {
-            b'+' => x.checked_add(y),
-            b'-' => x.checked_sub(y),
-            b'*' => x.checked_mul(y),
-            _ => x.checked_div(y),
-        };
-        if v.is_none() {
-            self.issue(IssueKind::BadArithmetic, self.at);
-        }
-        self.put(v)
-    }
-
-    /// A factor: the common cases (a short integer literal, a letter) inline, the rest in
-    /// [`Reader::factor_slow`].
-    #[inline(always)]
-    fn factor(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
-        skip_ws(b, c, e);
-        if *c >= e || depth > MAX_DEPTH {
-            return V::ERR;
-        }
-        match b[*c] {
-            b'0'..=b'9' => {
-                // Fast path: at most 18 digits (no overflow possible), no fraction, not glued
-                // to a word; anything else is read by `factor_slow`. Up to eight digits are
-                // read without a loop where eight bytes remain.
-                let (i, n) = match digits8(b, *c, e) {
-                    Some((k, n)) => (*c + k, n),
-                    None => {
-                        let mut i = *c;
-                        let mut n: i64 = 0;
-                        while i < e && i - *c < 18 && b[i].is_ascii_digit() {
-                            n = n * 10 + (b[i] - b'0') as i64;
-                            i += 1;
-                        }
-                        (i, n)
-                    }
-                };
-                if i >= e || !(is_word(b[i]) || b[i] == b'.') {
-                    *c = i;
-                    return V {
-                        x: n,
-                        m: T_INT | LIT,
-                    };
-                }
-                self.factor_slow(b, c, e, depth)
-            }
-            b'-' | b'(' => self.factor_slow(b, c, e, depth),
-            _ => self.letter_factor(b, c, e),
-        }
-    }
-
-    /// A letter operand: its value, and its dependencies and letter flag accumulated.
-    #[inline(always)]
-    fn letter_factor(&mut self, b: &[u8], c: &mut usize, e: usize) -> V {
-        let Some(l) = letter_at(b, *c, e) else {
-            return V::ERR;
-        };
-        *c += 1;
-        let Some(ix) = slot_ix(l) else {
-            return V::ERR;
-        };
-        let s = &self.slots[ix];
-        let (free, val, deps, unknown) = (s.kind == SlotKind::Free, s.val, s.deps, s.unknown);
-        if free || val.is_none() {
-            self.issue(IssueKind::UndefinedLetter(l as char), self.at);
-        }
-        self.acc_deps |= deps;
-        self.acc_letters |= !unknown;
-        let v = self.put(val);
-        V {
-            x: v.x,
-            m: v.m | (l as u64) << 8,
-        }
-    }
-
-    /// The factor at `*c` (after whitespace, `*c < e`, depth checked), in full.
-    #[inline(never)]
-    fn factor_slow(&mut self, b: &[u8], c: &mut usize, e: usize, depth: u32) -> V {
-        match b[*c] {
-            b'-' => {
-                *c += 1;
-                let f = tri!(self.factor(b, c, e, depth + 1));
-                let v = match f.tag() {
-                    T_INT => match f.x.checked_neg() {
-                        Some(n) => V::int(n),
-                        None => {
-                            self.issue(IssueKind::BadArithmetic, self.at);
-                            V::NONE
-                        }
-                    },
-                    T_FULL => {
-                        let n = self.lin_of(f).and_then(Lin::checked_neg);
-                        if n.is_none() {
-                            self.issue(IssueKind::BadArithmetic, self.at);
-                        }
-                        self.put(n)
-                    }
-                    _ => V::NONE,
-                };
-                // Still a literal if `f` was one; never an atom.
-                V {
-                    x: v.x,
-                    m: v.m | (f.m & LIT),
-                }
-            }
-            b'(' => {
-                *c += 1;
-                let inner = tri!(self.expr(b, c, e, depth + 1));
-                if *c >= e || b[*c] != b')' {
-                    return V::ERR;
-                }
-                *c += 1;
-                inner.plain()
-            }
-            b'0'..=b'9' => {
-                // `factor` already took short plain integers; this is the full reader.
-                let Some((v, j)) = number_at(b, *c, e) else {
-                    return V::ERR;
-                };
-                *c = j;
-                let v = match v {
-                    Some(v) => match v.as_int() {
-                        Some(n) => V::int(n),
-                        None => self.put(Some(Lin::num(v))),
-                    },
-                    None => {
-                        self.issue(IssueKind::BadArithmetic, self.at);
-                        V::NONE
-                    }
-                };
-                V {
-                    x: v.x,
-                    m: v.m | LIT,
-                }
-            }
-            _ => self.letter_factor(b, c, e),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::graph::{GoldNode, NodeKind};
-
-    fn gold(names: &[String]) -> GoldGraph {
-        GoldGraph {
-            mode: Mode::Forward,
-            nodes: names
-                .iter()
-                .map(|n| GoldNode {
-                    name: n.clone(),
-                    value: 1,
-                    parents: vec![],
-                    kind: NodeKind::Constant,
-                })
-                .collect(),
-            asked: 0,
-            answer: 1,
-        }
-    }
-
-    #[test]
-    fn name_table_finds_the_first_gold_node_of_a_name() {
-        // 127 names sharing prefixes and suffixes (many equal first/last words), plus
-        // duplicates and short names.
-        let mut names: Vec<String> = (0..120)
-            .map(|i| format!("adult animal {i} in South Zoo"))
-            .collect();
-        names.extend(["a", "ab", "abcdefg", "abcdefgh", "abcdefghi"].map(String::from));
-        names.push("adult animal 7 in South Zoo".into());
-        names.push("a".into());
-        assert_eq!(names.len(), MAX_GOLD_NODES);
-        let g = gold(&names);
-        let mut r = Reader::new();
-        for _ in 0..2 {
-            r.reset(&g);
-            for n in &names {
-                let first = names.iter().position(|m| m == n).unwrap();
-                assert_eq!(r.lookup(&g, n.as_bytes()), Some(first), "{n}");
-            }
-            for miss in [
-                "",
-                "b",
-                "abcdefgj",
-                "adult animal 120 in South Zoo",
-                "adult animal 7 in South Zo",
-            ] {
-                assert_eq!(r.lookup(&g, miss.as_bytes()), None, "{miss}");
-            }
-        }
-        // A smaller graph after a larger one: no stale entries.
-        let g2 = gold(&names[..3]);
-        r.reset(&g2);
-        assert_eq!(r.lookup(&g2, names[5].as_bytes()), None);
-        assert_eq!(r.lookup(&g2, names[2].as_bytes()), Some(2));
-    }
-
-    /// The class tables say what the comparisons they replace said, for every byte.
-    #[test]
-    fn byte_class_tables() {
-        for c in 0..=255u8 {
-            assert_eq!(is_ws(c), matches!(c, b' ' | b'\t' | b'\r' | b'\n'), "{c}");
-            assert_eq!(
-                is_word(c),
-                c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80,
-                "{c}"
-            );
-            let want = match c {
-                b'A'..=b'Z' => Some((c - b'A') as usize),
-                b'a'..=b'z' => Some((c - b'a') as usize + 26),
-                _ => None,
-            };
-            assert_eq!(slot_ix(c), want, "{c}");
-        }
-    }
-
-    /// The eight-byte digit reader agrees with a byte loop: digit bytes next to the ones
-    /// that are not (`/` and `:` border `0`-`9`; 0xb0 is `0` with the high bit), every digit
-    /// count, every end.
-    #[test]
-    fn digits8_agrees_with_a_loop() {
-        let alphabet = [
-            b'0', b'1', b'5', b'9', b'/', b':', b' ', b'a', b'.', 0x80, 0xb0, 0xb9,
-        ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..200_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = 8 + (seed % 5) as usize;
-            let mut b = vec![0u8; len];
-            let mut r = seed;
-            for (k, c) in b.iter_mut().enumerate() {
-                // Mostly digits, so long runs are common.
-                *c = if r % 3 != 0 {
-                    b'0' + (r % 10) as u8
-                } else {
-                    alphabet[(r % 12) as usize]
-                };
-                r = r.rotate_right(5) ^ k as u64;
-            }
-            let i = (seed >> 40) as usize % (len - 7);
-            let e = i + 1 + (seed >> 50) as usize % (len - i);
-            let mut k = i;
-            let mut n = 0i64;
-            while k < e && k - i < 8 && b[k].is_ascii_digit() {
-                n = n * 10 + (b[k] - b'0') as i64;
-                k += 1;
-            }
-            assert_eq!(digits8(&b, i, e), Some((k - i, n)), "{b:?} {i}..{e}");
-        }
-        assert_eq!(digits8(b"1234567", 0, 7), None);
-        assert_eq!(digits8(b"99999999", 0, 8), Some((8, 99_999_999)));
-        assert_eq!(digits8(b"00000007", 0, 8), Some((8, 7)));
-        assert_eq!(digits8(b"12345678", 0, 3), Some((3, 123)));
-    }
-
-    #[test]
-    fn same_bytes_is_equality() {
-        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
-        for n in 0..=40 {
-            let a = &base[..n];
-            assert!(same_bytes(a, a));
-            for k in 0..n {
-                let mut b = a.to_vec();
-                b[k] ^= 0x20;
-                assert!(!same_bytes(a, &b), "{n} {k}");
-            }
-            if n > 0 {
-                assert!(!same_bytes(a, &base[..n - 1]));
-            }
-        }
-    }
-
-    #[test]
-    fn name_key_short_and_long() {
-        assert_eq!(name_key(b"abc"), name_key(b"abc"));
-        assert_ne!(name_key(b"abc"), name_key(b"abc\0"));
-        assert_ne!(name_key(b"abcdefgh"), name_key(b"abcdefghabcdefgh"));
-    }
-
-    /// The integer fast path agrees with exact arithmetic at its edges.
-    #[test]
-    fn integer_fast_path_edges() {
-        let g = gold(&["n".to_string()]);
-        let mut r = Reader::new();
-        let mut check = |chain: &str, issues: &[IssueKind], val: Option<Num>| {
-            r.read(&g, &format!("Define n as A; so A = {chain}."));
-            let kinds: Vec<IssueKind> = r.issues.iter().map(|i| i.kind).collect();
-            assert_eq!(kinds, issues, "{chain}");
-            assert_eq!(r.nodes[0].val, val.map(Lin::num), "{chain}");
-        };
-        let int = |v| Some(Num::int(v));
-        check("6 / 3 = 2", &[], int(2));
-        check("-6 / 4 * 2 = -3", &[], int(-3));
-        check("7 / 2 = 3", &[IssueKind::WrongResult], int(3));
-        check("7 / 2 = 3.5", &[], Num::ratio(7, 2));
-        check("7 / 2 * 2 = 7", &[], int(7));
-        check("5 = 5.0 = 5.00", &[], int(5));
-        check("2.5 * 2 = 5", &[], int(5));
-        check(
-            "999999999999999999 + 1 = 1000000000000000000",
-            &[],
-            int(10i64.pow(18)),
-        );
-        check("9223372036854775807", &[], int(i64::MAX));
-        check("9223372036854775807 + 1", &[IssueKind::BadArithmetic], None);
-        check("9223372036854775808", &[IssueKind::BadArithmetic], None);
-        check("-9223372036854775807 - 1", &[], int(i64::MIN));
-        check(
-            "(-9223372036854775807 - 1) / -1",
-            &[IssueKind::BadArithmetic],
-            None,
-        );
-        check(
-            "-(-9223372036854775807 - 1)",
-            &[IssueKind::BadArithmetic],
-            None,
-        );
-        check("(-9223372036854775807 - 1) / 2", &[], int(i64::MIN / 2));
-        check("5 / 0", &[IssueKind::BadArithmetic], None);
-        check("0 / 5 = 0", &[], int(0));
-        check("3037000500 * 3037000500", &[IssueKind::BadArithmetic], None);
-        check("- - 3 = 3", &[], int(3));
-        check("12ab", &[IssueKind::Malformed, IssueKind::Unassigned], None);
     }
 }

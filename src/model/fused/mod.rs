@@ -15,6 +15,7 @@
 
 mod attention;
 mod decode;
+mod kv_cache;
 mod mat;
 mod ops;
 mod scratch;

@@ -12,7 +12,7 @@ use super::CliError;
 /// its plots, from every experiment folder (one holding experiment.toml) under --study.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Example:\n  dagmath report --study out/study\n\n\
-experiment.toml is documented in the README (\"The study\") and written by examples/study.sh.")]
+experiment.toml is documented in examples/study/README.md and written by examples/study.sh.")]
 pub struct Args {
     /// The study folder.
     #[arg(long, value_name = "DIR")]

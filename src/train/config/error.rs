@@ -50,6 +50,12 @@ pub enum ConfigError {
     /// `[rollout]`'s sampling settings ([`crate::engine::Sampling::validate`]'s message).
     #[error("rollout.{0}")]
     Sampling(String),
+    /// `rl.reward` names no reward of the verifier's ([`crate::trace::Reward`]).
+    #[error("rl.reward = \"{name}\": {source}")]
+    Reward {
+        name: String,
+        source: serde_json::Error,
+    },
     #[error("rollout.max_new_tokens: key {key:?} is not a step number")]
     ScheduleKey { key: String },
     #[error("rollout.max_new_tokens: the schedule starts at step {step}; it must list step 0")]

@@ -146,9 +146,9 @@ impl Default for RlSettingsToml {
 }
 
 impl TryFrom<RlSettingsToml> for RlSettings {
-    type Error = String;
+    type Error = ConfigError;
 
-    fn try_from(t: RlSettingsToml) -> Result<Self, String> {
+    fn try_from(t: RlSettingsToml) -> Result<Self, ConfigError> {
         Ok(RlSettings {
             steps: t.steps,
             prompts_per_step: t.prompts_per_step,
@@ -183,11 +183,15 @@ impl From<RlSettings> for RlSettingsToml {
 
 /// The reward called `name` (its serde name: `outcome`, `mixed`, ...), with `alpha` where it
 /// takes one. The names are [`Reward`]'s own, so there is no second list to keep in step.
-fn reward_named(name: &str, alpha: f64) -> Result<Reward, String> {
+fn reward_named(name: &str, alpha: f64) -> Result<Reward, ConfigError> {
     let unit = serde_json::Value::String(name.to_string());
-    serde_json::from_value(unit).or_else(|e| {
-        serde_json::from_value(serde_json::json!({ name: { "alpha": alpha } }))
-            .map_err(|_| format!("rl.reward: {e}"))
+    serde_json::from_value(unit).or_else(|source| {
+        serde_json::from_value(serde_json::json!({ name: { "alpha": alpha } })).map_err(|_| {
+            ConfigError::Reward {
+                name: name.to_string(),
+                source,
+            }
+        })
     })
 }
 
@@ -441,5 +445,64 @@ impl RlConfig {
     /// The verification rule.
     pub fn rule(&self) -> Rule {
         self.rl.rule
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_rl(rl: &str) -> Result<RlConfig, ConfigError> {
+        RlConfig::from_toml(&format!(
+            "out = \"o\"\n[data]\ndir = \"d\"\nsplits = [\"p\"]\n[rl]\n{rl}"
+        ))
+    }
+
+    #[test]
+    fn reward_names_read_as_the_verifiers_rewards_and_write_back_unchanged() {
+        for (name, want) in [
+            ("outcome", Reward::Outcome),
+            ("process", Reward::Process),
+            ("mixed", Reward::Mixed { alpha: 0.3 }),
+            ("strict", Reward::Strict),
+            ("penalty", Reward::Penalty { alpha: 0.3 }),
+        ] {
+            let c = with_rl(&format!(
+                "reward = \"{name}\"\nalpha = 0.3\nrule = \"interplay\"\n"
+            ))
+            .unwrap();
+            assert_eq!((c.reward(), c.rule()), (want, Rule::Interplay), "{name}");
+            let back = serde_json::to_value(&c.rl).unwrap();
+            assert_eq!(
+                (&back["reward"], &back["alpha"], &back["rule"]),
+                (&name.into(), &0.3.into(), &"interplay".into())
+            );
+            let again: RlSettings = serde_json::from_value(back).unwrap();
+            assert_eq!(again, c.rl);
+        }
+        let e = with_rl("reward = \"best\"\n").unwrap_err().to_string();
+        assert!(e.contains("best") && e.contains("penalty"), "{e}");
+    }
+
+    #[test]
+    fn the_rl_table_saved_in_checkpoints_keeps_its_shape() {
+        // state.json of RL checkpoints written before the verifier's enums were used.
+        let old = r#"{"steps":100,"prompts_per_step":1024,"group_size":6,"reward":"mixed","alpha":0.2,"rule":"strict","dynamic_sampling":false,"max_sampling_rounds":1,"micro_batch_rows":32,"flops":null}"#;
+        assert_eq!(serde_json::to_string(&RlSettings::default()).unwrap(), old);
+        let read: RlSettings = serde_json::from_str(old).unwrap();
+        assert_eq!(read, RlSettings::default());
+    }
+
+    #[test]
+    fn shipped_rl_configs_parse() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for f in [
+            "examples/configs/rl_quickstart.toml",
+            "examples/micro/rl_easy.toml",
+            "examples/micro/rl_edge.toml",
+        ] {
+            let c = RlConfig::from_file(&root.join(f)).unwrap();
+            assert_eq!(c.reward(), Reward::Mixed { alpha: c.rl.alpha }, "{f}");
+        }
     }
 }

@@ -27,6 +27,19 @@ pub struct PhaseRecord {
     pub from: Option<String>,
 }
 
+impl PhaseRecord {
+    /// A phase about to take its first step, from the checkpoint `from` (if any).
+    pub fn new(name: &str, from: Option<&Path>) -> PhaseRecord {
+        PhaseRecord {
+            name: name.to_string(),
+            steps: 0,
+            tokens: 0,
+            flops: 0.0,
+            from: from.map(|d| d.display().to_string()),
+        }
+    }
+}
+
 /// `state.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {

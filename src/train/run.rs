@@ -18,6 +18,7 @@ use super::metrics::{self, Chart, Metrics, MetricsLog};
 use super::rl::RlMetrics;
 use super::trainer::TrainBackend;
 use crate::model::{ModelConfig, Weights};
+use crate::tokenizer::Tokenizer;
 
 /// How a phase starts.
 #[derive(Debug, Clone, Copy)]
@@ -151,12 +152,30 @@ pub fn same_config<C: PartialEq>(saved: &C, given: &C, dir: &Path) -> Result<(),
     }
 }
 
-/// What every checkpoint of a run carries beside its weights and state.
+/// What every checkpoint of a run carries beside its weights and state: the model's
+/// dimensions, the tokenizer, and its padding and end-of-sequence ids.
 pub struct Carried<'a> {
     pub model: &'a ModelConfig,
-    pub tokenizer_json: &'a str,
+    pub tokenizer: &'a Tokenizer,
     pub pad: u32,
     pub eos: u32,
+}
+
+impl<'a> Carried<'a> {
+    /// `[EOS]` is required (rollouts stop at it, sequences are packed with it); `[PAD]`
+    /// defaults to it.
+    pub fn new(model: &'a ModelConfig, tokenizer: &'a Tokenizer) -> Result<Self, RunError> {
+        let eos = tokenizer
+            .token_id("[EOS]")
+            .ok_or(RunError::NoToken { token: "[EOS]" })?;
+        let pad = tokenizer.token_id("[PAD]").unwrap_or(eos);
+        Ok(Carried {
+            model,
+            tokenizer,
+            pad,
+            eos,
+        })
+    }
 }
 
 /// A phase under way in its run folder: the compute of the phases before it and of this one,
@@ -264,7 +283,7 @@ impl<'a> Run<'a> {
             c.model,
             weights,
             optimizer,
-            c.tokenizer_json,
+            c.tokenizer.json(),
             (c.pad, c.eos),
             &json,
             self.cadence.keep.max(1),

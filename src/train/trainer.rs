@@ -137,28 +137,8 @@ pub fn train<B: TrainBackend>(
         phases: mut earlier,
         resumed,
     } = origin(cfg, phase, run::begin(&cfg.out, start)?)?;
-    // Sizes against memory before the data is read or anything is allocated or written.
-    cfg.check_memory(&model_cfg)?;
-    // Equal, as `import`, `eval` and `export` need them: a padded vocabulary would train here
-    // and then be refused by every command that reads the checkpoint.
-    if model_cfg.vocab_size != tokenizer.vocab_size() {
-        return Err(RunError::Vocab {
-            model: model_cfg.vocab_size,
-            tokenizer: tokenizer.vocab_size(),
-        }
-        .into());
-    }
-    if cfg.data.seq_len > model_cfg.max_position_embeddings {
-        return Err(RunError::SeqLen {
-            seq_len: cfg.data.seq_len,
-            max: model_cfg.max_position_embeddings,
-        }
-        .into());
-    }
-    let eos = tokenizer
-        .token_id("[EOS]")
-        .ok_or(RunError::NoToken { token: "[EOS]" })?;
-    let pad = tokenizer.token_id("[PAD]").unwrap_or(eos);
+    check_model(cfg, &model_cfg, &tokenizer)?;
+    let carried = Carried::new(&model_cfg, &tokenizer)?;
 
     let mut data = Packer::new(
         &cfg.data,
@@ -173,16 +153,11 @@ pub fn train<B: TrainBackend>(
     let mut optim = AdamW::<B>::new(cfg.optim.clone());
     let total = total_steps(cfg, phase, &model_cfg)?;
     let mut step = 0;
-    let mut current = PhaseRecord {
-        name: phase.to_string(),
-        steps: 0,
-        tokens: 0,
-        flops: 0.0,
-        from: match start {
-            Start::From(dir) => Some(dir.display().to_string()),
-            _ => None,
-        },
+    let from = match start {
+        Start::From(dir) => Some(dir),
+        _ => None,
     };
+    let mut current = PhaseRecord::new(phase, from);
     if let Some((state, opt, dir)) = &resumed {
         let recorded = earlier.last().map_or(0, |p| p.steps);
         if state.step > total || state.step != recorded {
@@ -206,12 +181,6 @@ pub fn train<B: TrainBackend>(
         step = state.step;
         current = earlier.pop().expect("a resumed run has its phase");
     }
-    let carried = Carried {
-        model: &model_cfg,
-        tokenizer_json: tokenizer.json(),
-        pad,
-        eos,
-    };
     let resumed_at = resumed.as_ref().map(|_| step);
     let mut run = Run::open(
         &cfg.out,
@@ -328,6 +297,33 @@ pub fn train<B: TrainBackend>(
     outcome.tokens_per_s = timed_tokens as f64 / timed_secs.max(1e-9);
     let title = format!("dagmath {phase}: {}", cfg.out.display());
     run.finish("curve.svg", &Chart::loss(phase, &title), outcome)
+}
+
+/// Before the data is read or anything is allocated or written: the model, its training state
+/// and a micro-batch fit in memory, and the model fits the tokenizer and the sequence length.
+fn check_model(
+    cfg: &TrainConfig,
+    model: &ModelConfig,
+    tokenizer: &Tokenizer,
+) -> Result<(), TrainError> {
+    cfg.check_memory(model)?;
+    // Equal, as `import`, `eval` and `export` need them: a padded vocabulary would train here
+    // and then be refused by every command that reads the checkpoint.
+    if model.vocab_size != tokenizer.vocab_size() {
+        return Err(RunError::Vocab {
+            model: model.vocab_size,
+            tokenizer: tokenizer.vocab_size(),
+        }
+        .into());
+    }
+    if cfg.data.seq_len > model.max_position_embeddings {
+        return Err(RunError::SeqLen {
+            seq_len: cfg.data.seq_len,
+            max: model.max_position_embeddings,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// The held-out sequences (`data.eval_split`, `eval.batches` batches), or none.

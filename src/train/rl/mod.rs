@@ -202,10 +202,8 @@ pub fn train_rl<B: TrainBackend>(
     cfg.validate()?;
     let (loaded, reference_dir, resumed) = origin(cfg, run::begin(&cfg.out, start)?)?;
     let tok = Tokenizer::from_file(&loaded.tokenizer)?;
-    let eos = tok
-        .token_id("[EOS]")
-        .ok_or(RunError::NoToken { token: "[EOS]" })?;
-    let pad = tok.token_id("[PAD]").unwrap_or(eos);
+    let carried = Carried::new(&loaded.model, &tok)?;
+    let (pad, eos) = (carried.pad, carried.eos);
     let pool = load_pool(&cfg.data, &tok)?;
     let model_cfg = loaded.model.clone();
     let model: Qwen2<B> = weights::to_model(&model_cfg, &loaded.weights, device)?;
@@ -255,20 +253,8 @@ pub fn train_rl<B: TrainBackend>(
         None => (
             0,
             PoolCursor::default(),
-            PhaseRecord {
-                name: "rl".into(),
-                steps: 0,
-                tokens: 0,
-                flops: 0.0,
-                from: Some(reference_dir.display().to_string()),
-            },
+            PhaseRecord::new("rl", Some(&reference_dir)),
         ),
-    };
-    let carried = Carried {
-        model: &model_cfg,
-        tokenizer_json: tok.json(),
-        pad,
-        eos,
     };
     let resumed_at = resumed.as_ref().map(|_| step);
     let checkpoints = &cfg.checkpoint;

@@ -81,7 +81,7 @@ pub struct PoolConfig {
 }
 
 /// The `[rl]` table. Users write the reward as a name with its `alpha` beside it
-/// (`reward = "mixed"`, `alpha = 0.2`); [`RlSettingsToml`] reads and writes that form, so the
+/// (`reward = "mixed"`, `alpha = 0.2`); a private shim reads and writes that form, so the
 /// TOML, and the config saved in every checkpoint, keep that shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RlSettingsToml", into = "RlSettingsToml")]

@@ -145,10 +145,13 @@ pub fn check_threads(n: usize) -> Result<usize, CliError> {
 pub fn train_error(e: dagmath::train::TrainError) -> CliError {
     use dagmath::train::TrainError as T;
     let user = match &e {
-        T::Config(_) | T::Data(_) => true,
+        T::Config(_) | T::Run(_) | T::Device(_) | T::Data(_) | T::Templates(_) => true,
+        T::Pool(p) => p.is_users(),
+        // Loading the tokenizer the user named; failing to encode or decode mid-run is not.
+        T::Tokenizer(t) => matches!(t, dagmath::tokenizer::TokenizerError::Load { .. }),
         T::Checkpoint(c) => checkpoint_is_users(c),
         T::Weights(w) => weights_is_users(w),
-        _ => false,
+        T::Plot(_) | T::Io { .. } | T::Diverged { .. } => false,
     };
     blame(user, e)
 }
@@ -191,7 +194,7 @@ fn checkpoint_is_users(e: &dagmath::train::checkpoint::CheckpointError) -> bool 
 fn hf_is_users(e: &dagmath::model::hf::HfError) -> bool {
     use dagmath::model::hf::HfError as H;
     match e {
-        H::Bad { .. } => true,
+        H::Bad { .. } | H::Config { .. } => true,
         H::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
         H::Weights(w) => weights_is_users(w),
     }

@@ -4,6 +4,76 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+/// Why a model's dimensions, or a Hugging Face `config.json`, are refused; every variant names
+/// the key at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelConfigError {
+    #[error("{key} must be positive, got 0")]
+    Zero { key: &'static str },
+    #[error("{key} {value} is not a multiple of {of} {of_value}")]
+    NotMultiple {
+        key: &'static str,
+        value: usize,
+        of: &'static str,
+        of_value: usize,
+    },
+    #[error("head dimension {head_dim} must be even for RoPE")]
+    OddHeadDim { head_dim: usize },
+    #[error("{key} = {value}: must be a positive finite number")]
+    NotPositive { key: &'static str, value: f64 },
+    /// The model does not fit in memory ([`crate::limits::check_fits`]'s message, which names
+    /// the dimensions).
+    #[error("{0}")]
+    Memory(String),
+    /// A `config.json` refused: the reason, prefixed with the file's name.
+    #[error("config.json: {0}")]
+    Hf(Box<ModelConfigError>),
+    #[error("missing or non-integer \"{key}\"")]
+    HfInteger { key: String },
+    #[error("model_type \"{found}\" is not \"qwen2\"")]
+    HfModelType { found: String },
+    /// A setting dagmath's model does not implement (`supported` says what it does).
+    #[error("\"{key}\" = {value} is not supported ({supported})")]
+    HfUnsupported {
+        key: String,
+        value: String,
+        supported: &'static str,
+    },
+    #[error("\"{key}\" is not supported (dagmath implements the default RoPE only)")]
+    HfUnsupportedKey { key: String },
+    #[error("\"{key}\" = {value} is not a number")]
+    HfNotNumber { key: String, value: String },
+    #[error("\"{key}\" is not an object")]
+    HfNotObject { key: String },
+    #[error("\"layer_types\" holds {found}; only \"full_attention\" is supported")]
+    HfLayerTypes { found: String },
+    #[error(
+        "\"head_dim\" = {head_dim} is not hidden_size / num_attention_heads = {hidden} / {heads}"
+    )]
+    HfHeadDim {
+        head_dim: u64,
+        hidden: u64,
+        heads: u64,
+    },
+    #[error("\"rope_theta\" = {top} and \"{key}.rope_theta\" = {nested} disagree")]
+    HfRopeDisagree {
+        top: f64,
+        key: &'static str,
+        nested: f64,
+    },
+    #[error(
+        "no \"rope_theta\" (top-level or in \"rope_parameters\"); dagmath will not assume one"
+    )]
+    HfNoRopeTheta,
+}
+
+type E = ModelConfigError;
+
+/// `config.json`'s error for `e`.
+fn hf(e: ModelConfigError) -> ModelConfigError {
+    E::Hf(Box::new(e))
+}
+
 /// Dimensions of a Qwen2-style decoder. Defaults follow SPEC §6 (RMSNorm eps 1e-6, RoPE θ 1e6,
 /// tied embeddings); the vocabulary size comes from the tokenizer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,7 +139,7 @@ impl ModelConfig {
     }
 
     /// Checks the dimensions fit together; the message names the offending field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ModelConfigError> {
         let positive = [
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
@@ -81,33 +151,39 @@ impl ModelConfig {
         ];
         for (name, v) in positive {
             if v == 0 {
-                return Err(format!("{name} must be positive, got 0"));
+                return Err(E::Zero { key: name });
             }
         }
         if self.hidden_size % self.num_attention_heads != 0 {
-            return Err(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
-            ));
+            return Err(E::NotMultiple {
+                key: "hidden_size",
+                value: self.hidden_size,
+                of: "num_attention_heads",
+                of_value: self.num_attention_heads,
+            });
         }
         if self.head_dim() % 2 != 0 {
-            return Err(format!(
-                "head dimension {} must be even for RoPE",
-                self.head_dim()
-            ));
+            return Err(E::OddHeadDim {
+                head_dim: self.head_dim(),
+            });
         }
         if self.num_attention_heads % self.num_key_value_heads != 0 {
-            return Err(format!(
-                "num_attention_heads {} is not a multiple of num_key_value_heads {}",
-                self.num_attention_heads, self.num_key_value_heads
-            ));
+            return Err(E::NotMultiple {
+                key: "num_attention_heads",
+                value: self.num_attention_heads,
+                of: "num_key_value_heads",
+                of_value: self.num_key_value_heads,
+            });
         }
         for (name, v) in [
             ("rope_theta", self.rope_theta),
             ("rms_norm_eps", self.rms_norm_eps),
         ] {
             if !(v > 0.0 && v.is_finite()) {
-                return Err(format!("{name} = {v}: must be a positive finite number"));
+                return Err(E::NotPositive {
+                    key: name,
+                    value: v,
+                });
             }
         }
         Ok(())
@@ -135,7 +211,7 @@ impl ModelConfig {
 
     /// Checks the model fits in memory at `bytes_per_param` (4 to hold f32 weights, 16 to
     /// train them: weights, gradients and AdamW's two moments) before anything is allocated.
-    pub fn check_fits(&self, bytes_per_param: u128) -> Result<(), String> {
+    pub fn check_fits(&self, bytes_per_param: u128) -> Result<(), ModelConfigError> {
         let n = self.n_params_checked();
         crate::limits::check_fits(
             &format!(
@@ -148,6 +224,7 @@ impl ModelConfig {
             ),
             n.and_then(|n| n.checked_mul(bytes_per_param)),
         )
+        .map_err(E::Memory)
     }
 
     /// Number of parameters (tied embeddings counted once).
@@ -198,21 +275,25 @@ impl ModelConfig {
     }
 
     /// Reads the dimensions back from a Hugging Face Qwen2 `config.json`.
-    pub fn from_hf_config(v: &serde_json::Value) -> Result<ModelConfig, String> {
-        let get = |key: &str| -> Result<usize, String> {
+    pub fn from_hf_config(v: &serde_json::Value) -> Result<ModelConfig, ModelConfigError> {
+        let get = |key: &str| -> Result<usize, ModelConfigError> {
             v.get(key)
                 .and_then(|x| x.as_u64())
                 .map(|x| x as usize)
-                .ok_or_else(|| format!("config.json: missing or non-integer \"{key}\""))
+                .ok_or_else(|| hf(E::HfInteger { key: key.into() }))
         };
         if let Some(t) = v.get("model_type").and_then(|x| x.as_str()) {
             if t != "qwen2" {
-                return Err(format!("config.json: model_type \"{t}\" is not \"qwen2\""));
+                return Err(hf(E::HfModelType { found: t.into() }));
             }
         }
-        check_hf_settings(v)?;
+        check_hf_settings(v).map_err(hf)?;
         if v.get("tie_word_embeddings").and_then(|x| x.as_bool()) == Some(false) {
-            return Err("config.json: tie_word_embeddings = false is not supported (dagmath models tie the output projection to the embeddings)".into());
+            return Err(hf(E::HfUnsupported {
+                key: "tie_word_embeddings".into(),
+                value: "false".into(),
+                supported: "dagmath models tie the output projection to the embeddings",
+            }));
         }
         let heads = get("num_attention_heads")?;
         let cfg = ModelConfig {
@@ -228,16 +309,15 @@ impl ModelConfig {
             intermediate_size: get("intermediate_size")?,
             max_position_embeddings: get("max_position_embeddings")
                 .unwrap_or(default_max_positions()),
-            rope_theta: hf_rope_theta(v)?,
+            rope_theta: hf_rope_theta(v).map_err(hf)?,
             rms_norm_eps: v
                 .get("rms_norm_eps")
                 .and_then(|x| x.as_f64())
                 .unwrap_or(default_rms_eps()),
         };
-        cfg.validate().map_err(|e| format!("config.json: {e}"))?;
+        cfg.validate().map_err(hf)?;
         // Before any tensor name is built or byte read: the weights must fit in memory.
-        cfg.check_fits(BYTES_PER_PARAM_LOAD)
-            .map_err(|e| format!("config.json: {e}"))?;
+        cfg.check_fits(BYTES_PER_PARAM_LOAD).map_err(hf)?;
         Ok(cfg)
     }
 }
@@ -246,13 +326,13 @@ impl ModelConfig {
 /// `rope_parameters: {rope_theta, rope_type}` (transformers 5). Only the `default` rope type
 /// is implemented; a config that gives no θ, or two different ones, is refused rather than
 /// read with an assumed default.
-fn hf_rope_theta(v: &serde_json::Value) -> Result<f64, String> {
+fn hf_rope_theta(v: &serde_json::Value) -> Result<f64, ModelConfigError> {
     let top = match v.get("rope_theta") {
         None | Some(serde_json::Value::Null) => None,
-        Some(x) => Some(
-            x.as_f64()
-                .ok_or_else(|| format!("config.json: \"rope_theta\" = {x} is not a number"))?,
-        ),
+        Some(x) => Some(x.as_f64().ok_or_else(|| E::HfNotNumber {
+            key: "rope_theta".into(),
+            value: x.to_string(),
+        })?),
     };
     let mut nested = None;
     for key in ["rope_parameters", "rope_scaling"] {
@@ -261,60 +341,69 @@ fn hf_rope_theta(v: &serde_json::Value) -> Result<f64, String> {
         };
         let obj = p
             .as_object()
-            .ok_or_else(|| format!("config.json: \"{key}\" is not an object"))?;
+            .ok_or_else(|| E::HfNotObject { key: key.into() })?;
         let kind = obj
             .get("rope_type")
             .or_else(|| obj.get("type"))
             .and_then(|t| t.as_str())
             .unwrap_or("default");
         if kind != "default" {
-            return Err(format!(
-                "config.json: \"{key}.rope_type\" = \"{kind}\" is not supported (dagmath implements the default RoPE only)"
-            ));
+            return Err(E::HfUnsupported {
+                key: format!("{key}.rope_type"),
+                value: format!("\"{kind}\""),
+                supported: "dagmath implements the default RoPE only",
+            });
         }
         for k in obj.keys() {
             if !matches!(k.as_str(), "rope_type" | "type" | "rope_theta") {
-                return Err(format!(
-                    "config.json: \"{key}.{k}\" is not supported (dagmath implements the default RoPE only)"
-                ));
+                return Err(E::HfUnsupportedKey {
+                    key: format!("{key}.{k}"),
+                });
             }
         }
         if let Some(t) = obj.get("rope_theta") {
-            let t = t.as_f64().ok_or_else(|| {
-                format!("config.json: \"{key}.rope_theta\" = {t} is not a number")
+            let t = t.as_f64().ok_or_else(|| E::HfNotNumber {
+                key: format!("{key}.rope_theta"),
+                value: t.to_string(),
             })?;
             nested = Some((key, t));
         }
     }
     match (top, nested) {
-        (Some(a), Some((key, b))) if a != b => Err(format!(
-            "config.json: \"rope_theta\" = {a} and \"{key}.rope_theta\" = {b} disagree"
-        )),
+        (Some(a), Some((key, b))) if a != b => Err(E::HfRopeDisagree {
+            top: a,
+            key,
+            nested: b,
+        }),
         (Some(a), _) => Ok(a),
         (None, Some((_, b))) => Ok(b),
-        (None, None) => Err(
-            "config.json: no \"rope_theta\" (top-level or in \"rope_parameters\"); dagmath will not assume one".into(),
-        ),
+        (None, None) => Err(E::HfNoRopeTheta),
     }
 }
 
 /// Refuses, naming the key, the Qwen2 settings dagmath's model does not implement.
-fn check_hf_settings(v: &serde_json::Value) -> Result<(), String> {
+fn check_hf_settings(v: &serde_json::Value) -> Result<(), ModelConfigError> {
     if let Some(act) = v.get("hidden_act").filter(|x| !x.is_null()) {
         if act.as_str() != Some("silu") {
-            return Err(format!(
-                "config.json: \"hidden_act\" = {act} is not supported (dagmath implements silu)"
-            ));
+            return Err(E::HfUnsupported {
+                key: "hidden_act".into(),
+                value: act.to_string(),
+                supported: "dagmath implements silu",
+            });
         }
     }
     if v.get("use_sliding_window").and_then(|x| x.as_bool()) == Some(true) {
-        return Err("config.json: \"use_sliding_window\" = true is not supported (dagmath attends over the whole sequence)".into());
+        return Err(E::HfUnsupported {
+            key: "use_sliding_window".into(),
+            value: "true".into(),
+            supported: "dagmath attends over the whole sequence",
+        });
     }
     if let Some(types) = v.get("layer_types").and_then(|x| x.as_array()) {
         if let Some(t) = types.iter().find(|t| t.as_str() != Some("full_attention")) {
-            return Err(format!(
-                "config.json: \"layer_types\" holds {t}; only \"full_attention\" is supported"
-            ));
+            return Err(E::HfLayerTypes {
+                found: t.to_string(),
+            });
         }
     }
     if let (Some(hd), Some(h), Some(n)) = (
@@ -323,9 +412,11 @@ fn check_hf_settings(v: &serde_json::Value) -> Result<(), String> {
         v.get("num_attention_heads").and_then(|x| x.as_u64()),
     ) {
         if n > 0 && hd.checked_mul(n) != Some(h) {
-            return Err(format!(
-                "config.json: \"head_dim\" = {hd} is not hidden_size / num_attention_heads = {h} / {n}"
-            ));
+            return Err(E::HfHeadDim {
+                head_dim: hd,
+                hidden: h,
+                heads: n,
+            });
         }
     }
     Ok(())

@@ -19,6 +19,12 @@ pub enum HfError {
     },
     #[error("{path}: {msg}")]
     Bad { path: String, msg: String },
+    /// `config.json` asks for dimensions or settings dagmath's model refuses.
+    #[error("{path}: {source}")]
+    Config {
+        path: String,
+        source: super::config::ModelConfigError,
+    },
     #[error(transparent)]
     Weights(#[from] WeightsError),
 }
@@ -173,9 +179,9 @@ pub fn import(dir: &Path) -> Result<HfModel, HfError> {
         path: cfg_path.display().to_string(),
         msg: format!("invalid JSON: {e}"),
     })?;
-    let config = ModelConfig::from_hf_config(&v).map_err(|msg| HfError::Bad {
+    let config = ModelConfig::from_hf_config(&v).map_err(|source| HfError::Config {
         path: cfg_path.display().to_string(),
-        msg,
+        source,
     })?;
     let single = dir.join("model.safetensors");
     let index = dir.join("model.safetensors.index.json");

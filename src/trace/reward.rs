@@ -18,7 +18,8 @@
 use super::verdict::{NodeStatus, Verdict};
 
 /// Which reward to compute.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Reward {
     Outcome,
     Process,

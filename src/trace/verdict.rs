@@ -7,7 +7,10 @@ use std::ops::Range;
 use super::num::Num;
 
 /// How strictly a completion is judged (SPEC §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Rule {
     /// The default. `verified_correct` needs every gold node correct, the right answer, no
     /// extra node and no [`Issue`] at all: no arithmetic or substitution error (intermediates

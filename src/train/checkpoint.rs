@@ -27,6 +27,19 @@ pub struct PhaseRecord {
     pub from: Option<String>,
 }
 
+impl PhaseRecord {
+    /// A phase about to take its first step, from the checkpoint `from` (if any).
+    pub fn new(name: &str, from: Option<&Path>) -> PhaseRecord {
+        PhaseRecord {
+            name: name.to_string(),
+            steps: 0,
+            tokens: 0,
+            flops: 0.0,
+            from: from.map(|d| d.display().to_string()),
+        }
+    }
+}
+
 /// `state.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
@@ -87,36 +100,11 @@ pub fn checkpoints_dir(out: &Path) -> PathBuf {
     out.join("checkpoints")
 }
 
-/// Writes a checkpoint for `state.step` under `out/checkpoints/` and prunes older step
-/// checkpoints down to `keep`.
+/// Writes the checkpoint of step `step` under `out/checkpoints/` with `state_json` as its
+/// `state.json` (each phase keeps its own state), and prunes older step checkpoints down to
+/// `keep`.
 #[allow(clippy::too_many_arguments)]
 pub fn save(
-    out: &Path,
-    weights: &Weights,
-    optimizer: &Weights,
-    tokenizer_json: &str,
-    pad_id: u32,
-    eos_id: u32,
-    state: &TrainState,
-    keep: usize,
-) -> Result<PathBuf, CheckpointError> {
-    let json = serde_json::to_string_pretty(state).expect("state serialises");
-    save_with_state(
-        out,
-        state.step,
-        &state.model,
-        weights,
-        optimizer,
-        tokenizer_json,
-        (pad_id, eos_id),
-        &json,
-        keep,
-    )
-}
-
-/// [`save`] with any `state.json` text (the RL loop keeps its own state).
-#[allow(clippy::too_many_arguments)]
-pub fn save_with_state(
     out: &Path,
     step: u64,
     model: &ModelConfig,

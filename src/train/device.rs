@@ -5,6 +5,24 @@
 
 use super::config::{DeviceKind, Precision};
 
+/// Why a phase cannot run on the device its config or `--device` asks for; the user's choice
+/// (the CLI exits 2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    #[error("precision = \"bf16\" is for device = \"cuda\"; the CPU trains in f32")]
+    Bf16OnCpu,
+    #[error(
+        "no CUDA device: the CUDA driver library (libcuda.so.1) cannot be loaded; \
+         use device = \"cpu\", or run on a machine with an NVIDIA GPU and driver"
+    )]
+    NoDriver,
+    #[error(
+        "device = \"cuda\" needs a build with the `cuda` feature \
+         (cargo build --release --features cuda)"
+    )]
+    NotBuilt,
+}
+
 /// The backend a training phase runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendChoice {
@@ -16,11 +34,9 @@ pub enum BackendChoice {
 /// The one place where a phase's `device` and `precision` become a backend, for pre-training,
 /// mid-training and RL alike: `auto` is bf16 on CUDA and f32 on the CPU; bf16 on the CPU is an
 /// error.
-pub fn resolve(device: DeviceKind, precision: Precision) -> Result<BackendChoice, String> {
+pub fn resolve(device: DeviceKind, precision: Precision) -> Result<BackendChoice, DeviceError> {
     match (device, precision) {
-        (DeviceKind::Cpu, Precision::Bf16) => {
-            Err("precision = \"bf16\" is for device = \"cuda\"; the CPU trains in f32".into())
-        }
+        (DeviceKind::Cpu, Precision::Bf16) => Err(DeviceError::Bf16OnCpu),
         (DeviceKind::Cpu, _) => Ok(BackendChoice::CpuF32),
         (DeviceKind::Cuda, Precision::F32) => Ok(BackendChoice::CudaF32),
         (DeviceKind::Cuda, Precision::Auto | Precision::Bf16) => Ok(BackendChoice::CudaBf16),
@@ -43,25 +59,19 @@ pub type CudaF32Backend = burn::backend::Autodiff<burn::backend::Cuda<f32>>;
 
 /// Checks that a CUDA driver and NVRTC can be loaded, without touching burn.
 #[cfg(feature = "cuda")]
-pub fn probe_cuda() -> Result<(), String> {
+pub fn probe_cuda() -> Result<(), DeviceError> {
     for lib in ["libcuda.so.1", "libcuda.so"] {
         // SAFETY: loading the driver library runs its initialisers, as cudarc itself does.
         if unsafe { libloading::Library::new(lib) }.is_ok() {
             return Ok(());
         }
     }
-    Err(
-        "no CUDA device: the CUDA driver library (libcuda.so.1) cannot be loaded; \
-         use device = \"cpu\", or run on a machine with an NVIDIA GPU and driver"
-            .into(),
-    )
+    Err(DeviceError::NoDriver)
 }
 
 #[cfg(not(feature = "cuda"))]
-pub fn probe_cuda() -> Result<(), String> {
-    Err("device = \"cuda\" needs a build with the `cuda` feature \
-         (cargo build --release --features cuda)"
-        .into())
+pub fn probe_cuda() -> Result<(), DeviceError> {
+    Err(DeviceError::NotBuilt)
 }
 
 /// burn's CPU backend allocates and frees large temporaries on every tensor operation. glibc
@@ -84,8 +94,8 @@ mod tests {
 
     #[test]
     fn precision_resolves_alike_for_every_phase() {
+        use crate::train::config::RlConfig;
         use crate::train::config::TrainConfig;
-        use crate::train::rl::RlConfig;
         for (device, precision, want) in [
             ("cpu", "auto", Ok(BackendChoice::CpuF32)),
             ("cpu", "f32", Ok(BackendChoice::CpuF32)),

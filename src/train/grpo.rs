@@ -135,20 +135,30 @@ impl Default for GrpoConfig {
 }
 
 impl GrpoConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        for (name, v) in [("eps_low", self.eps_low), ("eps_high", self.eps_high)] {
+    pub fn validate(&self) -> Result<(), crate::train::config::ConfigError> {
+        use crate::train::config::ConfigError;
+        for (name, v) in [
+            ("grpo.eps_low", self.eps_low),
+            ("grpo.eps_high", self.eps_high),
+        ] {
             if !(0.0..1.0).contains(&v) {
-                return Err(format!("grpo.{name} = {v}: must be in [0, 1)"));
+                return Err(ConfigError::value(name, v, "must be in [0, 1)"));
             }
         }
         if !(self.kl_coef >= 0.0 && self.kl_coef.is_finite()) {
-            return Err(format!("grpo.kl_coef = {}: must be ≥ 0", self.kl_coef));
+            return Err(ConfigError::value(
+                "grpo.kl_coef",
+                self.kl_coef,
+                "must be ≥ 0",
+            ));
         }
-        if self.ppo_epochs == 0 {
-            return Err("grpo.ppo_epochs = 0: must be ≥ 1".into());
-        }
-        if self.mini_batches == 0 {
-            return Err("grpo.mini_batches = 0: must be ≥ 1".into());
+        for (name, v) in [
+            ("grpo.ppo_epochs", self.ppo_epochs),
+            ("grpo.mini_batches", self.mini_batches),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::value(name, 0, "must be ≥ 1"));
+            }
         }
         Ok(())
     }

@@ -1,8 +1,9 @@
 //! Training metrics: one JSON object per line in `metrics.jsonl` (kept consistent across a
-//! resume by dropping lines past the checkpoint), and the loss curve as an SVG at the end.
+//! resume by dropping lines past the checkpoint), and the run's curve as an SVG at the end:
+//! one [`plot`] for every phase, drawing the series its [`Chart`] names.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -53,18 +54,13 @@ impl MetricsLog {
                 .collect::<String>(),
             _ => String::new(),
         };
-        crate::dataset::shard::write_atomic(path, kept.as_bytes())
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        crate::fs::write_atomic(path, kept.as_bytes()).map_err(|(_, e)| e)?;
         let file = std::fs::OpenOptions::new().append(true).open(path)?;
         Ok(MetricsLog { file })
     }
 
-    pub fn write(&mut self, m: &Metrics) -> std::io::Result<()> {
-        self.write_json(m)
-    }
-
-    /// Appends any record with a `step` field (the RL loop logs its own fields).
-    pub fn write_json<T: Serialize>(&mut self, m: &T) -> std::io::Result<()> {
+    /// Appends one record (any phase's row: it has `phase` and `step` fields).
+    pub fn write<T: Serialize>(&mut self, m: &T) -> std::io::Result<()> {
         let mut line = serde_json::to_string(m).expect("metrics serialise");
         line.push('\n');
         self.file.write_all(line.as_bytes())?;
@@ -81,135 +77,180 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Metrics>> {
         .collect())
 }
 
-/// Draws training loss (and held-out loss where measured) against tokens as an SVG.
-pub fn plot(metrics: &[Metrics], path: &Path, title: &str) -> Result<(), String> {
-    let train: Vec<(f64, f64)> = metrics
-        .iter()
-        .filter_map(|m| m.loss.map(|l| (m.cum_tokens as f64, l)))
-        .collect();
-    let eval: Vec<(f64, f64)> = metrics
-        .iter()
-        .filter_map(|m| m.eval_loss.map(|l| (m.cum_tokens as f64, l)))
-        .collect();
-    let all = || train.iter().chain(eval.iter());
+/// Why a curve could not be drawn (the system's fault: the metrics were just written).
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// plotters failed drawing or writing the SVG.
+    #[error("{}: {message}", path.display())]
+    Draw { path: PathBuf, message: String },
+    /// The finished SVG could not be moved into place ([`crate::fs::commit`]'s message).
+    #[error("{0}")]
+    Commit(String),
+}
+
+/// One line of a [`Chart`]: the metrics key it draws, its legend and colour.
+pub struct Series {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub color: RGBColor,
+    pub stroke: u32,
+    /// A dot at every point (sparse series such as the held-out loss).
+    pub dots: bool,
+}
+
+/// What a phase's curve shows: its lines against `x_key`, for the metrics lines of `phase`.
+pub struct Chart<'a> {
+    pub phase: &'a str,
+    pub title: &'a str,
+    pub x_key: &'static str,
+    pub x_desc: &'static str,
+    pub y_desc: &'static str,
+    /// The x axis from 0 (steps), or from the first point (tokens of every phase).
+    pub x_from_zero: bool,
+    /// A fixed top of the y axis (rates in [0, 1]); `None`: 5 % above the highest point.
+    pub y_top: Option<f64>,
+    pub series: Vec<Series>,
+}
+
+impl Chart<'_> {
+    /// Pre- and mid-training: training and held-out loss against the tokens of every phase.
+    pub fn loss<'a>(phase: &'a str, title: &'a str) -> Chart<'a> {
+        Chart {
+            phase,
+            title,
+            x_key: "cum_tokens",
+            x_desc: "tokens (all phases)",
+            y_desc: "loss (nats/token)",
+            x_from_zero: false,
+            y_top: None,
+            series: vec![
+                Series {
+                    key: "loss",
+                    label: "train",
+                    color: BLUE,
+                    stroke: 1,
+                    dots: false,
+                },
+                Series {
+                    key: "eval_loss",
+                    label: "held-out",
+                    color: RED,
+                    stroke: 2,
+                    dots: true,
+                },
+            ],
+        }
+    }
+
+    /// RL: the trained reward, verified pass rate and answer rate against step.
+    pub fn rl() -> Chart<'static> {
+        let line = |key, label, color| Series {
+            key,
+            label,
+            color,
+            stroke: 2,
+            dots: false,
+        };
+        Chart {
+            phase: "rl",
+            title: "GRPO: reward and pass rate of the rollouts",
+            x_key: "step",
+            x_desc: "RL step",
+            y_desc: "mean over rollouts",
+            x_from_zero: true,
+            y_top: Some(1.0),
+            series: vec![
+                line("reward", "reward (trained)", BLUE),
+                line("pass_rate", "verified pass rate", RED),
+                line("answer_rate", "answer rate", GREEN),
+            ],
+        }
+    }
+}
+
+/// Draws `chart` from the metrics file `metrics` as an SVG at `path` (nothing when the phase
+/// logged no point).
+pub fn plot(metrics: &Path, path: &Path, chart: &Chart<'_>) -> Result<(), PlotError> {
+    let text = std::fs::read_to_string(metrics).map_err(|source| PlotError::Read {
+        path: metrics.to_path_buf(),
+        source,
+    })?;
+    let mut points: Vec<Vec<(f64, f64)>> = vec![Vec::new(); chart.series.len()];
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v.get("phase").and_then(|p| p.as_str()) != Some(chart.phase) {
+            continue;
+        }
+        let Some(x) = v.get(chart.x_key).and_then(|x| x.as_f64()) else {
+            continue;
+        };
+        for (s, pts) in chart.series.iter().zip(points.iter_mut()) {
+            if let Some(y) = v.get(s.key).and_then(|y| y.as_f64()) {
+                pts.push((x, y));
+            }
+        }
+    }
+    let all = || points.iter().flatten();
     if all().next().is_none() {
         return Ok(());
     }
-    let x0 = all().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let x1 = all()
-        .map(|p| p.0)
-        .fold(f64::NEG_INFINITY, f64::max)
-        .max(x0 + 1.0);
-    let y1 = all().map(|p| p.1).fold(0.0, f64::max) * 1.05 + 1e-9;
-    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let (x0, x1) = if chart.x_from_zero {
+        (0.0, all().map(|p| p.0).fold(1.0, f64::max))
+    } else {
+        let x0 = all().map(|p| p.0).fold(f64::INFINITY, f64::min);
+        let x1 = all().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+        (x0, x1.max(x0 + 1.0))
+    };
+    let y1 = chart
+        .y_top
+        .unwrap_or_else(|| all().map(|p| p.1).fold(0.0, f64::max) * 1.05 + 1e-9);
+    let err = |e: &dyn std::fmt::Display| PlotError::Draw {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let tmp = crate::fs::temp_path(path);
     let root = SVGBackend::new(&tmp, (900, 540)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
+    let mut c = ChartBuilder::on(&root)
+        .caption(chart.title, ("sans-serif", 22))
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(60)
         .build_cartesian_2d(x0..x1, 0.0..y1)
         .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("tokens (all phases)")
-        .y_desc("loss (nats/token)")
+    c.configure_mesh()
+        .x_desc(chart.x_desc)
+        .y_desc(chart.y_desc)
         .draw()
         .map_err(|e| err(&e))?;
-    chart
-        .draw_series(LineSeries::new(train, &BLUE))
-        .map_err(|e| err(&e))?
-        .label("train")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
-    if !eval.is_empty() {
-        chart
-            .draw_series(LineSeries::new(eval.clone(), RED.stroke_width(2)))
-            .map_err(|e| err(&e))?
-            .label("held-out")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-        chart
-            .draw_series(eval.iter().map(|&p| Circle::new(p, 3, RED.filled())))
-            .map_err(|e| err(&e))?;
-    }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    drop(root);
-    crate::fs::commit(path)
-}
-
-/// Draws an RL run's trained reward, verified pass rate and answer rate against step as an SVG
-/// (from the `rl` lines of its metrics file).
-pub fn plot_rl(metrics: &Path, path: &Path) -> Result<(), String> {
-    let text =
-        std::fs::read_to_string(metrics).map_err(|e| format!("{}: {e}", metrics.display()))?;
-    type Series = (&'static str, RGBColor, Vec<(f64, f64)>);
-    let mut series: [Series; 3] = [
-        ("reward (trained)", BLUE, Vec::new()),
-        ("verified pass rate", RED, Vec::new()),
-        ("answer rate", GREEN, Vec::new()),
-    ];
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if v.get("phase").and_then(|p| p.as_str()) != Some("rl") {
+    for (s, pts) in chart.series.iter().zip(points) {
+        // A sparse series that is absent (no held-out split) gets no legend entry either.
+        if s.dots && pts.is_empty() {
             continue;
         }
-        let step = v["step"].as_f64().unwrap_or(0.0);
-        for (key, s) in ["reward", "pass_rate", "answer_rate"]
-            .iter()
-            .zip(series.iter_mut())
-        {
-            if let Some(y) = v.get(*key).and_then(|y| y.as_f64()) {
-                s.2.push((step, y));
-            }
-        }
-    }
-    if series[0].2.is_empty() {
-        return Ok(());
-    }
-    let x1 = series[0].2.iter().map(|p| p.0).fold(1.0, f64::max);
-    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let tmp = crate::fs::temp_path(path);
-    let root = SVGBackend::new(&tmp, (900, 540)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "GRPO: reward and pass rate of the rollouts",
-            ("sans-serif", 22),
-        )
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x1, 0.0..1.0)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("RL step")
-        .y_desc("mean over rollouts")
-        .draw()
-        .map_err(|e| err(&e))?;
-    for (name, color, pts) in series {
-        chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+        let color = s.color;
+        c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(s.stroke)))
             .map_err(|e| err(&e))?
-            .label(name)
+            .label(s.label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        if s.dots {
+            c.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| err(&e))?;
+        }
     }
-    chart
-        .configure_series_labels()
+    c.configure_series_labels()
         .border_style(BLACK)
         .background_style(WHITE.mix(0.8))
         .draw()
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     drop(root);
-    crate::fs::commit(path)
+    crate::fs::commit(path).map_err(PlotError::Commit)
 }

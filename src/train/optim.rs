@@ -85,7 +85,7 @@ impl Default for OptimConfig {
 }
 
 impl OptimConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::train::config::ConfigError> {
         let checks = [
             ("lr", self.lr > 0.0 && self.lr.is_finite()),
             ("min_lr", self.min_lr >= 0.0 && self.min_lr <= self.lr),
@@ -116,7 +116,11 @@ impl OptimConfig {
                     "decay" => "must lie in (0, 1]",
                     _ => "must be positive",
                 };
-                return Err(format!("optim.{name} = {value} {rule}"));
+                return Err(crate::train::config::ConfigError::value(
+                    format!("optim.{name}"),
+                    value,
+                    rule,
+                ));
             }
         }
         Ok(())
@@ -228,14 +232,12 @@ impl<B: AutodiffBackend> AdamW<B> {
         state: &Weights,
         steps: u64,
         device: &B::Device,
-    ) -> Result<(), String> {
+    ) -> Result<(), MissingMoment> {
         self.moments.clear();
         for (path, id) in param_paths(module) {
-            let get = |k: &str| -> Result<Tensor<B::InnerBackend, 1>, String> {
+            let get = |k: &str| -> Result<Tensor<B::InnerBackend, 1>, MissingMoment> {
                 let key = format!("{path}.{k}");
-                let t: &HostTensor = state
-                    .get(&key)
-                    .ok_or_else(|| format!("optimizer state: tensor {key} is missing"))?;
+                let t: &HostTensor = state.get(&key).ok_or(MissingMoment { key })?;
                 let data = burn::tensor::TensorData::new(t.data.clone(), [t.data.len()]);
                 Ok(Tensor::from_data(data, device))
             };
@@ -252,6 +254,13 @@ impl<B: AutodiffBackend> AdamW<B> {
         self.steps = steps;
         Ok(())
     }
+}
+
+/// A checkpoint's optimiser state lacks a parameter's moment.
+#[derive(Debug, thiserror::Error)]
+#[error("optimizer state: tensor {key} is missing")]
+pub struct MissingMoment {
+    pub key: String,
 }
 
 struct Update<'a, B: AutodiffBackend> {
@@ -425,7 +434,11 @@ mod tests {
             decay: 0.0,
             ..OptimConfig::default()
         };
-        assert!(bad.validate().unwrap_err().contains("optim.decay = 0"));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("optim.decay = 0"));
     }
 
     #[test]
@@ -435,6 +448,10 @@ mod tests {
             lr: 0.5,
             ..OptimConfig::default()
         };
-        assert!(c.validate().unwrap_err().contains("optim.min_lr = 1"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("optim.min_lr = 1"));
     }
 }

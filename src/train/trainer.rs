@@ -1,75 +1,120 @@
-//! The training loop shared by pre-training and mid-training: one visible loop of
-//! batch → forward → loss → backward → clip → AdamW step → log → evaluate → checkpoint.
-
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+//! Pre-training and mid-training: one visible loop on the run skeleton ([`super::run`]), in
+//! nanochat's order: evaluate the held-out loss and save when due → batch → forward and
+//! backward (the fused host step on the CPU, burn autodiff elsewhere) → clip → AdamW step →
+//! log.
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 
-use super::checkpoint::{self, PhaseRecord, TrainState};
-use super::config::TrainConfig;
-use super::data::{DataError, Packer};
-use super::metrics::{self, Metrics, MetricsLog};
+use super::checkpoint::{PhaseRecord, TrainState};
+use super::config::{DeviceKind, Precision, TrainConfig};
+use super::data::Packer;
+use super::error::{RunError, TrainError};
+use super::metrics::{Chart, Metrics};
 use super::optim::{clip_factor, AdamW};
-use crate::model::{weights, Qwen2};
+use super::run::{self, Begin, Carried, Observer, Phase, Row, Run, Start, Summary};
+use crate::model::{weights, ModelConfig, Qwen2, Weights};
 use crate::tokenizer::Tokenizer;
 
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("{0}")]
-    Config(String),
-    #[error(transparent)]
-    Data(#[from] DataError),
-    #[error(transparent)]
-    Checkpoint(#[from] checkpoint::CheckpointError),
-    #[error(transparent)]
-    Weights(#[from] crate::model::WeightsError),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error(
-        "training diverged: loss is {loss} at step {step} (lr {lr}); the last checkpoint is intact"
-    )]
-    Diverged { step: u64, loss: f64, lr: f64 },
-}
-
-/// What the loop reports as it goes (the CLI draws a progress bar; tests stay silent).
-pub trait TrainObserver {
-    fn start(&mut self, _phase: &str, _start_step: u64, _total_steps: u64) {}
-    fn step(&mut self, _m: &Metrics) {}
-    fn eval(&mut self, _m: &Metrics) {}
-    fn checkpoint(&mut self, _dir: &Path) {}
-}
-
-/// An observer that ignores everything.
-pub struct Silent;
-impl TrainObserver for Silent {}
-
-/// How a phase starts.
-#[derive(Debug, Clone, Copy)]
-pub enum Start<'a> {
-    /// Fresh weights from the config's model and seed (pre-training).
-    Fresh,
-    /// Weights (and the compute record) of a checkpoint or Hugging Face folder (mid-training).
-    From(&'a Path),
-    /// Continue this run from its latest checkpoint.
-    Resume,
-}
-
-/// What a run did.
+/// What a pre-/mid-training run did, beside [`Summary`]'s checkpoint and compute.
 #[derive(Debug, Clone)]
-pub struct TrainSummary {
-    pub final_checkpoint: PathBuf,
+pub struct TrainOutcome {
     /// Training loss of each step this process ran (step, loss).
     pub losses: Vec<(u64, f64)>,
     pub eval_loss: Option<f64>,
     pub tokens_per_s: f64,
-    pub phases: Vec<PhaseRecord>,
+}
+
+pub type TrainSummary = Summary<TrainOutcome>;
+
+/// A pre- or mid-training phase (`name`: `pretrain` or `midtrain`) of `config`, for
+/// [`run::dispatch`].
+pub struct LmPhase<'a> {
+    pub config: &'a TrainConfig,
+    pub name: &'a str,
+}
+
+impl Phase for LmPhase<'_> {
+    type Outcome = TrainOutcome;
+    fn device(&self) -> (DeviceKind, Precision) {
+        (self.config.device, self.config.precision)
+    }
+    fn run<B: TrainBackend>(
+        &self,
+        start: Start<'_>,
+        device: &B::Device,
+        obs: &mut dyn Observer,
+    ) -> Result<TrainSummary, TrainError> {
+        train::<B>(self.config, self.name, start, device, obs)
+    }
+}
+
+/// The weights, tokenizer and compute record a phase starts from, and on a resume the
+/// state and optimiser moments it continues with.
+struct Origin {
+    model: ModelConfig,
+    weights: Weights,
+    tokenizer: Tokenizer,
+    phases: Vec<PhaseRecord>,
+    resumed: Option<(TrainState, Option<Weights>, std::path::PathBuf)>,
+}
+
+fn origin(cfg: &TrainConfig, phase: &str, begin: Begin) -> Result<Origin, TrainError> {
+    Ok(match begin {
+        Begin::Resume(l) => {
+            let state = l
+                .state
+                .clone()
+                .ok_or_else(|| RunError::NoState { dir: l.dir.clone() })?;
+            run::same_config(&state.config, cfg, &l.dir)?;
+            let last = state.phases.last().map(|p| p.name.as_str());
+            if last != Some(phase) {
+                return Err(RunError::WrongPhase {
+                    out: cfg.out.clone(),
+                    found: last.unwrap_or("unknown").to_string(),
+                    phase: phase.to_string(),
+                }
+                .into());
+            }
+            Origin {
+                tokenizer: Tokenizer::from_file(&l.tokenizer)?,
+                model: l.model,
+                weights: l.weights,
+                phases: state.phases.clone(),
+                resumed: Some((state, l.optimizer, l.dir)),
+            }
+        }
+        Begin::From(l) => Origin {
+            tokenizer: Tokenizer::from_file(&l.tokenizer)?,
+            model: l.model,
+            weights: l.weights,
+            phases: l.phases,
+            resumed: None,
+        },
+        Begin::Fresh => {
+            let spec = cfg.model.clone().ok_or(RunError::NoModel)?;
+            let tokenizer = match &spec.tokenizer {
+                Some(p) => Tokenizer::from_file(p)?,
+                None => {
+                    let set = match &spec.templates {
+                        Some(dir) => crate::template::TemplateSet::with_dir(dir)?,
+                        None => crate::template::TemplateSet::builtin(),
+                    };
+                    Tokenizer::domain(&set)
+                }
+            };
+            let model = spec.resolve(tokenizer.vocab_size())?;
+            Origin {
+                weights: weights::init(&model, cfg.seed),
+                model,
+                tokenizer,
+                phases: Vec::new(),
+                resumed: None,
+            }
+        }
+    })
 }
 
 /// Runs one training phase (`pretrain` or `midtrain`) on backend `B`.
@@ -78,96 +123,22 @@ pub fn train<B: TrainBackend>(
     phase: &str,
     start: Start<'_>,
     device: &B::Device,
-    obs: &mut dyn TrainObserver,
+    obs: &mut dyn Observer,
 ) -> Result<TrainSummary, TrainError> {
-    let existing = checkpoint::list(&cfg.out)?;
-    // Resolve the starting point: weights, tokenizer, compute so far, optimiser and cursor.
-    let (model_cfg, init_weights, tokenizer, mut phases, resumed) = match start {
-        Start::Resume => {
-            let dir = latest(&cfg.out, &existing)?;
-            let l = checkpoint::load(dir)?;
-            let state = l
-                .state
-                .clone()
-                .ok_or_else(|| TrainError::Config(format!("{}: no state.json", dir.display())))?;
-            if &state.config != cfg {
-                return Err(TrainError::Config(format!(
-                    "--resume: the config differs from the one in {}/state.json; resume with the same config or start a new run folder",
-                    dir.display()
-                )));
-            }
-            let last = state.phases.last().map(|p| p.name.as_str());
-            if last != Some(phase) {
-                return Err(TrainError::Config(format!(
-                    "--resume: {} holds a {} run, not {phase}",
-                    cfg.out.display(),
-                    last.unwrap_or("unknown")
-                )));
-            }
-            let tok = load_tokenizer(&l.tokenizer)?;
-            (
-                l.model.clone(),
-                l.weights,
-                tok,
-                state.phases.clone(),
-                Some((state, l.optimizer)),
-            )
-        }
-        Start::From(dir) => {
-            refuse_existing(&cfg.out, &existing)?;
-            if cfg.model.as_ref().is_some_and(|m| *m != Default::default()) {
-                return Err(TrainError::Config(
-                    "model: mid-training takes the model from --from; remove the [model] section"
-                        .into(),
-                ));
-            }
-            let l = checkpoint::load(dir)?;
-            let tok = load_tokenizer(&l.tokenizer)?;
-            let prior = l.phases;
-            (l.model, l.weights, tok, prior, None)
-        }
-        Start::Fresh => {
-            refuse_existing(&cfg.out, &existing)?;
-            let spec = cfg.model.clone().ok_or_else(|| {
-                TrainError::Config("model: a [model] section is required for pre-training".into())
-            })?;
-            let tok = match &spec.tokenizer {
-                Some(p) => load_tokenizer(p)?,
-                None => {
-                    let set = match &spec.templates {
-                        Some(dir) => crate::template::TemplateSet::with_dir(dir)
-                            .map_err(|e| TrainError::Config(e.to_string()))?,
-                        None => crate::template::TemplateSet::builtin(),
-                    };
-                    Tokenizer::domain(&set)
-                }
-            };
-            let mc = spec.resolve(tok.vocab_size()).map_err(TrainError::Config)?;
-            let w = weights::init(&mc, cfg.seed);
-            (mc, w, tok, Vec::new(), None)
-        }
-    };
-    // Sizes against memory before the data is read or anything is allocated or written.
-    cfg.check_memory(&model_cfg).map_err(TrainError::Config)?;
-    // Equal, as `import`, `eval` and `export` need them: a padded vocabulary would train here
-    // and then be refused by every command that reads the checkpoint.
-    if model_cfg.vocab_size != tokenizer.vocab_size() {
-        return Err(TrainError::Config(format!(
-            "the model's vocab_size {} differs from the tokenizer's {} tokens (a padded vocabulary is not supported)",
-            model_cfg.vocab_size,
-            tokenizer.vocab_size()
-        )));
+    if matches!(start, Start::From(_))
+        && cfg.model.as_ref().is_some_and(|m| *m != Default::default())
+    {
+        return Err(RunError::ModelWithFrom.into());
     }
-    if cfg.data.seq_len > model_cfg.max_position_embeddings {
-        return Err(TrainError::Config(format!(
-            "data.seq_len = {} exceeds the model's max_position_embeddings {}",
-            cfg.data.seq_len, model_cfg.max_position_embeddings
-        )));
-    }
-    let eos = tokenizer
-        .token_id("[EOS]")
-        .ok_or_else(|| TrainError::Config("the tokenizer has no [EOS] token".into()))?;
-    let pad = tokenizer.token_id("[PAD]").unwrap_or(eos);
+    let Origin {
+        model: model_cfg,
+        weights: init_weights,
+        tokenizer,
+        phases: mut earlier,
+        resumed,
+    } = origin(cfg, phase, run::begin(&cfg.out, start)?)?;
+    check_model(cfg, &model_cfg, &tokenizer)?;
+    let carried = Carried::new(&model_cfg, &tokenizer)?;
 
     let mut data = Packer::new(
         &cfg.data,
@@ -176,114 +147,106 @@ pub fn train<B: TrainBackend>(
         cfg.seed,
         false,
     )?;
-    let eval_set = match &cfg.data.eval_split {
-        Some(split) => {
-            let mut p = Packer::new(
-                &cfg.data,
-                std::slice::from_ref(split),
-                tokenizer.clone(),
-                cfg.seed,
-                true,
-            )?;
-            let mut v = Vec::new();
-            while v.len() < cfg.eval.batches * cfg.budget.batch_size {
-                match p.next_sequence()? {
-                    Some(s) => v.push(s),
-                    None => break,
-                }
-            }
-            if v.is_empty() {
-                return Err(TrainError::Config(format!(
-                    "data.eval_split \"{split}\" holds fewer tokens than one sequence of {}",
-                    cfg.data.seq_len + 1
-                )));
-            }
-            v
-        }
-        None => Vec::new(),
-    };
-
+    let eval_set = held_out(cfg, &tokenizer)?;
     let mut model: Qwen2<B> = weights::to_model(&model_cfg, &init_weights, device)?;
     drop(init_weights);
     let mut optim = AdamW::<B>::new(cfg.optim.clone());
-    let total = match (&cfg.compute, phase) {
-        (Some(c), "midtrain") => {
-            let per_step =
-                cfg.tokens_per_step() as f64 * model_cfg.train_flops_per_token(cfg.data.seq_len);
-            let steps = (c.midtrain_flops() / per_step).floor() as u64;
-            if steps == 0 {
-                return Err(TrainError::Config(format!(
-                    "compute: β·total_flops = {:.3e} FLOPs is less than one mid-training step ({per_step:.3e}); with β = 0 skip mid-training and run `train rl` alone",
-                    c.midtrain_flops()
-                )));
-            }
-            steps
-        }
-        _ => cfg.total_steps(),
-    };
+    let total = total_steps(cfg, phase, &model_cfg)?;
     let mut step = 0;
-    let mut current = PhaseRecord {
-        name: phase.to_string(),
-        steps: 0,
-        tokens: 0,
-        flops: 0.0,
-        from: match start {
-            Start::From(dir) => Some(dir.display().to_string()),
-            _ => None,
-        },
+    let from = match start {
+        Start::From(dir) => Some(dir),
+        _ => None,
     };
-    if let Some((state, opt)) = &resumed {
-        let done = phases.last().map_or(0, |p| p.steps);
-        if state.step > total || state.step != done {
-            return Err(TrainError::Config(format!(
-                "--resume: state.json says step {} (its phase record says {done}), but this run has {total} steps; the checkpoint's state is inconsistent",
-                state.step
-            )));
+    let mut current = PhaseRecord::new(phase, from);
+    if let Some((state, opt, dir)) = &resumed {
+        let recorded = earlier.last().map_or(0, |p| p.steps);
+        if state.step > total || state.step != recorded {
+            return Err(RunError::StepMismatch {
+                step: state.step,
+                recorded,
+                total,
+            }
+            .into());
         }
         data.restore(&state.cursor)?;
-        let opt = opt.as_ref().ok_or_else(|| {
-            TrainError::Config("--resume: the checkpoint has no optimizer.safetensors".into())
-        })?;
+        let opt = opt
+            .as_ref()
+            .ok_or_else(|| RunError::NoOptimizer { dir: dir.clone() })?;
         optim
             .load_state_dict(&model, opt, state.step, device)
-            .map_err(TrainError::Config)?;
-        step = state.step;
-        current = phases.pop().expect("a resumed run has its phase");
-    }
-    let prior_tokens: u64 = phases.iter().map(|p| p.tokens).sum();
-    let prior_flops: f64 = phases.iter().map(|p| p.flops).sum();
-
-    std::fs::create_dir_all(&cfg.out).map_err(|source| TrainError::Io {
-        path: cfg.out.display().to_string(),
-        source,
-    })?;
-    let metrics_path = cfg.out.join("metrics.jsonl");
-    let mut log =
-        MetricsLog::open(&metrics_path, resumed.as_ref().map(|_| step)).map_err(|source| {
-            TrainError::Io {
-                path: metrics_path.display().to_string(),
+            .map_err(|source| RunError::Optimizer {
+                dir: dir.clone(),
                 source,
-            }
-        })?;
-    let io_err = |source| TrainError::Io {
-        path: metrics_path.display().to_string(),
-        source,
-    };
+            })?;
+        step = state.step;
+        current = earlier.pop().expect("a resumed run has its phase");
+    }
+    let resumed_at = resumed.as_ref().map(|_| step);
+    let mut run = Run::open(
+        &cfg.out,
+        earlier,
+        current,
+        resumed_at,
+        &cfg.checkpoint,
+        carried,
+        obs,
+    )?;
 
     let (bs, seq) = (cfg.budget.batch_size, cfg.data.seq_len);
     let tokens_per_step = cfg.tokens_per_step();
     let flops_per_token = model_cfg.train_flops_per_token(seq);
-    let mut summary = TrainSummary {
-        final_checkpoint: PathBuf::new(),
+    let mut outcome = TrainOutcome {
         losses: Vec::new(),
         eval_loss: None,
         tokens_per_s: 0.0,
-        phases: Vec::new(),
     };
     let (mut timed_tokens, mut timed_secs) = (0u64, 0f64);
-    obs.start(phase, step, total);
-    while step < total {
-        let t0 = Instant::now();
+    let first = step;
+    let mut last_row: Option<Metrics> = None;
+    run.start(step, total);
+    loop {
+        let last = step == total;
+        if step > first {
+            // Evaluate the weights after `step` steps, then save them, when due.
+            let row = last_row.as_ref().expect("a step ran");
+            let every = cfg.eval.every;
+            if !eval_set.is_empty() && (last || (every > 0 && step % every == 0)) {
+                let l = eval_loss(&model.valid(), &eval_set, bs, seq, device);
+                outcome.eval_loss = Some(l);
+                let m = Metrics {
+                    loss: None,
+                    eval_loss: Some(l),
+                    lr: None,
+                    grad_norm: None,
+                    tokens_per_s: None,
+                    ..row.clone()
+                };
+                run.log(Row::Eval(&m))?;
+            }
+            if run.due(step, last) {
+                let state = TrainState {
+                    dagmath_version: env!("CARGO_PKG_VERSION").to_string(),
+                    step,
+                    total_steps: total,
+                    phases: run.phases(),
+                    cursor: data.cursor(),
+                    config: cfg.clone(),
+                    model: model_cfg.clone(),
+                    last_loss: row.loss.unwrap_or(f64::NAN),
+                };
+                run.save(
+                    step,
+                    &weights::from_model(&model),
+                    &optim.state_dict(&model),
+                    &state,
+                )?;
+            }
+        }
+        if last {
+            break;
+        }
+        // Forward and backward over the step's micro-batches.
+        let t0 = std::time::Instant::now();
         let lr = cfg.optim.lr_at(step, total);
         let mut accumulator = GradientsAccumulator::<Qwen2<B>>::new();
         let mut loss_sum = 0.0;
@@ -299,119 +262,118 @@ pub fn train<B: TrainBackend>(
         if !loss.is_finite() {
             return Err(TrainError::Diverged { step, loss, lr });
         }
+        // Clip and step.
         let (clip, grad_norm) = clip_factor(&model, &grads, cfg.optim.grad_clip);
         model = optim.step(lr, model, grads, clip);
         step += 1;
+        // Log.
         let secs = t0.elapsed().as_secs_f64();
         timed_tokens += tokens_per_step;
         timed_secs += secs;
-        current.steps = step;
-        current.tokens += tokens_per_step;
-        current.flops += tokens_per_step as f64 * flops_per_token;
-        summary.losses.push((step, loss));
+        run.account(
+            step,
+            tokens_per_step,
+            tokens_per_step as f64 * flops_per_token,
+        );
+        outcome.losses.push((step, loss));
         let m = Metrics {
             phase: phase.to_string(),
             step,
-            tokens: current.tokens,
+            tokens: run.current.tokens,
             loss: Some(loss),
             eval_loss: None,
             lr: Some(lr),
             grad_norm: Some(grad_norm),
             tokens_per_s: Some(tokens_per_step as f64 / secs.max(1e-9)),
-            flops: current.flops,
-            cum_tokens: prior_tokens + current.tokens,
-            cum_flops: prior_flops + current.flops,
+            flops: run.current.flops,
+            cum_tokens: run.cum_tokens(),
+            cum_flops: run.cum_flops(),
         };
-        log.write(&m).map_err(io_err)?;
-        obs.step(&m);
-
-        let due = |every: u64| (every > 0 && step % every == 0) || step == total;
-        if !eval_set.is_empty() && due(cfg.eval.every) {
-            let l = eval_loss(&model.valid(), &eval_set, bs, seq, device);
-            summary.eval_loss = Some(l);
-            let m = Metrics {
-                loss: None,
-                eval_loss: Some(l),
-                lr: None,
-                grad_norm: None,
-                tokens_per_s: None,
-                ..m
-            };
-            log.write(&m).map_err(io_err)?;
-            obs.eval(&m);
-        }
-        if due(cfg.checkpoint.every) {
-            let mut all = phases.clone();
-            all.push(current.clone());
-            let state = TrainState {
-                dagmath_version: env!("CARGO_PKG_VERSION").to_string(),
-                step,
-                total_steps: total,
-                phases: all,
-                cursor: data.cursor(),
-                config: cfg.clone(),
-                model: model_cfg.clone(),
-                last_loss: loss,
-            };
-            let dir = checkpoint::save(
-                &cfg.out,
-                &weights::from_model(&model),
-                &optim.state_dict(&model),
-                tokenizer.json(),
-                pad,
-                eos,
-                &state,
-                cfg.checkpoint.keep,
-            )?;
-            obs.checkpoint(&dir);
-            summary.final_checkpoint = dir;
-        }
+        run.log(Row::Step(&m))?;
+        last_row = Some(m);
     }
     // The fused step's buffers are not needed past the last step.
     crate::model::fused::release_buffers();
-    if summary.final_checkpoint.as_os_str().is_empty() {
-        // Resumed from the final checkpoint: nothing left to do.
-        if let Some((_, dir)) = checkpoint::list(&cfg.out)?.last() {
-            summary.final_checkpoint = dir.clone();
+    outcome.tokens_per_s = timed_tokens as f64 / timed_secs.max(1e-9);
+    let title = format!("dagmath {phase}: {}", cfg.out.display());
+    run.finish("curve.svg", &Chart::loss(phase, &title), outcome)
+}
+
+/// Before the data is read or anything is allocated or written: the model, its training state
+/// and a micro-batch fit in memory, and the model fits the tokenizer and the sequence length.
+fn check_model(
+    cfg: &TrainConfig,
+    model: &ModelConfig,
+    tokenizer: &Tokenizer,
+) -> Result<(), TrainError> {
+    cfg.check_memory(model)?;
+    // Equal, as `import`, `eval` and `export` need them: a padded vocabulary would train here
+    // and then be refused by every command that reads the checkpoint.
+    if model.vocab_size != tokenizer.vocab_size() {
+        return Err(RunError::Vocab {
+            model: model.vocab_size,
+            tokenizer: tokenizer.vocab_size(),
+        }
+        .into());
+    }
+    if cfg.data.seq_len > model.max_position_embeddings {
+        return Err(RunError::SeqLen {
+            seq_len: cfg.data.seq_len,
+            max: model.max_position_embeddings,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The held-out sequences (`data.eval_split`, `eval.batches` batches), or none.
+fn held_out(cfg: &TrainConfig, tokenizer: &Tokenizer) -> Result<Vec<Vec<u32>>, TrainError> {
+    let Some(split) = &cfg.data.eval_split else {
+        return Ok(Vec::new());
+    };
+    let mut p = Packer::new(
+        &cfg.data,
+        std::slice::from_ref(split),
+        tokenizer.clone(),
+        cfg.seed,
+        true,
+    )?;
+    let mut v = Vec::new();
+    while v.len() < cfg.eval.batches * cfg.budget.batch_size {
+        match p.next_sequence()? {
+            Some(s) => v.push(s),
+            None => break,
         }
     }
-    phases.push(current);
-    summary.phases = phases;
-    summary.tokens_per_s = timed_tokens as f64 / timed_secs.max(1e-9);
-    if let Ok(all) = metrics::read(&metrics_path) {
-        let title = format!("dagmath {phase}: {}", cfg.out.display());
-        metrics::plot(&all, &cfg.out.join("curve.svg"), &title).map_err(TrainError::Config)?;
+    if v.is_empty() {
+        return Err(RunError::EvalSplit {
+            split: split.clone(),
+            tokens: cfg.data.seq_len + 1,
+        }
+        .into());
     }
-    Ok(summary)
+    Ok(v)
 }
 
-/// A fresh start refuses a run folder that already holds checkpoints.
-pub(super) fn refuse_existing(out: &Path, existing: &[(u64, PathBuf)]) -> Result<(), TrainError> {
-    if existing.is_empty() {
-        Ok(())
-    } else {
-        Err(TrainError::Config(format!(
-            "{} already holds checkpoints: continue it with --resume, or start over with --force",
-            out.display()
-        )))
+/// The phase's optimiser steps: mid-training under a compute split runs for its share
+/// (β·total_flops), every other phase for `budget.tokens`.
+fn total_steps(cfg: &TrainConfig, phase: &str, model: &ModelConfig) -> Result<u64, TrainError> {
+    match (&cfg.compute, phase) {
+        (Some(c), "midtrain") => {
+            let per_step =
+                cfg.tokens_per_step() as f64 * model.train_flops_per_token(cfg.data.seq_len);
+            let steps = (c.midtrain_flops() / per_step).floor() as u64;
+            if steps == 0 {
+                return Err(RunError::ComputeShare {
+                    flops: c.midtrain_flops(),
+                    per_step,
+                }
+                .into());
+            }
+            Ok(steps)
+        }
+        _ => Ok(cfg.total_steps()),
     }
-}
-
-/// The checkpoint `--resume` continues from: the latest under `out`.
-pub(super) fn latest<'a>(
-    out: &Path,
-    existing: &'a [(u64, PathBuf)],
-) -> Result<&'a PathBuf, TrainError> {
-    existing.last().map(|(_, dir)| dir).ok_or_else(|| {
-        TrainError::Config(format!(
-            "--resume: no checkpoint under {}",
-            checkpoint::checkpoints_dir(out).display()
-        ))
-    })
-}
-
-fn load_tokenizer(path: &Path) -> Result<Tokenizer, TrainError> {
-    Tokenizer::from_file(path).map_err(|e| TrainError::Config(e.to_string()))
 }
 
 /// `batch` sequences as inputs `[batch, seq]` and next-token targets `[batch, seq]`, row-major.

@@ -845,12 +845,17 @@ fn rl_rollouts_beyond_memory_and_empty_out_are_config_errors() {
     let base = "out = \"o\"\n[data]\ndir = \"d\"\nsplits = [\"train\"]\n";
     RlConfig::from_toml(base).unwrap().validate().unwrap();
     let huge = format!("{base}[rl]\ngroup_size = 1000000000000\n");
-    let e = RlConfig::from_toml(&huge).unwrap().validate().unwrap_err();
+    let e = RlConfig::from_toml(&huge)
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("rl.group_size") && e.contains("memory"), "{e}");
     let e = RlConfig::from_toml(&base.replace("\"o\"", "\"\""))
         .unwrap()
         .validate()
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("out = \"\""), "{e}");
 }
 

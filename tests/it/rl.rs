@@ -13,8 +13,8 @@ use dagmath::tokenizer::Tokenizer;
 use dagmath::train::device::{cpu_device, CpuBackend, CpuInference};
 use dagmath::train::grpo::{self, Aggregation, GrpoConfig, HostRollout, KlEstimator, LossType};
 use dagmath::train::optim::{AdamW, OptimConfig, Schedule};
-use dagmath::train::rl::{self, Group, Policy, RlConfig, RlStart, Rollout};
-use dagmath::train::Silent;
+use dagmath::train::rl::{self, Group, Policy, RlConfig, Rollout};
+use dagmath::train::{Silent, Start as RlStart};
 
 /// Two rollouts with known ratios: rollout 1 (A = +1) has ratios 1 and 2; rollout 2 (A = −1)
 /// has ratios 0.5, 1, 1. The reference differs from the policy by a factor 2 at two tokens.
@@ -790,7 +790,7 @@ fn rollouts_follow_a_stepped_max_new_tokens() {
         ("{ 0 = 0 }", "0 at step 0"),
         ("0", "0 at step 0"),
     ] {
-        let e = parse(bad).unwrap_err();
+        let e = parse(bad).unwrap_err().to_string();
         assert!(e.contains(needle), "{bad}: {e}");
     }
 
@@ -837,7 +837,10 @@ fn dynamic_sampling_oversamples_in_bounded_rounds_and_logs_them() {
         "out = \"x\"\n[data]\ndir = \"d\"\nsplits = [\"p\"]\n[rl]\nmax_sampling_rounds = 0\n",
     )
     .and_then(|c| c.validate());
-    assert!(bad.unwrap_err().contains("rl.max_sampling_rounds = 0"));
+    assert!(bad
+        .unwrap_err()
+        .to_string()
+        .contains("rl.max_sampling_rounds = 0"));
 }
 
 #[test]
@@ -899,6 +902,7 @@ fn grpo_variants_parse_and_dr_grpo_normalises_by_the_token_limit() {
     let e = RlConfig::from_toml(
         "out = \"x\"\n[data]\ndir = \"d\"\nsplits = [\"p\"]\n[grpo]\nloss_type = \"ppo\"\n",
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("ppo"), "{e}");
 }

@@ -1,5 +1,7 @@
-//! The training config (`dagmath train pretrain|midtrain --config FILE`): model, data, budget,
-//! optimiser, checkpointing, evaluation and device, every value with a documented default.
+//! The training configs, every value with a documented default: pre- and mid-training's
+//! ([`TrainConfig`], here: model, data, budget, optimiser, checkpointing, evaluation, device)
+//! and RL's ([`rl::RlConfig`]), with the pieces they share (device, precision, checkpoint
+//! cadence, the compute split). Their errors ([`ConfigError`]) are all the user's input.
 //!
 //! ```toml
 //! seed = 0
@@ -39,9 +41,15 @@
 //! batches = 4
 //! ```
 
+mod error;
+pub mod rl;
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+pub use error::ConfigError;
+pub use rl::{MaxNewTokens, PoolConfig, RlConfig, RlSettings, RolloutConfig};
 
 use super::data::DataConfig;
 use super::optim::OptimConfig;
@@ -88,15 +96,20 @@ pub struct ComputeSplit {
 }
 
 impl ComputeSplit {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if !(self.total_flops > 0.0 && self.total_flops.is_finite()) {
-            return Err(format!(
-                "compute.total_flops = {}: must be a positive number",
-                self.total_flops
+            return Err(ConfigError::value(
+                "compute.total_flops",
+                self.total_flops,
+                "must be a positive number",
             ));
         }
         if !(0.0..=1.0).contains(&self.beta) {
-            return Err(format!("compute.beta = {}: must be in [0, 1]", self.beta));
+            return Err(ConfigError::value(
+                "compute.beta",
+                self.beta,
+                "must be in [0, 1]",
+            ));
         }
         Ok(())
     }
@@ -110,6 +123,7 @@ impl ComputeSplit {
     }
 }
 
+/// Where a phase runs (`device = "cpu" | "cuda"`, or `--device`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceKind {
@@ -148,18 +162,15 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     /// Resolves the dimensions for a vocabulary of `vocab_size` tokens.
-    pub fn resolve(&self, vocab_size: usize) -> Result<ModelConfig, String> {
+    pub fn resolve(&self, vocab_size: usize) -> Result<ModelConfig, ConfigError> {
         let mut c = match &self.preset {
-            Some(p) => ModelConfig::preset(p, vocab_size).ok_or_else(|| {
-                format!(
-                    "model.preset = \"{p}\" is not a preset (use one of: {})",
-                    PRESETS.join(", ")
-                )
+            Some(p) => ModelConfig::preset(p, vocab_size).ok_or_else(|| ConfigError::Preset {
+                preset: p.clone(),
+                known: PRESETS.join(", "),
             })?,
             None => {
-                let need = |v: Option<usize>, name: &str| {
-                    v.ok_or_else(|| format!("model.{name} is required when no preset is given"))
-                };
+                let need =
+                    |v: Option<usize>, key: &'static str| v.ok_or(ConfigError::Dimension { key });
                 ModelConfig {
                     vocab_size,
                     hidden_size: need(self.hidden_size, "hidden_size")?,
@@ -184,9 +195,8 @@ impl ModelSpec {
             rope_theta,
             rms_norm_eps
         );
-        c.validate().map_err(|e| format!("model: {e}"))?;
-        c.check_fits(crate::model::config::BYTES_PER_PARAM_TRAIN)
-            .map_err(|e| format!("model: {e}"))?;
+        c.validate()?;
+        c.check_fits(crate::model::config::BYTES_PER_PARAM_TRAIN)?;
         Ok(c)
     }
 }
@@ -244,35 +254,28 @@ impl Default for EvalConfig {
 
 impl TrainConfig {
     /// Reads and validates a config file; errors name the file and the bad value.
-    pub fn from_file(path: &Path) -> Result<TrainConfig, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
+    pub fn from_file(path: &Path) -> Result<TrainConfig, ConfigError> {
+        let text = read(path)?;
         // Relative paths are relative to the working directory, as on the command line.
         let cfg: TrainConfig =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        cfg.validate()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| ConfigError::from(e).in_file(path))?;
+        cfg.validate().map_err(|e| e.in_file(path))?;
         Ok(cfg)
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        if self.budget.tokens == 0 {
-            return Err("budget.tokens must be positive".into());
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("budget.tokens", self.budget.tokens == 0),
+            ("budget.batch_size", self.budget.batch_size == 0),
+            ("budget.grad_accum", self.budget.grad_accum == 0),
+        ];
+        if let Some(&(key, _)) = positive.iter().find(|(_, zero)| *zero) {
+            return Err(ConfigError::Missing {
+                key,
+                rule: "must be positive",
+            });
         }
-        if self.budget.batch_size == 0 {
-            return Err("budget.batch_size must be positive".into());
-        }
-        if self.budget.grad_accum == 0 {
-            return Err("budget.grad_accum must be positive".into());
-        }
-        if self.out.as_os_str().is_empty() {
-            return Err(
-                "out = \"\": give the run folder (checkpoints and metrics go there)".into(),
-            );
-        }
-        if self.out.exists() && !self.out.is_dir() {
-            return Err(format!("out = {:?}: is a file, not a folder", self.out));
-        }
+        check_out(&self.out)?;
         if self
             .budget
             .batch_size
@@ -281,25 +284,37 @@ impl TrainConfig {
             .and_then(|x| u64::try_from(x).ok())
             .is_none()
         {
-            return Err(format!(
-                "budget.batch_size = {} × budget.grad_accum = {} × data.seq_len = {}: the tokens per step overflow",
-                self.budget.batch_size, self.budget.grad_accum, self.data.seq_len
-            ));
+            return Err(ConfigError::Overflow {
+                what: format!(
+                    "budget.batch_size = {} × budget.grad_accum = {} × data.seq_len = {}",
+                    self.budget.batch_size, self.budget.grad_accum, self.data.seq_len
+                ),
+            });
         }
         if self.data.seq_len < 2 {
-            return Err(format!(
-                "data.seq_len = {} must be at least 2",
-                self.data.seq_len
+            return Err(ConfigError::value(
+                "data.seq_len",
+                self.data.seq_len,
+                "must be at least 2",
             ));
         }
         if self.data.splits.is_empty() {
-            return Err("data.splits is empty".into());
+            return Err(ConfigError::Missing {
+                key: "data.splits",
+                rule: "name at least one split",
+            });
         }
         if self.eval.batches == 0 {
-            return Err("eval.batches must be positive".into());
+            return Err(ConfigError::Missing {
+                key: "eval.batches",
+                rule: "must be positive",
+            });
         }
         if self.checkpoint.keep == 0 {
-            return Err("checkpoint.keep must be at least 1".into());
+            return Err(ConfigError::Missing {
+                key: "checkpoint.keep",
+                rule: "must be at least 1",
+            });
         }
         if let Some(c) = &self.compute {
             c.validate()?;
@@ -311,11 +326,10 @@ impl TrainConfig {
     /// allocated or written: the model with its gradients and optimiser state, one
     /// micro-batch's activations (a lower bound: the logits and one hidden state per layer),
     /// the held-out set and the shuffle block. Errors name the key.
-    pub fn check_memory(&self, model: &ModelConfig) -> Result<(), String> {
-        use crate::limits::check_fits;
-        model
-            .check_fits(crate::model::config::BYTES_PER_PARAM_TRAIN)
-            .map_err(|e| format!("model: {e}"))?;
+    pub fn check_memory(&self, model: &ModelConfig) -> Result<(), ConfigError> {
+        let check_fits =
+            |what: &str, bytes| crate::limits::check_fits(what, bytes).map_err(ConfigError::Memory);
+        model.check_fits(crate::model::config::BYTES_PER_PARAM_TRAIN)?;
         let w = |x: usize| x as u128;
         let seq = w(self.data.seq_len);
         let per_token = w(model.num_hidden_layers)
@@ -358,4 +372,31 @@ impl TrainConfig {
     pub fn total_steps(&self) -> u64 {
         self.budget.tokens.div_ceil(self.tokens_per_step())
     }
+}
+
+/// A config file's text.
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The run folder `out`: given, and a folder if it exists (every phase writes one).
+fn check_out(out: &Path) -> Result<(), ConfigError> {
+    if out.as_os_str().is_empty() {
+        return Err(ConfigError::value(
+            "out",
+            "\"\"",
+            "give the run folder (checkpoints and metrics go there)",
+        ));
+    }
+    if out.exists() && !out.is_dir() {
+        return Err(ConfigError::value(
+            "out",
+            format!("{out:?}"),
+            "is a file, not a folder",
+        ));
+    }
+    Ok(())
 }

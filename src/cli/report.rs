@@ -20,7 +20,13 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
-    let w = report::write(&a.study).map_err(|e| CliError::usage(anyhow!(e)))?;
+    let w = report::write(&a.study).map_err(|e| {
+        if e.is_users() {
+            CliError::usage(anyhow!(e))
+        } else {
+            CliError::from(anyhow!(e))
+        }
+    })?;
     for f in &w.findings {
         println!("{:<9} {:<15} {}", f.experiment, f.verdict, f.claim);
     }

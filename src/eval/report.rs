@@ -147,6 +147,17 @@ pub enum ReportError {
     },
 }
 
+impl ReportError {
+    /// Whether the study the user named is at fault (exit 2), rather than the system failing
+    /// to draw or write the report (exit 1).
+    pub fn is_users(&self) -> bool {
+        !matches!(
+            self,
+            ReportError::Plot { .. } | ReportError::CommitPlot(_) | ReportError::Write { .. }
+        )
+    }
+}
+
 /// The metric a finding names (`pass@k` at the experiment's `k`).
 fn metric_of(name: &str, k: u32) -> Option<Metric> {
     match name {

@@ -2,7 +2,10 @@
 //! them as pass@k tables, a failure taxonomy (with the reward-hacking rate: answer right,
 //! process wrong) and mean rewards.
 
+pub mod stream;
+
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -14,10 +17,38 @@ use crate::graph::GoldGraph;
 pub use crate::graph::{GoldItem, GoldKeys, KeyRef, KeyTable};
 use crate::trace::{IssueKind, NodeStatus, Rewards, Rule, Verdict, Verifier};
 
+/// Why an audit stopped; each variant names the file, folder or id at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("{count} prediction(s) name ids that are not in the gold data, e.g. {examples}")]
     UnknownIds { count: usize, examples: String },
+    #[error("{}: id `{id}` appears more than once in the gold data", path.display())]
+    DuplicateId { path: PathBuf, id: String },
+    #[error("no predictions to verify")]
+    NoPredictions,
+    #[error("--out {}: is a file, not a folder", path.display())]
+    OutIsFile { path: PathBuf },
+    #[error(transparent)]
+    Gold(#[from] crate::dataset::reader::ReadError),
+    #[error(transparent)]
+    Reference(#[from] crate::dataset::reference::ReferenceError),
+    #[error(transparent)]
+    Predictions(#[from] crate::dataset::predictions::PredictionError),
+    #[error("{}: {source}", path.display())]
+    CreateOut {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] crate::dataset::shard::ShardError),
+}
+
+impl AuditError {
+    /// Whether the input the user named is at fault (exit 2), rather than the system failing
+    /// to write the results (exit 1).
+    pub fn is_users(&self) -> bool {
+        !matches!(self, AuditError::CreateOut { .. } | AuditError::Write(_))
+    }
 }
 
 /// Settings of an audit.

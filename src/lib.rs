@@ -1,18 +1,31 @@
 //! dagmath: compose arithmetic reasoning problems as dependency DAGs, verify reasoning traces
 //! against them, and write reproducible datasets for the study of arXiv 2512.07783.
 //!
-//! Layers (arrows point down only; `tests/it/layers.rs` fails on an import that points up):
-//! - ground floor: [`fs`] (atomic writes), [`limits`], [`template`];
-//! - data side, pure Rust with no arrow, parquet, burn or CLI: [`composer`] (DAGs from a
-//!   seed), [`graph`], [`render`] (problem text and gold trace), [`trace`] (parse and verify a
-//!   completion against the gold graph, never the rendered text; rewards), [`tokenizer`],
-//!   [`eval::passk`] (pass@k math), [`family`] (the problem family's statistics);
-//! - [`dataset`] adds arrow/parquet: recipes, splits, schema, crash-safe shards, predictions
-//!   and reference-format gold; [`eval::audit`] verifies predictions and writes verdicts;
-//! - `model`, [`engine`]'s burn decoder, `train` and `eval`'s model runs (cargo feature
-//!   `train`, on by default) add burn: the Qwen2-style decoder, Hugging Face import/export,
-//!   batched sampling, pre-/mid-training and GRPO. `model` does not use [`dataset`];
-//! - `cli` (in the binary) is the only place for clap, indicatif and stdout.
+//! Layers, drawn bottom-up (arrows point down only; `tests/it/layers.rs` fails on an import
+//! that points up):
+//!
+//! ```text
+//! cli (binary)  clap, indicatif, anyhow, stdout: parse flags, call the library, print
+//!   │
+//! train         pre-/mid-training and GRPO                                  ┐
+//! eval::run, eval::report, eval::plot   sampling a model, REPORT.md, plots  │ feature `train`
+//! model         Qwen2 in burn, the fused CPU step, HF weights (no dataset)  │ (burn)
+//! engine::model the burn decoder                                            ┘
+//!   │
+//! eval::audit, eval::study   verify predictions (streamed from files), bootstrap statistics
+//! engine        batched sampling over any decoder (token ids only), stop rules
+//!   │
+//! dataset       arrow + parquet: every file format (shards, manifest, card, predictions,
+//!   │           reference gold, verdicts, samples, selections), recipes, splits, generation
+//!   │
+//! composer graph render trace tokenizer eval::passk family   the data side: pure Rust, no
+//!   │           arrow, parquet, burn or terminal; the verifier (trace) checks graphs, never
+//!   │           rendered text
+//! fs limits template                                         the ground floor
+//! ```
+//!
+//! The burn layers sit behind the cargo feature `train` (on by default), so
+//! `cargo test --no-default-features` builds and tests the data side alone.
 
 pub mod composer;
 pub mod dataset;

@@ -143,7 +143,7 @@ pub struct KeyRef<'a> {
     pub mode: Mode,
 }
 
-/// Gold problems indexed as [`SampleVerdict::gold`] indexes them.
+/// Gold problems indexed as `SampleVerdict::gold` (`crate::dataset::verdicts`) indexes them.
 pub trait GoldKeys {
     fn key(&self, g: usize) -> KeyRef<'_>;
 }

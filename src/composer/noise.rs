@@ -100,7 +100,7 @@ impl Noise {
 
 /// Most distractors every problem of `t` at `op` can state: the composer keeps that many
 /// locations free of needed quantities (each holds a full row of items), and the necessary DAG
-/// needs [`world_floor`] locations of its own.
+/// needs `world_floor` locations of its own.
 pub fn max_distractors(t: &Template, op: u32) -> u32 {
     let gl = t
         .location_groups

@@ -471,7 +471,7 @@ impl GoldRows {
         })
     }
 
-    /// Decode row `row` of the row group into `g` (see [`GraphColumn::decode_into`]).
+    /// Decode row `row` of the row group into `g`, reusing its buffers.
     pub fn decode_into(&self, row: usize, g: &mut GoldGraph) -> Result<(), ReadError> {
         let at = self.batches.partition_point(|b| b.0 <= row);
         let err = |problem: String| ReadError::Column {

@@ -5,6 +5,7 @@ pub mod bloom;
 pub mod card;
 pub mod generate;
 pub mod jsonl;
+pub mod manifest;
 pub mod predictions;
 pub mod reader;
 pub mod recipe;
@@ -14,5 +15,6 @@ pub mod shard;
 pub mod split;
 pub mod subset;
 
-pub use generate::{generate, GenerateError, GenerateOptions, Manifest, Observer, Quiet};
+pub use generate::{generate, GenerateError, GenerateOptions, Observer, Quiet};
+pub use manifest::Manifest;
 pub use recipe::{Recipe, RecipeError};

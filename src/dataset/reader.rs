@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use arrow::array::{
-    ArrayRef, AsArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
+    ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
+    UInt32Array,
 };
-use arrow::datatypes::{Int32Type, Int64Type};
+use arrow::datatypes::{Float64Type, Int32Type, Int64Type, UInt32Type};
 use serde::Deserialize;
 
 use super::shard::{read_batches, read_columns, read_columns_of, row_group_rows, ShardError};
@@ -130,14 +131,19 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, ReadError> {
     Ok(out)
 }
 
-/// A batch's columns by name and type, with errors that name the shard and the column.
-struct Columns<'a> {
+/// A batch's columns by name and type, with errors that name the file and the column; every
+/// table reader of `dataset` goes through it.
+pub(crate) struct Columns<'a> {
     path: &'a Path,
     b: &'a RecordBatch,
 }
 
 impl<'a> Columns<'a> {
-    fn err(&self, column: &str, problem: &str) -> ReadError {
+    pub(crate) fn new(path: &'a Path, b: &'a RecordBatch) -> Columns<'a> {
+        Columns { path, b }
+    }
+
+    pub(crate) fn err(&self, column: &str, problem: &str) -> ReadError {
         ReadError::Column {
             path: self.path.to_path_buf(),
             column: column.into(),
@@ -151,13 +157,25 @@ impl<'a> Columns<'a> {
             .ok_or_else(|| self.err(name, "missing"))
     }
 
-    fn text(&self, name: &str) -> Result<&'a StringArray, ReadError> {
+    pub(crate) fn text(&self, name: &str) -> Result<&'a StringArray, ReadError> {
         self.col(name)?
             .as_string_opt::<i32>()
             .ok_or_else(|| self.err(name, "not a string column"))
     }
 
-    fn int32(&self, name: &str) -> Result<&'a Int32Array, ReadError> {
+    pub(crate) fn uint32(&self, name: &str) -> Result<&'a UInt32Array, ReadError> {
+        self.col(name)?
+            .as_primitive_opt::<UInt32Type>()
+            .ok_or_else(|| self.err(name, "not a uint32 column"))
+    }
+
+    pub(crate) fn float64(&self, name: &str) -> Result<&'a Float64Array, ReadError> {
+        self.col(name)?
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| self.err(name, "not a float64 column"))
+    }
+
+    pub(crate) fn int32(&self, name: &str) -> Result<&'a Int32Array, ReadError> {
         self.col(name)?
             .as_primitive_opt::<Int32Type>()
             .ok_or_else(|| self.err(name, "not an int32 column"))

@@ -361,12 +361,7 @@ pub struct TableWriter {
 
 impl TableWriter {
     pub fn create(path: &Path, schema: arrow::datatypes::SchemaRef) -> Result<Self, ShardError> {
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("valid level"),
-            ))
-            .build();
-        let (tmp, w) = open_tmp(path, schema, props)?;
+        let (tmp, w) = open_tmp(path, schema, table_properties())?;
         Ok(TableWriter {
             path: path.to_path_buf(),
             tmp,
@@ -394,6 +389,37 @@ impl Drop for TableWriter {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// Writer properties of a [`TableWriter`]: zstd level 3.
+fn table_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .build()
+}
+
+/// One batch as the bytes of a Parquet table written like a [`TableWriter`]'s, for the
+/// formats' round-trip tests in memory.
+#[cfg(test)]
+pub(crate) fn parquet_bytes(batch: &RecordBatch) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(table_properties())).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+/// The batches of a Parquet table held in memory.
+#[cfg(test)]
+pub(crate) fn batches_of_bytes(bytes: Vec<u8>) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+        .unwrap()
+        .build()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 /// Write bytes to `path` atomically (temp file in the same directory, fsync, rename).

@@ -10,7 +10,9 @@ use arrow::array::{
 use arrow::datatypes::{Float64Type, Int32Type, Int64Type, UInt32Type};
 use serde::Deserialize;
 
-use super::shard::{read_batches, read_columns, read_columns_of, row_group_rows, ShardError};
+use super::shard::{
+    read_batches, read_column_rows, read_columns, read_columns_of, row_group_rows, ShardError,
+};
 use crate::composer::Mode;
 use crate::graph::{GoldGraph, GoldNode, NodeKind};
 
@@ -23,6 +25,13 @@ pub enum ReadError {
         path: PathBuf,
         column: String,
         problem: String,
+    },
+    #[error("{path}: expected {expected} rows from row {from}, read {read}")]
+    Short {
+        path: PathBuf,
+        from: usize,
+        expected: usize,
+        read: usize,
     },
     #[error(transparent)]
     Shard(#[from] ShardError),
@@ -369,6 +378,65 @@ pub fn read_gold_graphs(
         });
     }
     Ok(out)
+}
+
+/// What training reads of a row: the keys a data mixture filters on and the text of its
+/// sequence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainingRow<'a> {
+    pub op: i32,
+    pub template: &'a str,
+    pub prompt: &'a str,
+    pub completion: &'a str,
+}
+
+/// Call `f` on rows `from .. from + take` of the shard at `path`, in order, streaming one
+/// batch at a time and reading only the columns a [`TrainingRow`] needs; the rows before
+/// `from` are skipped without being decoded. Fewer rows than asked is an error naming the
+/// shard. `f` may stop the stream with its own error.
+pub fn for_each_training_row<E: From<ReadError>>(
+    path: &Path,
+    from: usize,
+    take: usize,
+    mut f: impl FnMut(TrainingRow) -> Result<(), E>,
+) -> Result<(), E> {
+    let batches = read_column_rows(
+        path,
+        &["op", "template", "prompt", "completion"],
+        from,
+        take,
+    )
+    .map_err(ReadError::from)?;
+    let mut read = 0;
+    for b in batches {
+        let b = b.map_err(ReadError::from)?;
+        let c = Columns::new(path, &b);
+        let op = c.int32("op")?;
+        let (template, prompt, completion) = (
+            c.text("template")?,
+            c.text("prompt")?,
+            c.text("completion")?,
+        );
+        for r in 0..b.num_rows() {
+            f(TrainingRow {
+                op: op.value(r),
+                template: template.value(r),
+                prompt: prompt.value(r),
+                completion: completion.value(r),
+            })?;
+        }
+        read += b.num_rows();
+    }
+    if read != take {
+        return Err(ReadError::Short {
+            path: path.to_path_buf(),
+            from,
+            expected: take,
+            read,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Decode one `graph` cell (a struct array of nodes) into a [`GoldGraph`].

@@ -7,7 +7,7 @@ use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -318,6 +318,35 @@ pub fn read_columns_of<'a>(
     if let Some(g) = row_group {
         builder = builder.with_row_groups(vec![g]);
     }
+    project(path, builder, names, 8192)
+}
+
+/// [`read_columns`] of rows `from .. from + take` only (the pages before them are skipped,
+/// not decoded), in batches of at most `take` rows: a window of a shard in bounded memory.
+pub fn read_column_rows<'a>(
+    path: &'a Path,
+    names: &[&str],
+    from: usize,
+    take: usize,
+) -> Result<impl Iterator<Item = Result<RecordBatch, ShardError>> + 'a, ShardError> {
+    let file = File::open(path).map_err(io(path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(pq(path))?
+        .with_row_selection(RowSelection::from(vec![
+            RowSelector::skip(from),
+            RowSelector::select(take),
+        ]));
+    project(path, builder, names, take.max(1))
+}
+
+/// The reader of `builder` over the named columns only, `batch_size` rows a batch. A name the
+/// file lacks is an error naming it.
+fn project<'a>(
+    path: &'a Path,
+    builder: ParquetRecordBatchReaderBuilder<File>,
+    names: &[&str],
+    batch_size: usize,
+) -> Result<impl Iterator<Item = Result<RecordBatch, ShardError>> + 'a, ShardError> {
     let mut roots = Vec::with_capacity(names.len());
     for n in names {
         let i = builder
@@ -332,7 +361,7 @@ pub fn read_columns_of<'a>(
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder
         .with_projection(mask)
-        .with_batch_size(8192)
+        .with_batch_size(batch_size)
         .build()
         .map_err(pq(path))?;
     Ok(reader.map(move |b| {

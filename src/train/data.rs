@@ -7,18 +7,14 @@
 //! (stream positions, tokens per entry and the token carry at the start of the current block,
 //! plus the position in the block) is all a checkpoint needs to continue exactly.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, Int32Array, StringArray};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
-use parquet::arrow::ProjectionMask;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::reader::Dataset;
+use crate::dataset::reader::{for_each_training_row, Dataset};
 use crate::tokenizer::Tokenizer;
 
 /// Rows read from a shard at a time, per mixture entry.
@@ -439,79 +435,28 @@ impl Packer {
         row: u64,
         rows: u64,
     ) -> Result<usize, DataError> {
-        let bad = |msg: String| DataError::Shard {
-            path: path.to_path_buf(),
-            msg,
-        };
         let take = (rows - row).min(WINDOW_ROWS as u64) as usize;
-        let file = File::open(path).map_err(|e| bad(e.to_string()))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
-        let mask = ProjectionMask::columns(
-            builder.parquet_schema(),
-            ["op", "template", "prompt", "completion"],
-        );
-        let selection = RowSelection::from(vec![
-            RowSelector::skip(row as usize),
-            RowSelector::select(take),
-        ]);
-        let reader = builder
-            .with_projection(mask)
-            .with_row_selection(selection)
-            .with_batch_size(take.max(1))
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
+        let (filter, stream) = (&self.filters[i], &mut self.streams[i]);
+        let (text, tokenizer, eos) = (&mut self.text, &self.tokenizer, self.eos);
         let mut r = row;
         let mut found = 0;
-        for batch in reader {
-            let batch = batch.map_err(|e| bad(e.to_string()))?;
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .ok_or_else(|| bad(format!("no column `{name}`")))
-            };
-            let op = col("op")?
-                .as_any()
-                .downcast_ref::<Int32Array>()
-                .ok_or_else(|| bad("column `op` is not Int32".into()))?
-                .clone();
-            let strings = |name: &str| -> Result<StringArray, DataError> {
-                col(name)?
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .cloned()
-                    .ok_or_else(|| bad(format!("column `{name}` is not Utf8")))
-            };
-            let (template, prompt, completion) = (
-                strings("template")?,
-                strings("prompt")?,
-                strings("completion")?,
-            );
-            for k in 0..batch.num_rows() {
-                r += 1;
-                let op_k = op.value(k);
-                if op_k < 0 || !self.filters[i].accepts(template.value(k), op_k as u32) {
-                    continue;
-                }
-                self.text.clear();
-                self.text.push_str(prompt.value(k));
-                self.text.push_str(completion.value(k));
-                let mut ids = self
-                    .tokenizer
-                    .encode(&self.text)
-                    .map_err(|e| DataError::Tokenizer(e.to_string()))?;
-                ids.push(self.eos);
-                self.streams[i].window.push_back((ids, r));
-                found += 1;
+        for_each_training_row(path, row as usize, take, |doc| {
+            r += 1;
+            if doc.op < 0 || !filter.accepts(doc.template, doc.op as u32) {
+                return Ok(());
             }
-        }
-        if r != row + take as u64 {
-            return Err(bad(format!(
-                "expected {take} rows from row {row}, read {}",
-                r - row
-            )));
-        }
-        self.streams[i].pos.row = r;
+            text.clear();
+            text.push_str(doc.prompt);
+            text.push_str(doc.completion);
+            let mut ids = tokenizer
+                .encode(text)
+                .map_err(|e| DataError::Tokenizer(e.to_string()))?;
+            ids.push(eos);
+            stream.window.push_back((ids, r));
+            found += 1;
+            Ok::<(), DataError>(())
+        })?;
+        stream.pos.row = r;
         Ok(found)
     }
 }

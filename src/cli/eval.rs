@@ -305,14 +305,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
         "pass@k vs op ({} samples, T = {})",
         a.samples, gen.sampling.temperature
     );
-    plot::passk_vs_op(&brief.pass_at_k, &a.out.join("passk_vs_op.svg"), &title)
-        .map_err(anyhow::Error::msg)?;
+    plot::passk_vs_op(&brief.pass_at_k, &a.out.join("passk_vs_op.svg"), &title)?;
     plot::passk_vs_k(
         &summary.pass_at_k,
         &a.out.join("passk_vs_k.svg"),
         "pass@k vs k",
-    )
-    .map_err(anyhow::Error::msg)?;
+    )?;
     println!(
         "wrote {}/{{samples,verdicts}}.parquet, summary.json, passk_vs_op.svg, passk_vs_k.svg",
         a.out.display()

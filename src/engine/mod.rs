@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::composer::seed::derive;
 use crate::tokenizer::{Tokenizer, TokenizerError};
-pub use sample::{argmax, Sampler, Sampling};
+pub use sample::{argmax, Sampler, Sampling, SamplingError};
 
 /// Something that extends a batch of token rows by one position at a time.
 pub trait Decoder {

@@ -137,7 +137,7 @@ fn load(dir: &Path) -> Result<Option<Experiment>, String> {
         for e in &a.evals {
             // A stage not run yet (a partial study) leaves its arm out rather than failing.
             if dir.join(e).join("verdicts.parquet").exists() {
-                evals.push(read_evaluation(&dir.join(e))?);
+                evals.push(read_evaluation(&dir.join(e)).map_err(|e| e.to_string())?);
             }
         }
         if !evals.is_empty() {

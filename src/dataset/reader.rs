@@ -26,8 +26,6 @@ pub enum ReadError {
         column: String,
         problem: String,
     },
-    #[error("{path}: column `graph`: {problem}")]
-    Graph { path: PathBuf, problem: GraphError },
     #[error("{path}: expected {expected} rows from row {from}, read {read}")]
     Short {
         path: PathBuf,
@@ -37,28 +35,6 @@ pub enum ReadError {
     },
     #[error(transparent)]
     Shard(#[from] ShardError),
-}
-
-/// What is wrong with a shard's `graph` column.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GraphError {
-    #[error("graph items are not structs")]
-    NotStructs,
-    #[error("node field `{0}` missing")]
-    MissingField(&'static str),
-    #[error("node {field} is not {expected}")]
-    FieldType {
-        field: &'static str,
-        expected: &'static str,
-    },
-    #[error("parent names are not strings")]
-    ParentNames,
-    #[error("unknown node kind `{0}`")]
-    UnknownKind(String),
-    #[error("node `{node}` has parent `{parent}` that is not an earlier node")]
-    LaterParent { node: String, parent: String },
-    #[error("empty graph")]
-    Empty,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -226,13 +202,6 @@ impl<'a> Columns<'a> {
             .ok_or_else(|| self.err(name, "not a list column"))
     }
 
-    fn graph_err(&self, problem: GraphError) -> ReadError {
-        ReadError::Graph {
-            path: self.path.to_path_buf(),
-            problem,
-        }
-    }
-
     /// Row `r` of the `mode` column `modes`, parsed.
     fn mode(&self, modes: &StringArray, r: usize) -> Result<Mode, ReadError> {
         let m = modes.value(r);
@@ -256,7 +225,7 @@ fn decode_batch(path: &Path, b: &RecordBatch, out: &mut Vec<Row>) -> Result<(), 
     let graph = c.list("graph")?;
     for r in 0..b.num_rows() {
         let mode = c.mode(mode, r)?;
-        let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.graph_err(p))?;
+        let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.err("graph", &p))?;
         out.push(Row {
             id: id.value(r).to_string(),
             split: split.value(r).to_string(),
@@ -318,7 +287,8 @@ pub fn for_each_gold_row(
         let (answer, op, graph) = (c.int64("answer")?, c.int32("op")?, c.list("graph")?);
         for r in 0..b.num_rows() {
             let mode = c.mode(mode, r)?;
-            let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.graph_err(p))?;
+            let g =
+                decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.err("graph", &p))?;
             f(GoldRow {
                 id: id.value(r).to_string(),
                 split: split.value(r).to_string(),
@@ -385,7 +355,7 @@ pub fn read_gold_graphs(
         let b = b?;
         let c = Columns { path, b: &b };
         let (mode, answer) = (c.text("mode")?, c.int64("answer")?);
-        let gc = GraphColumn::new(c.list("graph")?).map_err(|p| c.graph_err(p))?;
+        let gc = GraphColumn::new(c.list("graph")?).map_err(|p| c.err("graph", &p))?;
         while let Some(&r) = want.peek() {
             if r >= base + b.num_rows() {
                 break;
@@ -394,7 +364,7 @@ pub fn read_gold_graphs(
             let m = c.mode(mode, i)?;
             out.push(
                 gc.decode(i, m, answer.value(i))
-                    .map_err(|p| c.graph_err(p))?,
+                    .map_err(|p| c.err("graph", &p))?,
             );
             want.next();
         }
@@ -475,7 +445,7 @@ fn decode_graph(
     r: usize,
     mode: Mode,
     answer: i64,
-) -> Result<GoldGraph, GraphError> {
+) -> Result<GoldGraph, String> {
     GraphColumn::new(graph)?.decode(r, mode, answer)
 }
 
@@ -491,36 +461,38 @@ struct GraphColumn<'a> {
 }
 
 impl<'a> GraphColumn<'a> {
-    fn new(graph: &'a arrow::array::ListArray) -> Result<GraphColumn<'a>, GraphError> {
+    fn new(graph: &'a arrow::array::ListArray) -> Result<GraphColumn<'a>, String> {
         let s = graph
             .values()
             .as_struct_opt()
-            .ok_or(GraphError::NotStructs)?;
-        let field = |n: &'static str| s.column_by_name(n).ok_or(GraphError::MissingField(n));
-        let not = |field, expected| GraphError::FieldType { field, expected };
+            .ok_or("graph items are not structs")?;
+        let field = |n: &str| {
+            s.column_by_name(n)
+                .ok_or(format!("node field `{n}` missing"))
+        };
         let parents = field("parents")?
             .as_list_opt::<i32>()
-            .ok_or(not("parents", "a list"))?;
+            .ok_or("node parents is not a list")?;
         Ok(GraphColumn {
             nodes: graph.value_offsets(),
             names: field("name")?
                 .as_string_opt::<i32>()
-                .ok_or(not("name", "a string"))?,
+                .ok_or("node name is not a string")?,
             values: field("value")?
                 .as_primitive_opt::<Int64Type>()
-                .ok_or(not("value", "int64"))?,
+                .ok_or("node value is not int64")?,
             parent_offsets: parents.value_offsets(),
             parent_names: parents
                 .values()
                 .as_string_opt::<i32>()
-                .ok_or(GraphError::ParentNames)?,
+                .ok_or("parent names are not strings")?,
             kinds: field("kind")?
                 .as_string_opt::<i32>()
-                .ok_or(not("kind", "a string"))?,
+                .ok_or("node kind is not a string")?,
         })
     }
 
-    fn decode(&self, r: usize, mode: Mode, answer: i64) -> Result<GoldGraph, GraphError> {
+    fn decode(&self, r: usize, mode: Mode, answer: i64) -> Result<GoldGraph, String> {
         let (from, to) = (self.nodes[r] as usize, self.nodes[r + 1] as usize);
         let mut g = GoldGraph {
             mode,
@@ -531,7 +503,7 @@ impl<'a> GraphColumn<'a> {
         for n in from..to {
             let i = n - from;
             let kind = NodeKind::parse(self.kinds.value(n))
-                .ok_or_else(|| GraphError::UnknownKind(self.kinds.value(n).to_string()))?;
+                .ok_or(format!("unknown node kind `{}`", self.kinds.value(n)))?;
             let (pa, pb) = (
                 self.parent_offsets[n] as usize,
                 self.parent_offsets[n + 1] as usize,
@@ -543,10 +515,10 @@ impl<'a> GraphColumn<'a> {
                     .nodes
                     .iter()
                     .position(|n: &GoldNode| n.name == name)
-                    .ok_or_else(|| GraphError::LaterParent {
-                        node: self.names.value(n).to_string(),
-                        parent: name.to_string(),
-                    })?;
+                    .ok_or(format!(
+                        "node `{}` has parent `{name}` that is not an earlier node",
+                        self.names.value(n)
+                    ))?;
                 idx.push(j);
             }
             if kind == NodeKind::Unknown {
@@ -560,7 +532,7 @@ impl<'a> GraphColumn<'a> {
             });
         }
         if g.nodes.is_empty() {
-            return Err(GraphError::Empty);
+            return Err("empty graph".into());
         }
         Ok(g)
     }

@@ -140,6 +140,65 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, ReadError> {
     Ok(out)
 }
 
+/// What training reads of a row: the keys a data mixture filters on and the text of its
+/// sequence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainingRow<'a> {
+    pub op: i32,
+    pub template: &'a str,
+    pub prompt: &'a str,
+    pub completion: &'a str,
+}
+
+/// Call `f` on rows `from .. from + take` of the shard at `path`, in order, streaming one
+/// batch at a time and reading only the columns a [`TrainingRow`] needs; the rows before
+/// `from` are skipped without being decoded. Fewer rows than asked is an error naming the
+/// shard. `f` may stop the stream with its own error.
+pub fn for_each_training_row<E: From<ReadError>>(
+    path: &Path,
+    from: usize,
+    take: usize,
+    mut f: impl FnMut(TrainingRow) -> Result<(), E>,
+) -> Result<(), E> {
+    let batches = read_column_rows(
+        path,
+        &["op", "template", "prompt", "completion"],
+        from,
+        take,
+    )
+    .map_err(ReadError::from)?;
+    let mut read = 0;
+    for b in batches {
+        let b = b.map_err(ReadError::from)?;
+        let c = Columns::new(path, &b);
+        let op = c.int32("op")?;
+        let (template, prompt, completion) = (
+            c.text("template")?,
+            c.text("prompt")?,
+            c.text("completion")?,
+        );
+        for r in 0..b.num_rows() {
+            f(TrainingRow {
+                op: op.value(r),
+                template: template.value(r),
+                prompt: prompt.value(r),
+                completion: completion.value(r),
+            })?;
+        }
+        read += b.num_rows();
+    }
+    if read != take {
+        return Err(ReadError::Short {
+            path: path.to_path_buf(),
+            from,
+            expected: take,
+            read,
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// A batch's columns by name and type, with errors that name the file and the column; every
 /// table reader of `dataset` goes through it.
 pub(crate) struct Columns<'a> {
@@ -378,65 +437,6 @@ pub fn read_gold_graphs(
         });
     }
     Ok(out)
-}
-
-/// What training reads of a row: the keys a data mixture filters on and the text of its
-/// sequence.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TrainingRow<'a> {
-    pub op: i32,
-    pub template: &'a str,
-    pub prompt: &'a str,
-    pub completion: &'a str,
-}
-
-/// Call `f` on rows `from .. from + take` of the shard at `path`, in order, streaming one
-/// batch at a time and reading only the columns a [`TrainingRow`] needs; the rows before
-/// `from` are skipped without being decoded. Fewer rows than asked is an error naming the
-/// shard. `f` may stop the stream with its own error.
-pub fn for_each_training_row<E: From<ReadError>>(
-    path: &Path,
-    from: usize,
-    take: usize,
-    mut f: impl FnMut(TrainingRow) -> Result<(), E>,
-) -> Result<(), E> {
-    let batches = read_column_rows(
-        path,
-        &["op", "template", "prompt", "completion"],
-        from,
-        take,
-    )
-    .map_err(ReadError::from)?;
-    let mut read = 0;
-    for b in batches {
-        let b = b.map_err(ReadError::from)?;
-        let c = Columns::new(path, &b);
-        let op = c.int32("op")?;
-        let (template, prompt, completion) = (
-            c.text("template")?,
-            c.text("prompt")?,
-            c.text("completion")?,
-        );
-        for r in 0..b.num_rows() {
-            f(TrainingRow {
-                op: op.value(r),
-                template: template.value(r),
-                prompt: prompt.value(r),
-                completion: completion.value(r),
-            })?;
-        }
-        read += b.num_rows();
-    }
-    if read != take {
-        return Err(ReadError::Short {
-            path: path.to_path_buf(),
-            from,
-            expected: take,
-            read,
-        }
-        .into());
-    }
-    Ok(())
 }
 
 /// Decode one `graph` cell (a struct array of nodes) into a [`GoldGraph`].

@@ -155,7 +155,7 @@ pub fn sample_all(
 ) -> Result<Vec<Vec<Sampled>>, RunError> {
     match device {
         DeviceKind::Cuda => {
-            crate::train::device::probe_cuda().map_err(RunError::Device)?;
+            crate::train::device::probe_cuda().map_err(|e| RunError::Device(e.to_string()))?;
             #[cfg(feature = "cuda")]
             {
                 let dev = burn::backend::cuda::CudaDevice::default();

@@ -39,7 +39,7 @@ fn main() {
     let zoo = set.get("zoo").unwrap();
     let tok = Tokenizer::domain(&set);
     let eos = tok.token_id("[EOS]").expect("EOS");
-    let stops = dagmath::eval::run::stops(&tok).unwrap();
+    let stops = dagmath::engine::stops(&tok).unwrap();
     let items: Vec<(Vec<u32>, GoldGraph)> = (0..8u64)
         .map(|i| {
             let mode = if i % 2 == 0 {

@@ -285,7 +285,7 @@ fn host_vs_burn(tok: &Tokenizer, rounds: usize) {
         })
         .collect();
     let mean_len = prompts.iter().map(|p| p.len()).sum::<usize>() as f64 / 40.0;
-    let stops = dagmath::eval::run::stops(tok).unwrap();
+    let stops = dagmath::engine::stops(tok).unwrap();
     let dev = dagmath::train::device::cpu_device();
     let python = std::env::var_os("DAGMATH_PYTHON");
     if python.is_none() {

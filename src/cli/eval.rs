@@ -2,26 +2,22 @@
 //! and report unbiased pass@k (verified and answer-only) by split, op, template and mode, with
 //! Parquet outputs, summary.json and plots.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::anyhow;
-use arrow::array::{RecordBatch, StringBuilder, UInt32Builder};
-use arrow::datatypes::{DataType, Field, Schema};
-use burn::tensor::backend::Backend;
+use arrow::array::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use dagmath::dataset::reader::{read_rows, Dataset};
+use dagmath::dataset::samples::{SampleRow, SamplesBuilder};
 use dagmath::dataset::shard::{write_atomic, write_table_atomic};
 use dagmath::engine::{DecoderKind, Finish, GenConfig, Sampling};
-use dagmath::eval::audit::{report_ks, summarize_at, verdicts_batch, AuditConfig, GoldItem};
+use dagmath::eval::audit::{report_ks, summarize_at, verdicts_batch, AuditConfig};
 use dagmath::eval::plot;
-use dagmath::eval::run::{sample, verify, EvalProblem, Sampled};
-use dagmath::model::{weights, Qwen2};
+use dagmath::eval::run::{self, verify, EvalProblem, RunError, Sampled};
 use dagmath::tokenizer::Tokenizer;
 use dagmath::trace::Rule;
 use dagmath::train::checkpoint;
+use dagmath::train::config::DeviceKind;
 
 use super::audit::{print_summary, RuleArg};
 use super::export::{prepare_out, resolve_checkpoint};
@@ -123,82 +119,26 @@ impl GenArgs {
     }
 }
 
-/// The problems of `splits`, at most `limit` per split, taken round-robin over ops in stored
-/// order (so a limit keeps every op represented).
-pub fn load_problems(
-    data: &Path,
-    splits: &[String],
-    limit: Option<usize>,
-) -> Result<Vec<EvalProblem>, CliError> {
-    let ds = Dataset::open(data).map_err(CliError::usage)?;
-    let mut out = Vec::new();
-    for split in splits {
-        if !ds.manifest.splits.iter().any(|s| &s.name == split) {
-            let have: Vec<&str> = ds.manifest.splits.iter().map(|s| s.name.as_str()).collect();
-            return Err(CliError::usage(anyhow!(
-                "--splits: split `{split}` is not in {} (it has: {})",
-                data.display(),
-                have.join(", ")
-            )));
-        }
-        let mut by_op: BTreeMap<u32, Vec<EvalProblem>> = BTreeMap::new();
-        for path in ds.shard_paths(split) {
-            for r in read_rows(&path).map_err(CliError::usage)? {
-                by_op.entry(r.op).or_default().push(EvalProblem {
-                    gold: GoldItem {
-                        id: r.id,
-                        split: r.split,
-                        op: r.op,
-                        template: r.template,
-                        graph: r.graph,
-                    },
-                    prompt: r.prompt,
-                });
-            }
-        }
-        let total: usize = by_op.values().map(|v| v.len()).sum();
-        let want = limit.unwrap_or(total).min(total);
-        let mut iters: Vec<std::vec::IntoIter<EvalProblem>> =
-            by_op.into_values().map(|v| v.into_iter()).collect();
-        let mut taken = Vec::with_capacity(want);
-        while taken.len() < want {
-            for it in iters.iter_mut() {
-                if taken.len() < want {
-                    if let Some(p) = it.next() {
-                        taken.push(p);
-                    }
-                }
-            }
-        }
-        taken.sort_by_key(|p| p.gold.op);
-        out.extend(taken);
-    }
-    if out.is_empty() {
-        return Err(CliError::usage(anyhow!(
-            "{}: the chosen splits hold no problems",
-            data.display()
-        )));
-    }
-    Ok(out)
-}
-
-/// Loads a checkpoint's weights and tokenizer.
+/// Loads a checkpoint's weights and tokenizer (`path` may be a run folder: its latest).
 pub fn load_checkpoint(path: &Path) -> Result<(checkpoint::Loaded, Tokenizer), CliError> {
     let dir = resolve_checkpoint(path)?;
-    let loaded = checkpoint::load(&dir).map_err(super::checkpoint_error)?;
-    let tok = Tokenizer::from_file(&loaded.tokenizer).map_err(CliError::usage)?;
-    if tok.vocab_size() != loaded.model.vocab_size {
-        return Err(CliError::usage(anyhow!(
-            "{}: tokenizer has {} tokens but the model's vocab_size is {}",
-            dir.display(),
-            tok.vocab_size(),
-            loaded.model.vocab_size
-        )));
-    }
-    Ok((loaded, tok))
+    run::load_checkpoint(&dir).map_err(run_error)
 }
 
-/// Samples `samples` completions per problem on the chosen device, with a progress bar.
+/// The one rule for exit codes, applied to an evaluation run: a dataset, split, checkpoint,
+/// tokenizer or device the user named is at fault (exit 2); a sampling failure is the
+/// system's (exit 1).
+pub fn run_error(e: RunError) -> CliError {
+    match e {
+        RunError::Checkpoint(c) => super::checkpoint_error(c),
+        RunError::Sample(_) => CliError::from(e),
+        RunError::UnknownSplit { .. } => CliError::usage(anyhow!("--splits: {e}")),
+        _ => CliError::usage(e),
+    }
+}
+
+/// Samples `samples` completions per problem on the chosen device, with a progress bar;
+/// the sizes the flags ask for are checked against memory first.
 pub fn sample_all(
     loaded: &checkpoint::Loaded,
     tok: &Tokenizer,
@@ -207,9 +147,35 @@ pub fn sample_all(
     gen: &GenConfig,
     device: &str,
 ) -> Result<Vec<Vec<Sampled>>, CliError> {
-    // Sizes against memory before sampling: every completion is kept (a few dozen bytes
-    // each at the least), and a batch's KV cache holds every layer's keys and values for
-    // the longest prompt plus the new tokens.
+    check_sizes(loaded, problems, samples, gen)?;
+    let bar = ProgressBar::new((problems.len() * samples) as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} sampling [{bar:30}] {human_pos}/{human_len} completions  {per_sec}  eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let device = match device {
+        "cuda" => DeviceKind::Cuda,
+        _ => DeviceKind::Cpu,
+    };
+    let out = run::sample_all(loaded, tok, problems, samples, gen, device, |n| {
+        bar.inc(n as u64)
+    });
+    bar.finish_and_clear();
+    out.map_err(run_error)
+}
+
+/// Sizes against memory before sampling: every completion is kept (a few dozen bytes each at
+/// the least), and a batch's KV cache holds every layer's keys and values for the longest
+/// prompt plus the new tokens.
+fn check_sizes(
+    loaded: &checkpoint::Loaded,
+    problems: &[EvalProblem],
+    samples: usize,
+    gen: &GenConfig,
+) -> Result<(), CliError> {
     let w = |x: usize| x as u128;
     if u32::try_from(samples).is_err() {
         return Err(CliError::usage(anyhow!("--samples: {samples} is too many")));
@@ -240,51 +206,7 @@ pub fn sample_all(
             .and_then(|n| n.checked_mul(w(m.num_key_value_heads) * w(m.head_dim())))
             .and_then(|n| n.checked_mul(2 * 4)),
     )
-    .map_err(|e| CliError::usage(anyhow!(e)))?;
-    let bar = ProgressBar::new((problems.len() * samples) as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} sampling [{bar:30}] {human_pos}/{human_len} completions  {per_sec}  eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    let out = if device == "cuda" {
-        dagmath::train::device::probe_cuda()
-            .map_err(anyhow::Error::msg)
-            .map_err(CliError::usage)?;
-        #[cfg(feature = "cuda")]
-        {
-            let dev = burn::backend::cuda::CudaDevice::default();
-            sample_on::<burn::backend::Cuda<f32>>(loaded, tok, problems, samples, gen, &dev, &bar)
-        }
-        #[cfg(not(feature = "cuda"))]
-        unreachable!("probe_cuda fails without the cuda feature")
-    } else {
-        let dev = dagmath::train::device::cpu_device();
-        sample_on::<dagmath::train::device::CpuInference>(
-            loaded, tok, problems, samples, gen, &dev, &bar,
-        )
-    };
-    bar.finish_and_clear();
-    out
-}
-
-fn sample_on<B: Backend>(
-    loaded: &checkpoint::Loaded,
-    tok: &Tokenizer,
-    problems: &[EvalProblem],
-    samples: usize,
-    gen: &GenConfig,
-    device: &B::Device,
-    bar: &ProgressBar,
-) -> Result<Vec<Vec<Sampled>>, CliError> {
-    let model: Qwen2<B> =
-        weights::to_model(&loaded.model, &loaded.weights, device).map_err(CliError::usage)?;
-    sample(&model, device, tok, problems, samples, gen, |n| {
-        bar.inc(n as u64)
-    })
-    .map_err(CliError::from)
+    .map_err(|e| CliError::usage(anyhow!(e)))
 }
 
 fn finish_name(f: Finish) -> &'static str {
@@ -297,53 +219,22 @@ fn finish_name(f: Finish) -> &'static str {
 
 /// samples.parquet: one row per completion.
 fn samples_batch(problems: &[EvalProblem], sampled: &[Vec<Sampled>]) -> RecordBatch {
-    let (mut id, mut split, mut template) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-    );
-    let (mut op, mut sample_i, mut new_tokens) = (
-        UInt32Builder::new(),
-        UInt32Builder::new(),
-        UInt32Builder::new(),
-    );
-    let (mut completion, mut finish) = (StringBuilder::new(), StringBuilder::new());
+    let mut b = SamplesBuilder::new();
     for (p, s) in problems.iter().zip(sampled) {
         for (i, c) in s.iter().enumerate() {
-            id.append_value(&p.gold.id);
-            split.append_value(&p.gold.split);
-            op.append_value(p.gold.op);
-            template.append_value(&p.gold.template);
-            sample_i.append_value(i as u32);
-            completion.append_value(&c.text);
-            new_tokens.append_value(c.tokens.len() as u32);
-            finish.append_value(finish_name(c.finish));
+            b.push(&SampleRow {
+                id: p.gold.id.as_str().into(),
+                split: p.gold.split.as_str().into(),
+                op: p.gold.op,
+                template: p.gold.template.as_str().into(),
+                sample: i as u32,
+                completion: c.text.as_str().into(),
+                new_tokens: c.tokens.len() as u32,
+                finish: finish_name(c.finish).into(),
+            });
         }
     }
-    let schema = Schema::new(vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("split", DataType::Utf8, false),
-        Field::new("op", DataType::UInt32, false),
-        Field::new("template", DataType::Utf8, false),
-        Field::new("sample", DataType::UInt32, false),
-        Field::new("completion", DataType::Utf8, false),
-        Field::new("new_tokens", DataType::UInt32, false),
-        Field::new("finish", DataType::Utf8, false),
-    ]);
-    RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(id.finish()),
-            Arc::new(split.finish()),
-            Arc::new(op.finish()),
-            Arc::new(template.finish()),
-            Arc::new(sample_i.finish()),
-            Arc::new(completion.finish()),
-            Arc::new(new_tokens.finish()),
-            Arc::new(finish.finish()),
-        ],
-    )
-    .expect("columns match the schema")
+    b.finish()
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
@@ -352,7 +243,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         return Err(CliError::usage(anyhow!("--samples must be ≥ 1")));
     }
     let (loaded, tok) = load_checkpoint(&a.checkpoint)?;
-    let problems = load_problems(&a.data, &a.splits, a.limit)?;
+    let problems = run::load_problems(&a.data, &a.splits, a.limit).map_err(run_error)?;
     prepare_out(&a.out, a.force, &["summary.json"])?;
     let started = std::time::Instant::now();
     let sampled = sample_all(&loaded, &tok, &problems, a.samples, &gen, &a.gen.device)?;
@@ -387,7 +278,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     brief.pass_at_k.retain(|r| shown.contains(&r.k));
     print_summary(&brief, secs);
     write_table_atomic(
-        &a.out.join("samples.parquet"),
+        &a.out.join(dagmath::dataset::samples::FILE),
         &samples_batch(&problems, &sampled),
     )?;
     write_table_atomic(
@@ -414,14 +305,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
         "pass@k vs op ({} samples, T = {})",
         a.samples, gen.sampling.temperature
     );
-    plot::passk_vs_op(&brief.pass_at_k, &a.out.join("passk_vs_op.svg"), &title)
-        .map_err(anyhow::Error::msg)?;
+    plot::passk_vs_op(&brief.pass_at_k, &a.out.join("passk_vs_op.svg"), &title)?;
     plot::passk_vs_k(
         &summary.pass_at_k,
         &a.out.join("passk_vs_k.svg"),
         "pass@k vs k",
-    )
-    .map_err(anyhow::Error::msg)?;
+    )?;
     println!(
         "wrote {}/{{samples,verdicts}}.parquet, summary.json, passk_vs_op.svg, passk_vs_k.svg",
         a.out.display()

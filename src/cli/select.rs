@@ -4,20 +4,18 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::anyhow;
-use arrow::array::{Float64Builder, RecordBatch, StringBuilder, UInt32Builder};
-use arrow::datatypes::{DataType, Field, Schema};
 
 use dagmath::dataset::reader::Dataset;
+use dagmath::dataset::selection::{self, SelectionBuilder, SelectionRow};
 use dagmath::dataset::shard::write_table_atomic;
 use dagmath::dataset::subset::write_subset;
 use dagmath::eval::audit::AuditConfig;
-use dagmath::eval::run::verify;
+use dagmath::eval::run::{load_problems, verify};
 use dagmath::trace::Rule;
 
-use super::eval::{load_checkpoint, load_problems, sample_all, GenArgs};
+use super::eval::{load_checkpoint, run_error, sample_all, GenArgs};
 use super::export::prepare_out;
 use super::CliError;
 
@@ -89,8 +87,8 @@ pub fn run(a: Args) -> Result<(), CliError> {
         a.splits.clone()
     };
     let (loaded, tok) = load_checkpoint(&a.checkpoint)?;
-    let problems = load_problems(&a.pool, &splits, a.limit)?;
-    prepare_out(&a.out, a.force, &["manifest.json", "selection.parquet"])?;
+    let problems = load_problems(&a.pool, &splits, a.limit).map_err(run_error)?;
+    prepare_out(&a.out, a.force, &["manifest.json", selection::FILE])?;
     let sampled = sample_all(&loaded, &tok, &problems, a.samples, &gen, &a.gen.device)?;
     let cfg = AuditConfig {
         rule: Rule::Strict,
@@ -136,7 +134,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
             "no problem has a pass rate in [{lo}, {hi}]; widen --band or use another checkpoint"
         )));
     }
-    let selection = serde_json::json!({
+    let provenance = serde_json::json!({
         "checkpoint": a.checkpoint.display().to_string(),
         "band": [lo, hi],
         "pass": a.pass,
@@ -147,36 +145,17 @@ pub fn run(a: Args) -> Result<(), CliError> {
         "tried": problems.len(),
         "kept": keep.len(),
     });
-    let counts = write_subset(&ds, &splits, &keep, &a.out, &selection).map_err(CliError::from)?;
-    let (mut id, mut split, mut op, mut pr) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        UInt32Builder::new(),
-        Float64Builder::new(),
-    );
+    let counts = write_subset(&ds, &splits, &keep, &a.out, &provenance).map_err(CliError::from)?;
+    let mut b = SelectionBuilder::new();
     for (i, p) in problems.iter().enumerate() {
-        id.append_value(&p.gold.id);
-        split.append_value(&p.gold.split);
-        op.append_value(p.gold.op);
-        pr.append_value(rate(i));
+        b.push(&SelectionRow {
+            id: p.gold.id.as_str().into(),
+            split: p.gold.split.as_str().into(),
+            op: p.gold.op,
+            pass_rate: rate(i),
+        });
     }
-    let schema = Schema::new(vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("split", DataType::Utf8, false),
-        Field::new("op", DataType::UInt32, false),
-        Field::new("pass_rate", DataType::Float64, false),
-    ]);
-    let batch = RecordBatch::try_new(
-        Arc::new(schema),
-        vec![
-            Arc::new(id.finish()),
-            Arc::new(split.finish()),
-            Arc::new(op.finish()),
-            Arc::new(pr.finish()),
-        ],
-    )
-    .expect("columns match");
-    write_table_atomic(&a.out.join("selection.parquet"), &batch)?;
+    write_table_atomic(&a.out.join(selection::FILE), &b.finish())?;
     for (s, n) in counts {
         println!("kept {n} problems of split {s}");
     }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::generate::Manifest;
+use super::manifest::Manifest;
 
 /// Render the card for a finished dataset.
 pub fn dataset_card(m: &Manifest) -> String {

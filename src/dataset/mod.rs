@@ -1,19 +1,25 @@
-//! Datasets: recipes and splits, the Arrow schema, crash-safe Parquet shards, the generation
-//! pipeline, the manifest and the dataset card.
+//! Datasets and every file format dagmath reads or writes: recipes and splits, the Arrow
+//! schema, crash-safe Parquet shards and their reader, the generation pipeline, the manifest
+//! and the dataset card, and the tables beside them (predictions, reference-format gold,
+//! evaluation samples, selections), each with its `schema()`, builder and reader.
 
 pub mod bloom;
 pub mod card;
 pub mod generate;
 pub mod jsonl;
+pub mod manifest;
 pub mod predictions;
 pub mod reader;
 pub mod recipe;
 pub mod reference;
+pub mod samples;
 pub mod schema;
+pub mod selection;
 pub mod shard;
 pub mod split;
 pub mod subset;
 pub mod verdicts;
 
-pub use generate::{generate, GenerateError, GenerateOptions, Manifest, Observer, Quiet};
+pub use generate::{generate, GenerateError, GenerateOptions, Observer, Quiet};
+pub use manifest::Manifest;
 pub use recipe::{Recipe, RecipeError};

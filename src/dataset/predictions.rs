@@ -11,7 +11,7 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Int64Type, UInt32Type};
 use rayon::prelude::*;
 
-use super::jsonl::{self, JsonlError};
+use super::jsonl::{self, JsonlError, RecordError};
 use super::shard::{read_batch_stream, ShardError};
 
 /// Column / field names accepted for the completion text, in order of preference.
@@ -21,8 +21,21 @@ pub const TEXT_FIELDS: [&str; 3] = ["completion", "response", "output"];
 pub enum PredictionError {
     #[error(transparent)]
     Jsonl(#[from] JsonlError),
-    #[error("{path}: {problem}")]
-    File { path: PathBuf, problem: String },
+    #[error("{path}: missing column `id`")]
+    MissingId { path: PathBuf },
+    #[error("{path}: missing column `completion` (or `response` / `output`)")]
+    MissingCompletion { path: PathBuf },
+    #[error("{path}: the completion column is {found}, not a string")]
+    CompletionType { path: PathBuf, found: DataType },
+    #[error("{path}: column `{column}` is {found}; expected {expected}")]
+    ColumnType {
+        path: PathBuf,
+        column: &'static str,
+        found: DataType,
+        expected: &'static str,
+    },
+    #[error("{path}: row with id {id}: the completion is null")]
+    NullCompletion { path: PathBuf, id: String },
     #[error(transparent)]
     Shard(#[from] ShardError),
 }
@@ -120,7 +133,7 @@ impl PredictionStream {
                 if spans.is_empty() {
                     return Ok(None);
                 }
-                let parsed: Vec<Result<Prediction, String>> = spans
+                let parsed: Vec<Result<Prediction, RecordError>> = spans
                     .par_iter()
                     .with_min_len(256)
                     .map(|&(_, a, b)| parse_line(&buf[a..b]))
@@ -179,7 +192,7 @@ enum FastId<'a> {
     Signed(i64),
 }
 
-fn parse_line(line: &str) -> Result<Prediction, String> {
+fn parse_line(line: &str) -> Result<Prediction, RecordError> {
     if let Ok(f) = serde_json::from_str::<Fast>(line) {
         // `Option` reads `null` as absent, where the full path calls it an error: a field
         // that came back `None` but may be in the line (even inside a string) sends the line
@@ -204,26 +217,30 @@ fn parse_line(line: &str) -> Result<Prediction, String> {
             });
         }
     }
-    let v: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(line)?;
     parse_value(&v)
 }
 
-fn parse_value(v: &serde_json::Value) -> Result<Prediction, String> {
-    let id = jsonl::id(v)?.ok_or("missing field `id`")?;
+fn parse_value(v: &serde_json::Value) -> Result<Prediction, RecordError> {
+    let id = jsonl::id(v)?.ok_or(RecordError::Missing("id"))?;
     let text = TEXT_FIELDS
         .iter()
         .find_map(|f| v.get(*f))
-        .ok_or("missing field `completion` (or `response` / `output`)")?;
+        .ok_or(RecordError::MissingCompletion)?;
     let completion = text
         .as_str()
-        .ok_or_else(|| format!("the completion must be a string, got {text}"))?
+        .ok_or_else(|| RecordError::CompletionNotText { got: text.clone() })?
         .to_string();
     let sample = match v.get("sample") {
         None => u32::MAX,
-        Some(s) => s.as_u64().filter(|&s| s < u32::MAX as u64).ok_or_else(|| {
-            format!("field `sample` must be a small non-negative integer, got {s}")
-        })? as u32,
+        Some(s) => s
+            .as_u64()
+            .filter(|&s| s < u32::MAX as u64)
+            .ok_or_else(|| RecordError::Type {
+                field: "sample",
+                expected: "a small non-negative integer",
+                got: s.clone(),
+            })? as u32,
     };
     Ok(Prediction {
         id,
@@ -236,23 +253,20 @@ fn parquet_batch(
     path: &Path,
     b: &arrow::array::RecordBatch,
 ) -> Result<Vec<Prediction>, PredictionError> {
-    let file_err = |problem: String| PredictionError::File {
-        path: path.to_path_buf(),
-        problem,
-    };
+    let path_buf = || path.to_path_buf();
     let id_col = b
         .column_by_name("id")
-        .ok_or_else(|| file_err("missing column `id`".into()))?;
+        .ok_or_else(|| PredictionError::MissingId { path: path_buf() })?;
     let text_col = TEXT_FIELDS
         .iter()
         .find_map(|f| b.column_by_name(f))
-        .ok_or_else(|| file_err("missing column `completion` (or `response` / `output`)".into()))?;
-    let texts = text_col.as_string_opt::<i32>().ok_or_else(|| {
-        file_err(format!(
-            "the completion column is {}, not a string",
-            text_col.data_type()
-        ))
-    })?;
+        .ok_or_else(|| PredictionError::MissingCompletion { path: path_buf() })?;
+    let texts = text_col
+        .as_string_opt::<i32>()
+        .ok_or_else(|| PredictionError::CompletionType {
+            path: path_buf(),
+            found: text_col.data_type().clone(),
+        })?;
     let ids: Vec<String> = match id_col.data_type() {
         DataType::Utf8 => {
             let a = id_col.as_string::<i32>();
@@ -263,9 +277,12 @@ fn parquet_batch(
             (0..a.len()).map(|i| a.value(i).to_string()).collect()
         }
         t => {
-            return Err(file_err(format!(
-                "column `id` is {t}; expected string or int64"
-            )))
+            return Err(PredictionError::ColumnType {
+                path: path_buf(),
+                column: "id",
+                found: t.clone(),
+                expected: "string or int64",
+            })
         }
     };
     let samples = match b.column_by_name("sample") {
@@ -280,20 +297,21 @@ fn parquet_batch(
                             .collect()
                     })
                 })
-                .ok_or_else(|| {
-                    file_err(format!(
-                        "column `sample` is {}; expected an integer",
-                        c.data_type()
-                    ))
+                .ok_or_else(|| PredictionError::ColumnType {
+                    path: path_buf(),
+                    column: "sample",
+                    found: c.data_type().clone(),
+                    expected: "an integer",
                 })?,
         ),
     };
     let mut out = Vec::with_capacity(ids.len());
     for (i, id) in ids.into_iter().enumerate() {
         if texts.is_null(i) {
-            return Err(file_err(format!(
-                "row with id {id}: the completion is null"
-            )));
+            return Err(PredictionError::NullCompletion {
+                path: path_buf(),
+                id,
+            });
         }
         out.push(Prediction {
             id,
@@ -330,10 +348,12 @@ mod tests {
             r#"{"id": "a", "completion": "the word \"sample\" inside"}"#,
         ] {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            assert_eq!(parse_line(line), parse_value(&v), "{line}");
+            let text = |r: Result<Prediction, RecordError>| r.map_err(|e| e.to_string());
+            assert_eq!(text(parse_line(line)), text(parse_value(&v)), "{line}");
         }
         assert!(parse_line("not json")
             .unwrap_err()
+            .to_string()
             .starts_with("invalid JSON"));
     }
 }

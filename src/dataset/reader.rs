@@ -4,12 +4,15 @@
 use std::path::{Path, PathBuf};
 
 use arrow::array::{
-    ArrayRef, AsArray, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
+    ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
+    UInt32Array,
 };
-use arrow::datatypes::{Int32Type, Int64Type};
+use arrow::datatypes::{Float64Type, Int32Type, Int64Type, UInt32Type};
 use serde::Deserialize;
 
-use super::shard::{read_batches, read_columns, read_columns_of, row_group_rows, ShardError};
+use super::shard::{
+    read_batches, read_column_rows, read_columns, read_columns_of, row_group_rows, ShardError,
+};
 use crate::composer::Mode;
 use crate::graph::{GoldGraph, GoldNode, NodeKind};
 
@@ -23,8 +26,39 @@ pub enum ReadError {
         column: String,
         problem: String,
     },
+    #[error("{path}: expected {expected} rows from row {from}, read {read}")]
+    Short {
+        path: PathBuf,
+        from: usize,
+        expected: usize,
+        read: usize,
+    },
+    #[error("{path}: column `graph`: {problem}")]
+    Graph { path: PathBuf, problem: GraphError },
     #[error(transparent)]
     Shard(#[from] ShardError),
+}
+
+/// What is wrong with a shard's `graph` column.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    #[error("graph items are not structs")]
+    NotStructs,
+    #[error("node field `{0}` missing")]
+    MissingField(&'static str),
+    #[error("node {field} is not {expected}")]
+    FieldType {
+        field: &'static str,
+        expected: &'static str,
+    },
+    #[error("parent names are not strings")]
+    ParentNames,
+    #[error("unknown node kind `{0}`")]
+    UnknownKind(String),
+    #[error("node `{node}` has parent `{parent}` that is not an earlier node")]
+    LaterParent { node: String, parent: String },
+    #[error("empty graph")]
+    Empty,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,14 +164,78 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, ReadError> {
     Ok(out)
 }
 
-/// A batch's columns by name and type, with errors that name the shard and the column.
-struct Columns<'a> {
+/// What training reads of a row: the keys a data mixture filters on and the text of its
+/// sequence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainingRow<'a> {
+    pub op: i32,
+    pub template: &'a str,
+    pub prompt: &'a str,
+    pub completion: &'a str,
+}
+
+/// Call `f` on rows `from .. from + take` of the shard at `path`, in order, streaming one
+/// batch at a time and reading only the columns a [`TrainingRow`] needs; the rows before
+/// `from` are skipped without being decoded. Fewer rows than asked is an error naming the
+/// shard. `f` may stop the stream with its own error.
+pub fn for_each_training_row<E: From<ReadError>>(
+    path: &Path,
+    from: usize,
+    take: usize,
+    mut f: impl FnMut(TrainingRow) -> Result<(), E>,
+) -> Result<(), E> {
+    let batches = read_column_rows(
+        path,
+        &["op", "template", "prompt", "completion"],
+        from,
+        take,
+    )
+    .map_err(ReadError::from)?;
+    let mut read = 0;
+    for b in batches {
+        let b = b.map_err(ReadError::from)?;
+        let c = Columns::new(path, &b);
+        let op = c.int32("op")?;
+        let (template, prompt, completion) = (
+            c.text("template")?,
+            c.text("prompt")?,
+            c.text("completion")?,
+        );
+        for r in 0..b.num_rows() {
+            f(TrainingRow {
+                op: op.value(r),
+                template: template.value(r),
+                prompt: prompt.value(r),
+                completion: completion.value(r),
+            })?;
+        }
+        read += b.num_rows();
+    }
+    if read != take {
+        return Err(ReadError::Short {
+            path: path.to_path_buf(),
+            from,
+            expected: take,
+            read,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// A batch's columns by name and type, with errors that name the file and the column; every
+/// table reader of `dataset` goes through it.
+pub(crate) struct Columns<'a> {
     path: &'a Path,
     b: &'a RecordBatch,
 }
 
 impl<'a> Columns<'a> {
-    fn err(&self, column: &str, problem: &str) -> ReadError {
+    pub(crate) fn new(path: &'a Path, b: &'a RecordBatch) -> Columns<'a> {
+        Columns { path, b }
+    }
+
+    pub(crate) fn err(&self, column: &str, problem: &str) -> ReadError {
         ReadError::Column {
             path: self.path.to_path_buf(),
             column: column.into(),
@@ -151,13 +249,25 @@ impl<'a> Columns<'a> {
             .ok_or_else(|| self.err(name, "missing"))
     }
 
-    fn text(&self, name: &str) -> Result<&'a StringArray, ReadError> {
+    pub(crate) fn text(&self, name: &str) -> Result<&'a StringArray, ReadError> {
         self.col(name)?
             .as_string_opt::<i32>()
             .ok_or_else(|| self.err(name, "not a string column"))
     }
 
-    fn int32(&self, name: &str) -> Result<&'a Int32Array, ReadError> {
+    pub(crate) fn uint32(&self, name: &str) -> Result<&'a UInt32Array, ReadError> {
+        self.col(name)?
+            .as_primitive_opt::<UInt32Type>()
+            .ok_or_else(|| self.err(name, "not a uint32 column"))
+    }
+
+    pub(crate) fn float64(&self, name: &str) -> Result<&'a Float64Array, ReadError> {
+        self.col(name)?
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| self.err(name, "not a float64 column"))
+    }
+
+    pub(crate) fn int32(&self, name: &str) -> Result<&'a Int32Array, ReadError> {
         self.col(name)?
             .as_primitive_opt::<Int32Type>()
             .ok_or_else(|| self.err(name, "not an int32 column"))
@@ -173,6 +283,13 @@ impl<'a> Columns<'a> {
         self.col(name)?
             .as_list_opt::<i32>()
             .ok_or_else(|| self.err(name, "not a list column"))
+    }
+
+    fn graph_err(&self, problem: GraphError) -> ReadError {
+        ReadError::Graph {
+            path: self.path.to_path_buf(),
+            problem,
+        }
     }
 
     /// Row `r` of the `mode` column `modes`, parsed.
@@ -198,7 +315,7 @@ fn decode_batch(path: &Path, b: &RecordBatch, out: &mut Vec<Row>) -> Result<(), 
     let graph = c.list("graph")?;
     for r in 0..b.num_rows() {
         let mode = c.mode(mode, r)?;
-        let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.err("graph", &p))?;
+        let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.graph_err(p))?;
         out.push(Row {
             id: id.value(r).to_string(),
             split: split.value(r).to_string(),
@@ -260,8 +377,7 @@ pub fn for_each_gold_row(
         let (answer, op, graph) = (c.int64("answer")?, c.int32("op")?, c.list("graph")?);
         for r in 0..b.num_rows() {
             let mode = c.mode(mode, r)?;
-            let g =
-                decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.err("graph", &p))?;
+            let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.graph_err(p))?;
             f(GoldRow {
                 id: id.value(r).to_string(),
                 split: split.value(r).to_string(),
@@ -320,7 +436,7 @@ fn decode_graph(
     r: usize,
     mode: Mode,
     answer: i64,
-) -> Result<GoldGraph, String> {
+) -> Result<GoldGraph, GraphError> {
     GraphColumn::new(graph)?.decode(r, mode, answer)
 }
 
@@ -337,42 +453,40 @@ struct GraphColumn {
 }
 
 impl GraphColumn {
-    fn new(graph: &arrow::array::ListArray) -> Result<GraphColumn, String> {
+    fn new(graph: &arrow::array::ListArray) -> Result<GraphColumn, GraphError> {
         let s = graph
             .values()
             .as_struct_opt()
-            .ok_or("graph items are not structs")?;
-        let field = |n: &str| {
-            s.column_by_name(n)
-                .ok_or(format!("node field `{n}` missing"))
-        };
+            .ok_or(GraphError::NotStructs)?;
+        let field = |n: &'static str| s.column_by_name(n).ok_or(GraphError::MissingField(n));
+        let not = |field, expected| GraphError::FieldType { field, expected };
         let parents = field("parents")?
             .as_list_opt::<i32>()
-            .ok_or("node parents is not a list")?;
+            .ok_or(not("parents", "a list"))?;
         Ok(GraphColumn {
             nodes: graph.offsets().clone(),
             names: field("name")?
                 .as_string_opt::<i32>()
-                .ok_or("node name is not a string")?
+                .ok_or(not("name", "a string"))?
                 .clone(),
             values: field("value")?
                 .as_primitive_opt::<Int64Type>()
-                .ok_or("node value is not int64")?
+                .ok_or(not("value", "int64"))?
                 .clone(),
             parent_offsets: parents.offsets().clone(),
             parent_names: parents
                 .values()
                 .as_string_opt::<i32>()
-                .ok_or("parent names are not strings")?
+                .ok_or(GraphError::ParentNames)?
                 .clone(),
             kinds: field("kind")?
                 .as_string_opt::<i32>()
-                .ok_or("node kind is not a string")?
+                .ok_or(not("kind", "a string"))?
                 .clone(),
         })
     }
 
-    fn decode(&self, r: usize, mode: Mode, answer: i64) -> Result<GoldGraph, String> {
+    fn decode(&self, r: usize, mode: Mode, answer: i64) -> Result<GoldGraph, GraphError> {
         let mut g = GoldGraph {
             mode,
             nodes: Vec::new(),
@@ -391,10 +505,10 @@ impl GraphColumn {
         mode: Mode,
         answer: i64,
         g: &mut GoldGraph,
-    ) -> Result<(), String> {
+    ) -> Result<(), GraphError> {
         let (from, to) = (self.nodes[r] as usize, self.nodes[r + 1] as usize);
         if from == to {
-            return Err("empty graph".into());
+            return Err(GraphError::Empty);
         }
         g.mode = mode;
         g.answer = answer;
@@ -403,7 +517,7 @@ impl GraphColumn {
         for n in from..to {
             let i = n - from;
             let kind = NodeKind::parse(self.kinds.value(n))
-                .ok_or_else(|| format!("unknown node kind `{}`", self.kinds.value(n)))?;
+                .ok_or_else(|| GraphError::UnknownKind(self.kinds.value(n).to_string()))?;
             if i == g.nodes.len() {
                 g.nodes.push(GoldNode {
                     name: String::new(),
@@ -424,11 +538,9 @@ impl GraphColumn {
                 let j = earlier
                     .iter()
                     .position(|e: &GoldNode| e.name == name)
-                    .ok_or_else(|| {
-                        format!(
-                            "node `{}` has parent `{name}` that is not an earlier node",
-                            self.names.value(n)
-                        )
+                    .ok_or_else(|| GraphError::LaterParent {
+                        node: self.names.value(n).to_string(),
+                        parent: name.to_string(),
                     })?;
                 node.parents.push(j);
             }
@@ -461,7 +573,7 @@ impl GoldRows {
             let b = b?;
             let c = Columns { path, b: &b };
             let (mode, answer) = (c.text("mode")?.clone(), c.int64("answer")?.clone());
-            let gc = GraphColumn::new(c.list("graph")?).map_err(|p| c.err("graph", &p))?;
+            let gc = GraphColumn::new(c.list("graph")?).map_err(|p| c.graph_err(p))?;
             batches.push((base, mode, answer, gc));
             base += b.num_rows();
         }
@@ -492,6 +604,10 @@ impl GoldRows {
             column: "mode".into(),
             problem: format!("unknown mode `{m}`"),
         })?;
-        gc.decode_into(i, mode, answers.value(i), g).map_err(err)
+        gc.decode_into(i, mode, answers.value(i), g)
+            .map_err(|problem| ReadError::Graph {
+                path: self.path.clone(),
+                problem,
+            })
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::jsonl::{self, JsonlError};
+use super::jsonl::{self, JsonlError, RecordError};
 use crate::composer::Mode;
 use crate::graph::{GoldGraph, GoldNode, NodeKind};
 
@@ -65,8 +65,41 @@ fn letters(expr: &str) -> impl Iterator<Item = u8> + '_ {
         .map(|t| t.as_bytes()[0])
 }
 
-/// Read a gold trace (SPEC §3, either mode) into its gold graph.
+/// Why a gold trace cannot be read; each variant names the step, clause or letter at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GoldTraceError {
+    #[error("no `Answer: N.` at the end of the gold trace")]
+    NoAnswer,
+    #[error("step without ` as `: `{step}`")]
+    NoAs { step: String },
+    #[error("`as` without a letter")]
+    NoLetter,
+    #[error("the step of `{name}` defines `{shown}`, not a single ASCII letter")]
+    NotALetter { name: String, shown: String },
+    #[error("malformed clause `{clause}` in the step of `{name}`")]
+    Clause { clause: String, name: String },
+    #[error("letter {letter} used before definition")]
+    Undefined { letter: char },
+    #[error("cannot read the value in `{clause}`")]
+    Value { clause: String },
+    #[error("the step of `{name}` never assigns {letter}")]
+    NeverAssigned { name: String, letter: char },
+    #[error("no `Define ... as ...` step")]
+    NoSteps,
+    #[error("reverse-mode marker without an unknown, or the other way round")]
+    Mode,
+    #[error("the value of `{name}` overflows 64 bits")]
+    Overflow { name: String },
+}
+
+/// [`read_gold_trace`] with the error as its message, the form the fuzz and regression tests
+/// match on.
 pub fn graph_from_gold_trace(solution: &str) -> Result<GoldGraph, String> {
+    read_gold_trace(solution).map_err(|e| e.to_string())
+}
+
+/// Read a gold trace (SPEC §3, either mode) into its gold graph.
+pub fn read_gold_trace(solution: &str) -> Result<GoldGraph, GoldTraceError> {
     let reverse = solution.contains("we don't know its value yet");
     // Everything after the last step: the equation section and the answer.
     let steps_end = solution
@@ -78,7 +111,7 @@ pub fn graph_from_gold_trace(solution: &str) -> Result<GoldGraph, String> {
         .next()
         .filter(|_| solution.contains("Answer: "))
         .and_then(|a| a.trim().trim_end_matches('.').parse().ok())
-        .ok_or("no `Answer: N.` at the end of the gold trace")?;
+        .ok_or(GoldTraceError::NoAnswer)?;
     // letter -> (set of node indices it depends on, value)
     let mut known: HashMap<u8, (Vec<usize>, Lin)> = HashMap::new();
     let mut nodes: Vec<GoldNode> = Vec::new();
@@ -87,15 +120,18 @@ pub fn graph_from_gold_trace(solution: &str) -> Result<GoldGraph, String> {
     for step in solution[..steps_end].split("Define ").skip(1) {
         let (name, rest) = step
             .split_once(" as ")
-            .ok_or(format!("step without ` as `: `{step}`"))?;
-        let me = *rest.as_bytes().first().ok_or("`as` without a letter")?;
+            .ok_or_else(|| GoldTraceError::NoAs {
+                step: step.to_string(),
+            })?;
+        let me = *rest.as_bytes().first().ok_or(GoldTraceError::NoLetter)?;
         // Letters are single ASCII letters; anything else (`é`, a digit) is malformed, and
         // slicing past a multi-byte character would split it.
         if !me.is_ascii_alphabetic() {
             let shown: String = rest.chars().take(1).collect();
-            return Err(format!(
-                "the step of `{name}` defines `{shown}`, not a single ASCII letter"
-            ));
+            return Err(GoldTraceError::NotALetter {
+                name: name.to_string(),
+                shown,
+            });
         }
         let idx = nodes.len();
         if rest.starts_with("x; we don't know") {
@@ -122,23 +158,25 @@ pub fn graph_from_gold_trace(solution: &str) -> Result<GoldGraph, String> {
             let lhs = parts.next().unwrap_or_default().trim();
             let rest: Vec<&str> = parts.collect();
             if lhs.len() != 1 || rest.is_empty() {
-                return Err(format!(
-                    "malformed clause `{clause}` in the step of `{name}`"
-                ));
+                return Err(GoldTraceError::Clause {
+                    clause: clause.to_string(),
+                    name: name.to_string(),
+                });
             }
             let mut deps: Vec<usize> = Vec::new();
             for l in letters(rest[0]) {
                 let (d, _) = known
                     .get(&l)
-                    .ok_or(format!("letter {} used before definition", l as char))?;
+                    .ok_or(GoldTraceError::Undefined { letter: l as char })?;
                 for &n in d {
                     if !deps.contains(&n) {
                         deps.push(n);
                     }
                 }
             }
-            let v = parse_lin(rest[rest.len() - 1])
-                .ok_or(format!("cannot read the value in `{clause}`"))?;
+            let v = parse_lin(rest[rest.len() - 1]).ok_or_else(|| GoldTraceError::Value {
+                clause: clause.to_string(),
+            })?;
             let letter = lhs.as_bytes()[0];
             if letter == me {
                 own = Some((deps, v));
@@ -146,7 +184,10 @@ pub fn graph_from_gold_trace(solution: &str) -> Result<GoldGraph, String> {
                 known.insert(letter, (deps, v));
             }
         }
-        let (deps, v) = own.ok_or(format!("the step of `{name}` never assigns {}", me as char))?;
+        let (deps, v) = own.ok_or_else(|| GoldTraceError::NeverAssigned {
+            name: name.to_string(),
+            letter: me as char,
+        })?;
         known.insert(me, (vec![idx], v));
         let kind = if name.starts_with("total number of ") {
             NodeKind::Total
@@ -166,17 +207,19 @@ pub fn graph_from_gold_trace(solution: &str) -> Result<GoldGraph, String> {
         values.push(v);
     }
     if nodes.is_empty() {
-        return Err("no `Define ... as ...` step".into());
+        return Err(GoldTraceError::NoSteps);
     }
     if reverse != hidden.is_some() {
-        return Err("reverse-mode marker without an unknown, or the other way round".into());
+        return Err(GoldTraceError::Mode);
     }
     let x = if reverse { answer } else { 0 };
     for (n, v) in nodes.iter_mut().zip(&values) {
         n.value =
             v.a.checked_mul(x)
                 .and_then(|ax| ax.checked_add(v.b))
-                .ok_or(format!("the value of `{}` overflows 64 bits", n.name))?;
+                .ok_or_else(|| GoldTraceError::Overflow {
+                    name: n.name.clone(),
+                })?;
     }
     let asked = hidden.unwrap_or(nodes.len() - 1);
     Ok(GoldGraph {
@@ -199,14 +242,17 @@ pub fn read_reference_jsonl(path: &Path) -> Result<Vec<ReferenceItem>, Reference
         let solution = v
             .get("solution")
             .and_then(|s| s.as_str())
-            .ok_or("missing string field `solution`")?;
-        let graph = graph_from_gold_trace(solution).map_err(|e| format!("gold trace: {e}"))?;
+            .ok_or(RecordError::MissingText("solution"))?;
+        let graph = read_gold_trace(solution)?;
         let op = v
             .get("op")
-            .ok_or("missing field `op`")?
+            .ok_or(RecordError::Missing("op"))?
             .as_u64()
             .filter(|&o| o <= u32::MAX as u64)
-            .ok_or_else(|| format!("field `op` is not a non-negative integer: {}", v["op"]))?;
+            .ok_or_else(|| RecordError::NotCount {
+                field: "op",
+                got: v["op"].clone(),
+            })?;
         let template = v
             .get("template")
             .and_then(|s| s.as_str())

@@ -7,7 +7,7 @@ use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
@@ -318,6 +318,35 @@ pub fn read_columns_of<'a>(
     if let Some(g) = row_group {
         builder = builder.with_row_groups(vec![g]);
     }
+    project(path, builder, names, 8192)
+}
+
+/// [`read_columns`] of rows `from .. from + take` only (the pages before them are skipped,
+/// not decoded), in batches of at most `take` rows: a window of a shard in bounded memory.
+pub fn read_column_rows<'a>(
+    path: &'a Path,
+    names: &[&str],
+    from: usize,
+    take: usize,
+) -> Result<impl Iterator<Item = Result<RecordBatch, ShardError>> + 'a, ShardError> {
+    let file = File::open(path).map_err(io(path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(pq(path))?
+        .with_row_selection(RowSelection::from(vec![
+            RowSelector::skip(from),
+            RowSelector::select(take),
+        ]));
+    project(path, builder, names, take.max(1))
+}
+
+/// The reader of `builder` over the named columns only, `batch_size` rows a batch. A name the
+/// file lacks is an error naming it.
+fn project<'a>(
+    path: &'a Path,
+    builder: ParquetRecordBatchReaderBuilder<File>,
+    names: &[&str],
+    batch_size: usize,
+) -> Result<impl Iterator<Item = Result<RecordBatch, ShardError>> + 'a, ShardError> {
     let mut roots = Vec::with_capacity(names.len());
     for n in names {
         let i = builder
@@ -332,7 +361,7 @@ pub fn read_columns_of<'a>(
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder
         .with_projection(mask)
-        .with_batch_size(8192)
+        .with_batch_size(batch_size)
         .build()
         .map_err(pq(path))?;
     Ok(reader.map(move |b| {
@@ -361,12 +390,7 @@ pub struct TableWriter {
 
 impl TableWriter {
     pub fn create(path: &Path, schema: arrow::datatypes::SchemaRef) -> Result<Self, ShardError> {
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("valid level"),
-            ))
-            .build();
-        let (tmp, w) = open_tmp(path, schema, props)?;
+        let (tmp, w) = open_tmp(path, schema, table_properties())?;
         Ok(TableWriter {
             path: path.to_path_buf(),
             tmp,
@@ -394,6 +418,37 @@ impl Drop for TableWriter {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
+}
+
+/// Writer properties of a [`TableWriter`]: zstd level 3.
+fn table_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
+        .build()
+}
+
+/// One batch as the bytes of a Parquet table written like a [`TableWriter`]'s, for the
+/// formats' round-trip tests in memory.
+#[cfg(test)]
+pub(crate) fn parquet_bytes(batch: &RecordBatch) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(table_properties())).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+    out
+}
+
+/// The batches of a Parquet table held in memory.
+#[cfg(test)]
+pub(crate) fn batches_of_bytes(bytes: Vec<u8>) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+        .unwrap()
+        .build()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 /// Write bytes to `path` atomically (temp file in the same directory, fsync, rename).

@@ -16,7 +16,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::composer::seed::derive;
-pub use sample::{argmax, Sampler, Sampling};
+use crate::tokenizer::{Tokenizer, TokenizerError};
+pub use sample::{argmax, Sampler, Sampling, SamplingError};
 
 /// Something that extends a batch of token rows by one position at a time.
 pub trait Decoder {
@@ -124,6 +125,15 @@ impl Stops {
             .any(|s| !s.is_empty() && tokens.ends_with(s))
             .then_some(Finish::Stop)
     }
+}
+
+/// Stop at `</answer>` (however the tokenizer splits it) or at `[EOS]`: where a dagmath
+/// completion ends, for evaluation and RL rollouts alike.
+pub fn stops(tok: &Tokenizer) -> Result<Stops, TokenizerError> {
+    Ok(Stops {
+        eos: tok.token_id("[EOS]"),
+        sequences: vec![tok.encode("</answer>")?],
+    })
 }
 
 /// The seed of sample `index` of the prompt with key `key`.

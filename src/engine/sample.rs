@@ -38,18 +38,25 @@ impl Sampling {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SamplingError> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
-            return Err(format!(
-                "temperature = {}: must be a finite number ≥ 0",
-                self.temperature
-            ));
+            return Err(SamplingError::Temperature(self.temperature));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(format!("top_p = {}: must be in (0, 1]", self.top_p));
+            return Err(SamplingError::TopP(self.top_p));
         }
         Ok(())
     }
+}
+
+/// A sampling setting out of its range (the message starts with the setting's key, so a
+/// caller can prefix its section or `--`).
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum SamplingError {
+    #[error("temperature = {0}: must be a finite number ≥ 0")]
+    Temperature(f64),
+    #[error("top_p = {0}: must be in (0, 1]")]
+    TopP(f64),
 }
 
 /// Reusable scratch space for [`Sampler::draw`].

@@ -1,7 +1,8 @@
 //! Evaluation. [`passk`] is the pure pass@k math (no model involved): the unbiased estimator
 //! and its aggregation over problem groups. [`audit`] verifies sampled completions offline and
 //! summarises them (pass@k, failure taxonomy, rewards). With the `train` feature, [`run`]
-//! samples completions from a model and verifies them, [`plot`] draws pass@k curves, and
+//! loads a dataset's problems and a checkpoint, samples completions on a device and verifies
+//! them (what `dagmath eval` and `select` run), [`plot`] draws pass@k curves, and
 //! [`report`] writes the study's REPORT.md. [`study`] is the study's statistics: bootstrap
 //! intervals over problems, paired differences and verdicts.
 

@@ -2,7 +2,7 @@
 //! against k (one curve per split), from a summary's rows.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
@@ -20,12 +20,31 @@ pub(crate) const COLORS: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
-fn err(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> String + '_ {
-    move |e| format!("{}: {e}", path.display())
+/// Why a plot could not be drawn or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// Drawing failed (plotters' error, as its message: its type is generic over the backend).
+    #[error("{}: {message}", path.display())]
+    Draw { path: PathBuf, message: String },
+    /// The drawn file could not be made visible at its path (the message names it).
+    #[error("{0}")]
+    Save(String),
+}
+
+fn err(path: &Path) -> impl Fn(&dyn std::fmt::Display) -> PlotError + '_ {
+    move |e| PlotError::Draw {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Make the drawn temporary file visible at `path`.
+fn save(path: &Path) -> Result<(), PlotError> {
+    crate::fs::commit(path).map_err(|e| PlotError::Save(e.to_string()))
 }
 
 /// One panel per split: verified pass@k (%) against op, one curve per k.
-pub fn passk_vs_op(rows: &[PassJson], path: &Path, title: &str) -> Result<(), String> {
+pub fn passk_vs_op(rows: &[PassJson], path: &Path, title: &str) -> Result<(), PlotError> {
     let by_op: Vec<&PassJson> = rows
         .iter()
         .filter(|r| r.op.is_some() && r.template.is_none() && r.mode.is_none())
@@ -90,11 +109,11 @@ pub fn passk_vs_op(rows: &[PassJson], path: &Path, title: &str) -> Result<(), St
     }
     root.present().map_err(|x| e(&x))?;
     drop(root);
-    crate::fs::commit(path)
+    save(path)
 }
 
 /// Verified (solid) and answer-only (thin) pass@k (%) against k, one colour per split.
-pub fn passk_vs_k(rows: &[PassJson], path: &Path, title: &str) -> Result<(), String> {
+pub fn passk_vs_k(rows: &[PassJson], path: &Path, title: &str) -> Result<(), PlotError> {
     let by_split: Vec<&PassJson> = rows
         .iter()
         .filter(|r| r.split.is_some() && r.op.is_none() && r.template.is_none() && r.mode.is_none())
@@ -159,5 +178,5 @@ pub fn passk_vs_k(rows: &[PassJson], path: &Path, title: &str) -> Result<(), Str
         .map_err(|x| e(&x))?;
     root.present().map_err(|x| e(&x))?;
     drop(root);
-    crate::fs::commit(path)
+    save(path)
 }

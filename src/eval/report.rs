@@ -130,9 +130,9 @@ pub enum ReportError {
     ZeroK { path: PathBuf },
     #[error("{}: metric `{metric}`: expected pass@1, pass@k or hacking", path.display())]
     Metric { path: PathBuf, metric: String },
-    /// An evaluation's `verdicts.parquet` could not be read (the message names it).
-    #[error("{0}")]
-    Evaluation(String),
+    /// An evaluation's `verdicts.parquet` could not be read (the error names it).
+    #[error(transparent)]
+    Evaluation(crate::eval::study::StudyError),
     #[error("{}: no experiment folder (one holding experiment.toml)", study.display())]
     NoExperiment { study: PathBuf },
     #[error("{}: {reason}", path.display())]

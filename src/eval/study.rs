@@ -10,14 +10,14 @@
 //! the opposite sign and excludes 0, and *inconclusive* otherwise.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, BooleanArray, Int32Array, StringArray};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::passk::pass_at_k;
-use crate::dataset::shard::read_batches;
+use crate::dataset::shard::{read_batches, ShardError};
 
 /// Bootstrap resamples per interval.
 pub const RESAMPLES: usize = 2000;
@@ -46,29 +46,57 @@ impl ProblemTally {
 /// One evaluation: problem id → tally.
 pub type Evaluation = BTreeMap<String, ProblemTally>;
 
+/// Why an evaluation folder's verdicts cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StudyError {
+    #[error("{}: {source}", path.display())]
+    Read { path: PathBuf, source: ShardError },
+    #[error("{}: no column `{column}`", path.display())]
+    MissingColumn { path: PathBuf, column: String },
+    #[error("{}: column `{column}` is not {expected}", path.display())]
+    ColumnType {
+        path: PathBuf,
+        column: String,
+        expected: &'static str,
+    },
+    #[error("{}: no verdicts", path.display())]
+    Empty { path: PathBuf },
+}
+
 /// Read an evaluation from a `dagmath eval` folder's `verdicts.parquet`.
-pub fn read_evaluation(dir: &Path) -> Result<Evaluation, String> {
+pub fn read_evaluation(dir: &Path) -> Result<Evaluation, StudyError> {
     let path = dir.join("verdicts.parquet");
-    let batches = read_batches(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let batches = read_batches(&path).map_err(|source| StudyError::Read {
+        path: path.clone(),
+        source,
+    })?;
     let mut out = Evaluation::new();
     for b in &batches {
         let col = |name: &str| {
             b.column_by_name(name)
-                .ok_or_else(|| format!("{}: no column `{name}`", path.display()))
+                .ok_or_else(|| StudyError::MissingColumn {
+                    path: path.clone(),
+                    column: name.to_string(),
+                })
         };
-        let strs = |name: &str| -> Result<StringArray, String> {
+        let typed = |name: &str, expected| StudyError::ColumnType {
+            path: path.clone(),
+            column: name.to_string(),
+            expected,
+        };
+        let strs = |name: &str| -> Result<StringArray, StudyError> {
             col(name)?
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .cloned()
-                .ok_or_else(|| format!("{}: column `{name}` is not a string", path.display()))
+                .ok_or_else(|| typed(name, "a string"))
         };
-        let bools = |name: &str| -> Result<BooleanArray, String> {
+        let bools = |name: &str| -> Result<BooleanArray, StudyError> {
             col(name)?
                 .as_any()
                 .downcast_ref::<BooleanArray>()
                 .cloned()
-                .ok_or_else(|| format!("{}: column `{name}` is not boolean", path.display()))
+                .ok_or_else(|| typed(name, "boolean"))
         };
         let (id, split, template) = (strs("id")?, strs("split")?, strs("template")?);
         let (verified, answer) = (bools("verified_correct")?, bools("answer_correct")?);
@@ -76,7 +104,7 @@ pub fn read_evaluation(dir: &Path) -> Result<Evaluation, String> {
             .as_any()
             .downcast_ref::<Int32Array>()
             .cloned()
-            .ok_or_else(|| format!("{}: column `op` is not int32", path.display()))?;
+            .ok_or_else(|| typed("op", "int32"))?;
         for i in 0..b.num_rows() {
             let t = out
                 .entry(id.value(i).to_string())
@@ -94,7 +122,7 @@ pub fn read_evaluation(dir: &Path) -> Result<Evaluation, String> {
         }
     }
     if out.is_empty() {
-        return Err(format!("{}: no verdicts", path.display()));
+        return Err(StudyError::Empty { path });
     }
     Ok(out)
 }

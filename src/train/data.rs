@@ -7,19 +7,16 @@
 //! (stream positions, tokens per entry and the token carry at the start of the current block,
 //! plus the position in the block) is all a checkpoint needs to continue exactly.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{Array, Int32Array, StringArray};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
-use parquet::arrow::ProjectionMask;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::reader::Dataset;
-use crate::tokenizer::Tokenizer;
+use crate::dataset::reader::{for_each_training_row, Dataset};
+use crate::dataset::recipe::{parse_op_range, OpRangeError};
+use crate::tokenizer::{Tokenizer, TokenizerError};
 
 /// Rows read from a shard at a time, per mixture entry.
 pub const WINDOW_ROWS: usize = 1024;
@@ -69,16 +66,51 @@ pub struct MixEntry {
     pub share: f64,
 }
 
+/// Why the training data cannot be read as configured; each variant names the setting,
+/// split, shard or cursor position at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("data: {0}")]
-    Config(String),
+    #[error("data: seq_len = {0} must be at least 2")]
+    SeqLen(usize),
+    #[error("data: shuffle_block must be positive")]
+    ShuffleBlock,
+    #[error("data: split \"{split}\" is not in {} (it has: {have})", dir.display())]
+    UnknownSplit {
+        split: String,
+        dir: PathBuf,
+        /// The dataset's splits, comma-separated.
+        have: String,
+    },
+    #[error("{}: shard listed in manifest.json is missing", path.display())]
+    MissingShard { path: PathBuf },
+    #[error("data: splits [{splits}] of {} hold no rows", dir.display())]
+    NoRows { splits: String, dir: PathBuf },
+    #[error("data: data.mix[{index}].share = {share} must be positive")]
+    Share { index: usize, share: f64 },
+    #[error("data: data.mix[{index}].ops = \"{ops}\": {problem}")]
+    Ops {
+        index: usize,
+        ops: String,
+        problem: OpRangeError,
+    },
+    #[error("data: mixture entry {entry} ({filter}) matches no rows of the chosen splits")]
+    NoMatch { entry: usize, filter: String },
+    #[error("data: checkpoint data cursor has {found} mixture entries, the config has {expected}")]
+    CursorEntries { found: usize, expected: usize },
+    #[error("data: checkpoint data cursor points at shard {file} of {files}")]
+    CursorShard { file: usize, files: usize },
+    #[error(
+        "data: checkpoint data cursor points at row {row} of shard {file}, which has {rows} rows"
+    )]
+    CursorRow { row: u64, file: usize, rows: u64 },
+    #[error("data: checkpoint data cursor position {pos} is past its block of {len}")]
+    CursorPos { pos: usize, len: usize },
+    #[error("data: tokenizer: the tokenizer has no [EOS] token")]
+    NoEos,
+    #[error("data: tokenizer: {0}")]
+    Tokenizer(TokenizerError),
     #[error(transparent)]
     Read(#[from] crate::dataset::reader::ReadError),
-    #[error("{path}: {msg}")]
-    Shard { path: PathBuf, msg: String },
-    #[error("data: tokenizer: {0}")]
-    Tokenizer(String),
 }
 
 /// A resolved mixture entry.
@@ -167,13 +199,10 @@ impl Packer {
         single_pass: bool,
     ) -> Result<Packer, DataError> {
         if config.seq_len < 2 {
-            return Err(DataError::Config(format!(
-                "seq_len = {} must be at least 2",
-                config.seq_len
-            )));
+            return Err(DataError::SeqLen(config.seq_len));
         }
         if config.shuffle_block == 0 {
-            return Err(DataError::Config("shuffle_block must be positive".into()));
+            return Err(DataError::ShuffleBlock);
         }
         let ds = Dataset::open(&config.dir)?;
         let mut files = Vec::new();
@@ -186,34 +215,28 @@ impl Packer {
                 .ok_or_else(|| {
                     let have: Vec<&str> =
                         ds.manifest.splits.iter().map(|s| s.name.as_str()).collect();
-                    DataError::Config(format!(
-                        "split \"{split}\" is not in {} (it has: {})",
-                        config.dir.display(),
-                        have.join(", ")
-                    ))
+                    DataError::UnknownSplit {
+                        split: split.clone(),
+                        dir: config.dir.clone(),
+                        have: have.join(", "),
+                    }
                 })?;
             for sh in &s.shards {
                 let path = ds.root.join(&sh.file);
                 if !path.exists() {
-                    return Err(DataError::Shard {
-                        path,
-                        msg: "shard listed in manifest.json is missing".into(),
-                    });
+                    return Err(DataError::MissingShard { path });
                 }
                 files.push((path, sh.rows));
             }
         }
         if files.iter().all(|(_, rows)| *rows == 0) {
-            return Err(DataError::Config(format!(
-                "splits [{}] of {} hold no rows",
-                splits.join(", "),
-                config.dir.display()
-            )));
+            return Err(DataError::NoRows {
+                splits: splits.join(", "),
+                dir: config.dir.clone(),
+            });
         }
         let filters = resolve_mix(&config.mix)?;
-        let eos = tokenizer
-            .token_id("[EOS]")
-            .ok_or_else(|| DataError::Tokenizer("the tokenizer has no [EOS] token".into()))?;
+        let eos = tokenizer.token_id("[EOS]").ok_or(DataError::NoEos)?;
         let start = StreamPos {
             epoch: 0,
             file: 0,
@@ -278,25 +301,25 @@ impl Packer {
     pub fn restore(&mut self, c: &Cursor) -> Result<(), DataError> {
         let n = self.filters.len();
         if c.start.streams.len() != n || c.start.tokens.len() != n {
-            return Err(DataError::Config(format!(
-                "checkpoint data cursor has {} mixture entries, the config has {n}",
-                c.start.streams.len()
-            )));
+            return Err(DataError::CursorEntries {
+                found: c.start.streams.len(),
+                expected: n,
+            });
         }
         for (s, pos) in self.streams.iter_mut().zip(&c.start.streams) {
             if pos.file >= self.files.len().max(1) {
-                return Err(DataError::Config(format!(
-                    "checkpoint data cursor points at shard {} of {}",
-                    pos.file,
-                    self.files.len()
-                )));
+                return Err(DataError::CursorShard {
+                    file: pos.file,
+                    files: self.files.len(),
+                });
             }
             let rows = self.files.get(pos.file).map_or(0, |f| f.1);
             if pos.row > rows {
-                return Err(DataError::Config(format!(
-                    "checkpoint data cursor points at row {} of shard {}, which has {rows} rows",
-                    pos.row, pos.file
-                )));
+                return Err(DataError::CursorRow {
+                    row: pos.row,
+                    file: pos.file,
+                    rows,
+                });
             }
             s.pos = *pos;
             s.window.clear();
@@ -306,11 +329,10 @@ impl Packer {
         self.block_index = c.block;
         self.fill_block()?;
         if c.pos > self.block.len() {
-            return Err(DataError::Config(format!(
-                "checkpoint data cursor position {} is past its block of {}",
-                c.pos,
-                self.block.len()
-            )));
+            return Err(DataError::CursorPos {
+                pos: c.pos,
+                len: self.block.len(),
+            });
         }
         self.block_pos = c.pos;
         Ok(())
@@ -401,11 +423,10 @@ impl Packer {
                         return Ok(None);
                     }
                     if scanned > total {
-                        return Err(DataError::Config(format!(
-                            "mixture entry {} ({}) matches no rows of the chosen splits",
-                            i + 1,
-                            self.filters[i].describe()
-                        )));
+                        return Err(DataError::NoMatch {
+                            entry: i + 1,
+                            filter: self.filters[i].describe(),
+                        });
                     }
                     next = StreamPos {
                         epoch: pos.epoch + 1,
@@ -420,11 +441,10 @@ impl Packer {
             if self.read_window(i, &path, pos.row, rows)? == 0 {
                 scanned += self.streams[i].pos.row - before;
                 if scanned > total && !self.single_pass {
-                    return Err(DataError::Config(format!(
-                        "mixture entry {} ({}) matches no rows of the chosen splits",
-                        i + 1,
-                        self.filters[i].describe()
-                    )));
+                    return Err(DataError::NoMatch {
+                        entry: i + 1,
+                        filter: self.filters[i].describe(),
+                    });
                 }
             }
         }
@@ -439,79 +459,26 @@ impl Packer {
         row: u64,
         rows: u64,
     ) -> Result<usize, DataError> {
-        let bad = |msg: String| DataError::Shard {
-            path: path.to_path_buf(),
-            msg,
-        };
         let take = (rows - row).min(WINDOW_ROWS as u64) as usize;
-        let file = File::open(path).map_err(|e| bad(e.to_string()))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
-        let mask = ProjectionMask::columns(
-            builder.parquet_schema(),
-            ["op", "template", "prompt", "completion"],
-        );
-        let selection = RowSelection::from(vec![
-            RowSelector::skip(row as usize),
-            RowSelector::select(take),
-        ]);
-        let reader = builder
-            .with_projection(mask)
-            .with_row_selection(selection)
-            .with_batch_size(take.max(1))
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
+        let (filter, stream) = (&self.filters[i], &mut self.streams[i]);
+        let (text, tokenizer, eos) = (&mut self.text, &self.tokenizer, self.eos);
         let mut r = row;
         let mut found = 0;
-        for batch in reader {
-            let batch = batch.map_err(|e| bad(e.to_string()))?;
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .ok_or_else(|| bad(format!("no column `{name}`")))
-            };
-            let op = col("op")?
-                .as_any()
-                .downcast_ref::<Int32Array>()
-                .ok_or_else(|| bad("column `op` is not Int32".into()))?
-                .clone();
-            let strings = |name: &str| -> Result<StringArray, DataError> {
-                col(name)?
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .cloned()
-                    .ok_or_else(|| bad(format!("column `{name}` is not Utf8")))
-            };
-            let (template, prompt, completion) = (
-                strings("template")?,
-                strings("prompt")?,
-                strings("completion")?,
-            );
-            for k in 0..batch.num_rows() {
-                r += 1;
-                let op_k = op.value(k);
-                if op_k < 0 || !self.filters[i].accepts(template.value(k), op_k as u32) {
-                    continue;
-                }
-                self.text.clear();
-                self.text.push_str(prompt.value(k));
-                self.text.push_str(completion.value(k));
-                let mut ids = self
-                    .tokenizer
-                    .encode(&self.text)
-                    .map_err(|e| DataError::Tokenizer(e.to_string()))?;
-                ids.push(self.eos);
-                self.streams[i].window.push_back((ids, r));
-                found += 1;
+        for_each_training_row(path, row as usize, take, |doc| {
+            r += 1;
+            if doc.op < 0 || !filter.accepts(doc.template, doc.op as u32) {
+                return Ok(());
             }
-        }
-        if r != row + take as u64 {
-            return Err(bad(format!(
-                "expected {take} rows from row {row}, read {}",
-                r - row
-            )));
-        }
-        self.streams[i].pos.row = r;
+            text.clear();
+            text.push_str(doc.prompt);
+            text.push_str(doc.completion);
+            let mut ids = tokenizer.encode(text).map_err(DataError::Tokenizer)?;
+            ids.push(eos);
+            stream.window.push_back((ids, r));
+            found += 1;
+            Ok::<(), DataError>(())
+        })?;
+        stream.pos.row = r;
         Ok(found)
     }
 }
@@ -528,15 +495,18 @@ fn resolve_mix(mix: &[MixEntry]) -> Result<Vec<Filter>, DataError> {
     let mut out = Vec::new();
     for (k, m) in mix.iter().enumerate() {
         if !(m.share > 0.0 && m.share.is_finite()) {
-            return Err(DataError::Config(format!(
-                "data.mix[{k}].share = {} must be positive",
-                m.share
-            )));
+            return Err(DataError::Share {
+                index: k,
+                share: m.share,
+            });
         }
         let ops = match &m.ops {
             None => (0, u32::MAX),
-            Some(s) => crate::dataset::recipe::parse_op_range(s)
-                .map_err(|e| DataError::Config(format!("data.mix[{k}].ops = \"{s}\": {e}")))?,
+            Some(s) => parse_op_range(s).map_err(|problem| DataError::Ops {
+                index: k,
+                ops: s.clone(),
+                problem,
+            })?,
         };
         let contexts = m
             .contexts

@@ -47,9 +47,9 @@ pub enum ConfigError {
     Dimension { key: &'static str },
     #[error("model: {0}")]
     Model(#[from] ModelConfigError),
-    /// `[rollout]`'s sampling settings ([`crate::engine::Sampling::validate`]'s message).
+    /// `[rollout]`'s sampling settings ([`crate::engine::Sampling::validate`]).
     #[error("rollout.{0}")]
-    Sampling(String),
+    Sampling(crate::engine::SamplingError),
     /// `rl.reward` names no reward of the verifier's ([`crate::trace::Reward`]).
     #[error("rl.reward = \"{name}\": {source}")]
     Reward {

@@ -45,8 +45,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::composer::{Mode, Noise, MAX_OP};
+use crate::composer::{Mode, Noise};
 use crate::template::TemplateSet;
+pub use mix::{parse_op_range, OpRangeError};
+use mix::{resolve_component, OpsValue, RawComponent};
+
+mod mix;
 
 /// Default rows per shard.
 pub const DEFAULT_SHARD_SIZE: u64 = 100_000;
@@ -191,46 +195,6 @@ struct RawSplit {
     mix: Vec<RawComponent>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawComponent {
-    share: Option<f64>,
-    ops: Option<OpsValue>,
-    op_weights: Option<BTreeMap<String, f64>>,
-    templates: Option<BTreeMap<String, f64>>,
-    modes: Option<BTreeMap<String, f64>>,
-    // A string ("reference", "none", "A-B") or a count.
-    distractors: Option<toml::Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum OpsValue {
-    One(u32),
-    Range(String),
-}
-
-/// Parse "7" or "2-10" into an inclusive range.
-pub fn parse_op_range(s: &str) -> Result<(u32, u32), String> {
-    let s = s.trim();
-    let (a, b) = match s.split_once('-') {
-        Some((a, b)) => (a.trim(), b.trim()),
-        None => (s, s),
-    };
-    let lo: u32 = a
-        .parse()
-        .map_err(|_| format!("`{s}` is not an op or an op range like `2-10`"))?;
-    let hi: u32 = b
-        .parse()
-        .map_err(|_| format!("`{s}` is not an op or an op range like `2-10`"))?;
-    if lo == 0 || hi > MAX_OP || lo > hi {
-        return Err(format!(
-            "op range `{s}` must lie within 1-{MAX_OP} with low <= high"
-        ));
-    }
-    Ok((lo, hi))
-}
-
 impl Recipe {
     /// Read and validate a recipe file against the available templates.
     pub fn load(path: &Path, templates: &TemplateSet) -> Result<Recipe, RecipeError> {
@@ -331,10 +295,12 @@ impl Recipe {
             }
             let budget = match (&s.size, &s.tokens) {
                 (Some(v), None) => Budget::Rows(
-                    budget_value(v, "rows").map_err(|p| invalid(key(".size"), in_split(p)))?,
+                    budget_value(v, "rows")
+                        .map_err(|p| invalid(key(".size"), in_split(p.to_string())))?,
                 ),
                 (None, Some(v)) => Budget::Tokens(
-                    budget_value(v, "tokens").map_err(|p| invalid(key(".tokens"), in_split(p)))?,
+                    budget_value(v, "tokens")
+                        .map_err(|p| invalid(key(".tokens"), in_split(p.to_string())))?,
                 ),
                 (Some(_), Some(_)) => {
                     return Err(invalid(
@@ -358,7 +324,7 @@ impl Recipe {
                     ));
                 }
                 vec![resolve_component(&top, None, &key(""), templates)
-                    .map_err(|(k, p)| invalid(k, p))?]
+                    .map_err(|e| invalid(e.key, e.problem))?]
             } else {
                 if has_top {
                     return Err(invalid(
@@ -370,7 +336,7 @@ impl Recipe {
                 for (ci, c) in s.mix.iter().enumerate() {
                     out.push(
                         resolve_component(c, Some(&top), &key(&format!(".mix[{ci}]")), templates)
-                            .map_err(|(k, p)| invalid(k, p))?,
+                            .map_err(|e| invalid(e.key, e.problem))?,
                     );
                 }
                 let total: f64 = out.iter().map(|c| c.share).sum();
@@ -428,183 +394,33 @@ impl Recipe {
     }
 }
 
-/// A budget value: a whole number >= 1 (`what` names the unit in messages).
-fn budget_value(v: &toml::Value, what: &str) -> Result<u64, String> {
+/// Why a `size` or `tokens` value is not a budget.
+#[derive(Debug, thiserror::Error)]
+enum BudgetError {
+    #[error("{value} {unit}: must be at least 1")]
+    TooSmall { value: i64, unit: &'static str },
+    #[error("{value:?} is not a whole number of {unit} (write e.g. 2_000_000, not 2e6 or 2.5)")]
+    Fraction { value: f64, unit: &'static str },
+    #[error("{value} is not a whole number of {unit} (it is a {kind})")]
+    NotANumber {
+        value: toml::Value,
+        kind: &'static str,
+        unit: &'static str,
+    },
+}
+
+/// A budget value: a whole number >= 1 (`unit` names the unit in messages).
+fn budget_value(v: &toml::Value, unit: &'static str) -> Result<u64, BudgetError> {
     match v {
         toml::Value::Integer(n) if *n >= 1 => Ok(*n as u64),
-        toml::Value::Integer(n) => Err(format!("{n} {what}: must be at least 1")),
-        toml::Value::Float(f) => Err(format!(
-            "{f:?} is not a whole number of {what} (write e.g. 2_000_000, not 2e6 or 2.5)"
-        )),
-        other => Err(format!(
-            "{other} is not a whole number of {what} (it is a {})",
-            other.type_str()
-        )),
+        toml::Value::Integer(n) => Err(BudgetError::TooSmall { value: *n, unit }),
+        toml::Value::Float(f) => Err(BudgetError::Fraction { value: *f, unit }),
+        other => Err(BudgetError::NotANumber {
+            value: other.clone(),
+            kind: other.type_str(),
+            unit,
+        }),
     }
-}
-
-/// Normalise a weight map, rejecting negative, non-finite or all-zero weights.
-fn normalise<K: Ord + Clone>(
-    m: &BTreeMap<K, f64>,
-    key: &str,
-) -> Result<BTreeMap<K, f64>, (String, String)> {
-    if let Some((_, w)) = m.iter().find(|(_, w)| !w.is_finite() || **w < 0.0) {
-        return Err((
-            key.into(),
-            format!("weight {w} must be a finite number >= 0"),
-        ));
-    }
-    let total: f64 = m.values().sum();
-    if !total.is_finite() {
-        return Err((
-            key.into(),
-            format!("weights sum to {total}: scale them down (only their ratios matter)"),
-        ));
-    }
-    if total <= 0.0 {
-        return Err((key.into(), "weights must not all be zero".into()));
-    }
-    Ok(m.iter()
-        .filter(|(_, w)| **w > 0.0)
-        .map(|(k, w)| (k.clone(), w / total))
-        .collect())
-}
-
-/// `splits[0]` of `splits[0].mix[1]`: where a split-level key lives.
-fn parent_key(key: &str) -> &str {
-    key.find(".mix[").map_or(key, |i| &key[..i])
-}
-
-/// Resolve one mixture component; fields missing in a `[[splits.mix]]` entry fall back to the
-/// split's top-level `templates` / `modes`, then to zoo and forward.
-fn resolve_component(
-    c: &RawComponent,
-    parent: Option<&RawComponent>,
-    key: &str,
-    templates: &TemplateSet,
-) -> Result<Component, (String, String)> {
-    let share = match (parent, c.share) {
-        (None, _) => 1.0,
-        (Some(_), Some(s)) if s.is_finite() && s > 0.0 => s,
-        (Some(_), s) => {
-            return Err((
-                format!("{key}.share"),
-                format!("a mix component needs a share > 0 (got {s:?})"),
-            ))
-        }
-    };
-    let mut ops = BTreeMap::new();
-    match (&c.ops, &c.op_weights) {
-        (Some(_), Some(_)) => {
-            return Err((
-                format!("{key}.ops"),
-                "give `ops` or `op_weights`, not both".into(),
-            ))
-        }
-        (None, None) => {
-            return Err((
-                format!("{key}.ops"),
-                "missing: give `ops` or `op_weights`".into(),
-            ))
-        }
-        (Some(OpsValue::One(op)), None) => {
-            let (lo, hi) =
-                parse_op_range(&op.to_string()).map_err(|p| (format!("{key}.ops"), p))?;
-            ops.insert(lo, 1.0);
-            debug_assert_eq!(lo, hi);
-        }
-        (Some(OpsValue::Range(r)), None) => {
-            let (lo, hi) = parse_op_range(r).map_err(|p| (format!("{key}.ops"), p))?;
-            for op in lo..=hi {
-                ops.insert(op, 1.0);
-            }
-        }
-        (None, Some(tiers)) => {
-            for (range, &w) in tiers {
-                let k = format!("{key}.op_weights.\"{range}\"");
-                let (lo, hi) = parse_op_range(range).map_err(|p| (k.clone(), p))?;
-                if !w.is_finite() || w < 0.0 {
-                    return Err((k, format!("weight {w} must be a finite number >= 0")));
-                }
-                for op in lo..=hi {
-                    if ops.contains_key(&op) {
-                        return Err((k, format!("op {op} appears in two op_weights ranges")));
-                    }
-                    ops.insert(op, w / (hi - lo + 1) as f64);
-                }
-            }
-        }
-    }
-    let ops = normalise(&ops, &format!("{key}.op_weights"))?;
-
-    let default_t = BTreeMap::from([("zoo".to_string(), 1.0)]);
-    let t = c
-        .templates
-        .as_ref()
-        .or(parent.and_then(|p| p.templates.as_ref()))
-        .unwrap_or(&default_t);
-    for id in t.keys() {
-        if templates.get(id).is_none() {
-            let known: Vec<&str> = templates.ids().collect();
-            return Err((
-                format!("{key}.templates"),
-                format!("unknown template `{id}` (known: {})", known.join(", ")),
-            ));
-        }
-    }
-    let templates_n = normalise(t, &format!("{key}.templates"))?;
-
-    let default_m = BTreeMap::from([("forward".to_string(), 1.0)]);
-    let m = c
-        .modes
-        .as_ref()
-        .or(parent.and_then(|p| p.modes.as_ref()))
-        .unwrap_or(&default_m);
-    let mut modes = BTreeMap::new();
-    for (name, &w) in m {
-        let mode = Mode::parse(name).ok_or_else(|| {
-            (
-                format!("{key}.modes"),
-                format!("unknown mode `{name}` (known: forward, reverse)"),
-            )
-        })?;
-        modes.insert(mode, w);
-    }
-    let modes = normalise(&modes, &format!("{key}.modes"))?;
-
-    let (dkey, raw) = match (&c.distractors, parent.and_then(|p| p.distractors.as_ref())) {
-        (Some(v), _) => (format!("{key}.distractors"), Some(v)),
-        (None, Some(v)) => (format!("{}.distractors", parent_key(key)), Some(v)),
-        (None, None) => (String::new(), None),
-    };
-    let distractors = match raw {
-        None => Noise::Reference,
-        Some(v) => {
-            let text = match v {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(n) if *n >= 0 => n.to_string(),
-                other => other.to_string(),
-            };
-            let noise = Noise::parse(&text).map_err(|e| (dkey.clone(), e.to_string()))?;
-            // Every (template, op) of the component must hold it, before anything is written.
-            for id in templates_n.keys() {
-                let t = templates.get(id).expect("checked above");
-                for &op in ops.keys() {
-                    noise
-                        .check(t, op)
-                        .map_err(|e| (dkey.clone(), e.to_string()))?;
-                }
-            }
-            noise
-        }
-    };
-    Ok(Component {
-        share,
-        ops,
-        templates: templates_n,
-        modes,
-        distractors,
-    })
 }
 
 #[cfg(test)]

@@ -101,10 +101,13 @@ pub struct PassRow {
     pub answer: f64,
 }
 
-/// Per-problem counts collected by key.
+/// Per-problem counts collected by key. Problems share a handful of keys, so each distinct key
+/// is stored once and a problem holds its index.
 #[derive(Debug, Clone, Default)]
 pub struct PassAtK {
-    problems: Vec<(GroupKey, Counts)>,
+    keys: Vec<GroupKey>,
+    /// (index into `keys`, counts) per problem, in the order added.
+    problems: Vec<(usize, Counts)>,
 }
 
 impl PassAtK {
@@ -114,28 +117,55 @@ impl PassAtK {
 
     /// Record one problem's counts.
     pub fn add(&mut self, key: GroupKey, counts: Counts) {
-        self.problems.push((key, counts));
+        let i = match self.keys.iter().rposition(|k| *k == key) {
+            Some(i) => i,
+            None => {
+                self.keys.push(key);
+                self.keys.len() - 1
+            }
+        };
+        self.problems.push((i, counts));
+    }
+
+    /// [`PassAtK::add`] for a fully specified key, allocating only for a key not seen before
+    /// (an audit adds one problem per gold item).
+    pub fn add_key(&mut self, split: &str, op: u32, template: &str, mode: Mode, counts: Counts) {
+        let same = |k: &GroupKey| {
+            k.op == Some(op)
+                && k.mode == Some(mode)
+                && k.split.as_deref() == Some(split)
+                && k.template.as_deref() == Some(template)
+        };
+        // Problems usually come grouped by key: try the last key first.
+        let last = self
+            .problems
+            .last()
+            .map(|p| p.0)
+            .filter(|&i| same(&self.keys[i]));
+        match last.or_else(|| self.keys.iter().position(same)) {
+            Some(i) => self.problems.push((i, counts)),
+            None => self.add(GroupKey::new(split, op, template, mode), counts),
+        }
     }
 
     /// Mean pass@k per group (keys projected by `by`) for each k in `ks`, sorted by key then
     /// k. Problems with fewer than k samples (or inconsistent counts) are left out of that k's
     /// mean; a group with no problem left gets no row.
     pub fn report(&self, ks: &[u32], by: By) -> Vec<PassRow> {
-        // Problems share a handful of keys: project each distinct key once (not once per
-        // problem), keeping every group's counts in problem order.
-        let mut slot: BTreeMap<&GroupKey, usize> = BTreeMap::new();
+        // Project each distinct key once (not once per problem), keeping every group's
+        // counts in problem order.
         let mut groups: BTreeMap<GroupKey, usize> = BTreeMap::new();
-        let mut lists: Vec<Vec<Counts>> = Vec::new();
-        for (key, c) in &self.problems {
-            let i = *slot.entry(key).or_insert_with(|| {
-                let next = lists.len();
-                let i = *groups.entry(key.project(by)).or_insert(next);
-                if i == next {
-                    lists.push(Vec::new());
-                }
-                i
-            });
-            lists[i].push(*c);
+        let slot: Vec<usize> = self
+            .keys
+            .iter()
+            .map(|k| {
+                let next = groups.len();
+                *groups.entry(k.project(by)).or_insert(next)
+            })
+            .collect();
+        let mut lists: Vec<Vec<Counts>> = vec![Vec::new(); groups.len()];
+        for &(k, c) in &self.problems {
+            lists[slot[k]].push(c);
         }
         let mut rows = Vec::new();
         for (key, i) in groups {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::passk::{By, Counts, GroupKey, PassAtK, PassRow};
+use super::passk::{By, Counts, PassAtK, PassRow};
 use crate::dataset::predictions::Prediction;
 pub use crate::dataset::verdicts::SampleVerdict;
 use crate::graph::GoldGraph;
@@ -342,7 +342,7 @@ impl Tally {
         let mut range = (u32::MAX, 0);
         for (&g, &c) in &self.per {
             let it = gold.key(g);
-            table.add(GroupKey::new(it.split, it.op, it.template, it.mode), c);
+            table.add_key(it.split, it.op, it.template, it.mode, c);
             range = (range.0.min(c.n), range.1.max(c.n));
         }
         if self.per.is_empty() {

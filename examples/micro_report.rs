@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use dagmath::plot;
 use plotters::prelude::*;
 use serde_json::Value;
 
@@ -120,56 +121,52 @@ fn plot(
     path: &Path,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let colors = [BLUE, RED, GREEN, MAGENTA, CYAN];
-    let root = SVGBackend::new(path, (1000, 460)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let panels = root.split_evenly((1, 2));
-    for (panel, (title, answer)) in panels
-        .iter()
-        .zip([("verified (strict)", false), ("answer-only", true)])
-    {
-        let mut chart = ChartBuilder::on(panel)
-            .caption(
-                format!("pass@1 (solid) and pass@{kmax} (dashed), {title}"),
-                ("sans-serif", 16),
-            )
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(46)
-            .build_cartesian_2d(-0.5..splits.len() as f64 - 0.5, 0.0..100.0)?;
-        chart
-            .configure_mesh()
-            .x_labels(splits.len())
-            .x_label_formatter(&|x| {
-                let i = x.round() as usize;
-                splits.get(i).cloned().unwrap_or_default()
-            })
-            .y_desc("%")
-            .draw()?;
-        for (i, arm) in arms.iter().enumerate() {
-            let c = colors[i % colors.len()];
-            let pick = |k: u64| -> Vec<(f64, f64)> {
-                splits
-                    .iter()
-                    .enumerate()
-                    .map(|(j, s)| {
-                        let (v, a) = get(arm, s, k);
-                        (j as f64, if answer { a } else { v })
-                    })
-                    .collect()
-            };
+    plot::svg(path, (1000, 460), |root| {
+        let panels = root.split_evenly((1, 2));
+        for (panel, (title, answer)) in panels
+            .iter()
+            .zip([("verified (strict)", false), ("answer-only", true)])
+        {
+            let mut chart = ChartBuilder::on(panel)
+                .caption(
+                    format!("pass@1 (solid) and pass@{kmax} (dashed), {title}"),
+                    ("sans-serif", 16),
+                )
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(46)
+                .build_cartesian_2d(-0.5..splits.len() as f64 - 0.5, 0.0..100.0)?;
             chart
-                .draw_series(LineSeries::new(pick(1), c.stroke_width(2)))?
-                .label(arm.name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
-            chart.draw_series(DashedLineSeries::new(pick(kmax), 6, 4, c.stroke_width(1)))?;
-            chart.draw_series(pick(kmax).into_iter().map(|p| Circle::new(p, 3, c)))?;
+                .configure_mesh()
+                .x_labels(splits.len())
+                .x_label_formatter(&|x| {
+                    let i = x.round() as usize;
+                    splits.get(i).cloned().unwrap_or_default()
+                })
+                .y_desc("%")
+                .draw()?;
+            for (i, arm) in arms.iter().enumerate() {
+                let c = colors[i % colors.len()];
+                let pick = |k: u64| -> Vec<(f64, f64)> {
+                    splits
+                        .iter()
+                        .enumerate()
+                        .map(|(j, s)| {
+                            let (v, a) = get(arm, s, k);
+                            (j as f64, if answer { a } else { v })
+                        })
+                        .collect()
+                };
+                chart
+                    .draw_series(LineSeries::new(pick(1), c.stroke_width(2)))?
+                    .label(arm.name.clone())
+                    .legend(plot::legend_mark(c));
+                chart.draw_series(DashedLineSeries::new(pick(kmax), 6, 4, c.stroke_width(1)))?;
+                chart.draw_series(pick(kmax).into_iter().map(|p| Circle::new(p, 3, c)))?;
+            }
+            plot::legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
         }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()?;
-    }
-    root.present()?;
+        Ok(())
+    })?;
     Ok(())
 }

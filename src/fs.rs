@@ -54,13 +54,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (PathBuf, std::io::
 /// Makes a file written in full at [`temp_path`]`(path)` (by a library that writes files
 /// itself, such as the SVG plots) visible at `path`: fsync, then rename. On failure the
 /// temporary file is removed.
-pub fn commit(path: &Path) -> Result<(), String> {
+pub fn commit(path: &Path) -> Result<(), (PathBuf, std::io::Error)> {
     let done = TempPath::try_from_path(temp_path(path)).and_then(|tmp| {
         // `tmp` removes the file when dropped, unless it is persisted.
         std::fs::File::open(&tmp)?.sync_all()?;
         tmp.persist(path).map_err(|e| e.error)
     });
-    done.map_err(|e| format!("{}: {e}", path.display()))
+    done.map_err(|e| (path.to_path_buf(), e))
 }
 
 #[cfg(test)]
@@ -111,7 +111,7 @@ mod tests {
         std::fs::create_dir(&taken).unwrap();
         std::fs::write(taken.join("inside"), b"mine").unwrap();
         std::fs::write(temp_path(&taken), b"<svg/>").unwrap();
-        assert!(commit(&taken).unwrap_err().contains("taken"));
+        assert_eq!(commit(&taken).unwrap_err().0, taken);
         assert!(!temp_path(&taken).exists());
     }
 }

@@ -37,6 +37,8 @@ pub mod graph;
 pub mod limits;
 #[cfg(feature = "train")]
 pub mod model;
+#[cfg(feature = "train")]
+pub mod plot;
 pub mod render;
 pub mod template;
 pub mod tokenizer;

@@ -135,11 +135,8 @@ pub enum ReportError {
     Evaluation(crate::eval::study::StudyError),
     #[error("{}: no experiment folder (one holding experiment.toml)", study.display())]
     NoExperiment { study: PathBuf },
-    #[error("{}: {reason}", path.display())]
-    Plot { path: PathBuf, reason: String },
-    /// A drawn plot could not be made visible (the message names it).
-    #[error("{0}")]
-    CommitPlot(String),
+    #[error(transparent)]
+    Plot(#[from] crate::plot::PlotError),
     #[error("{}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -151,10 +148,7 @@ impl ReportError {
     /// Whether the study the user named is at fault (exit 2), rather than the system failing
     /// to draw or write the report (exit 1).
     pub fn is_users(&self) -> bool {
-        !matches!(
-            self,
-            ReportError::Plot { .. } | ReportError::CommitPlot(_) | ReportError::Write { .. }
-        )
+        !matches!(self, ReportError::Plot(_) | ReportError::Write { .. })
     }
 }
 

@@ -3,19 +3,16 @@
 //!
 //! Kept apart from the report's text because they share nothing with it but the experiment
 //! they draw: the plots are plotters code and the estimates they show are the same
-//! `study::estimate` calls the tables make. Each plot is written by plotters at
-//! `fs::temp_path` and made visible by `fs::commit`, so a failed plot leaves no half-drawn
-//! file behind.
+//! `study::estimate` calls the tables make. Each is written through [`crate::plot::svg`], so
+//! a failed plot leaves no half-drawn file behind.
 
 use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::plot::COLORS;
 use super::report::{samples, slice, Experiment, ReportError};
 use super::study::{estimate, Estimate, Metric};
-
-type PlotResult = Result<(), Box<dyn std::error::Error>>;
+use crate::plot::{Canvas, Drawn, COLORS};
 
 fn ops_of(x: &Experiment, split: &str) -> Vec<u32> {
     let mut ops: Vec<u32> = x
@@ -33,11 +30,8 @@ fn ops_of(x: &Experiment, split: &str) -> Vec<u32> {
 /// One panel per split: pass@1 (solid) and pass@k (dashed) against op, one colour per arm,
 /// with the interval of pass@k as a bar.
 pub(super) fn plot_vs_op(x: &Experiment, path: &Path) -> Result<(), ReportError> {
-    let draw = || -> PlotResult {
-        let n = x.spec.splits.len().max(1);
-        let tmp = crate::fs::temp_path(path);
-        let root = SVGBackend::new(&tmp, (420 * n as u32 + 40, 460)).into_drawing_area();
-        root.fill(&WHITE)?;
+    let n = x.spec.splits.len().max(1);
+    let draw = |root: &Canvas<'_>| -> Drawn {
         let root = root.titled(
             &format!(
                 "{}: verified pass@1 (solid) and pass@{} (dashed) by op",
@@ -75,7 +69,7 @@ pub(super) fn plot_vs_op(x: &Experiment, path: &Path) -> Result<(), ReportError>
                         c.stroke_width(2),
                     ))?
                     .label(name.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+                    .legend(crate::plot::legend_mark(c));
                 chart.draw_series(DashedLineSeries::new(
                     pk.iter().map(|(o, e)| (*o, 100.0 * e.mean)),
                     6,
@@ -86,26 +80,17 @@ pub(super) fn plot_vs_op(x: &Experiment, path: &Path) -> Result<(), ReportError>
                     PathElement::new(vec![(*o, 100.0 * e.lo), (*o, 100.0 * e.hi)], c)
                 }))?;
             }
-            chart
-                .configure_series_labels()
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.8))
-                .draw()?;
+            crate::plot::legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
         }
-        root.present()?;
         Ok(())
     };
-    draw().map_err(|e| ReportError::Plot {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    crate::fs::commit(path).map_err(ReportError::CommitPlot)
+    Ok(crate::plot::svg(path, (420 * n as u32 + 40, 460), draw)?)
 }
 
 /// One panel per split: verified pass@k against k (powers of two), one colour per arm.
 pub(super) fn plot_vs_k(x: &Experiment, path: &Path) -> Result<(), ReportError> {
-    let draw = || -> PlotResult {
-        let n = x.spec.splits.len().max(1);
+    let n = x.spec.splits.len().max(1);
+    let draw = |root: &Canvas<'_>| -> Drawn {
         let kmax = x
             .arms
             .iter()
@@ -113,9 +98,6 @@ pub(super) fn plot_vs_k(x: &Experiment, path: &Path) -> Result<(), ReportError> 
             .max()
             .unwrap_or(1)
             .max(2);
-        let tmp = crate::fs::temp_path(path);
-        let root = SVGBackend::new(&tmp, (420 * n as u32 + 40, 460)).into_drawing_area();
-        root.fill(&WHITE)?;
         let root = root.titled(
             &format!("{}: verified pass@k against k", x.spec.name),
             ("sans-serif", 20),
@@ -144,24 +126,14 @@ pub(super) fn plot_vs_k(x: &Experiment, path: &Path) -> Result<(), ReportError> 
                 chart
                     .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
                     .label(name.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+                    .legend(crate::plot::legend_mark(c));
                 chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.8))
-                .draw()?;
+            crate::plot::legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }
-        root.present()?;
         Ok(())
     };
-    draw().map_err(|e| ReportError::Plot {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    crate::fs::commit(path).map_err(ReportError::CommitPlot)
+    Ok(crate::plot::svg(path, (420 * n as u32 + 40, 460), draw)?)
 }
 
 /// (step, reward, pass_rate) per step of an RL run.
@@ -202,14 +174,11 @@ pub(super) fn plot_rl(x: &Experiment, path: &Path) -> Result<(), ReportError> {
     if runs.is_empty() {
         return Ok(());
     }
-    let draw = || -> PlotResult {
+    let draw = |root: &Canvas<'_>| -> Drawn {
         let steps = runs
             .iter()
             .flat_map(|r| r.2.iter().map(|p| p.0))
             .fold(1.0, f64::max);
-        let tmp = crate::fs::temp_path(path);
-        let root = SVGBackend::new(&tmp, (1000, 440)).into_drawing_area();
-        root.fill(&WHITE)?;
         let root = root.titled(
             &format!("{}: RL rollouts per step (one line per seed)", x.spec.name),
             ("sans-serif", 20),
@@ -233,22 +202,12 @@ pub(super) fn plot_rl(x: &Experiment, path: &Path) -> Result<(), ReportError> {
                 if !labelled[*i] {
                     labelled[*i] = true;
                     s.label(name.to_string())
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+                        .legend(crate::plot::legend_mark(c));
                 }
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.8))
-                .draw()?;
+            crate::plot::legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }
-        root.present()?;
         Ok(())
     };
-    draw().map_err(|e| ReportError::Plot {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    crate::fs::commit(path).map_err(ReportError::CommitPlot)
+    Ok(crate::plot::svg(path, (1000, 440), draw)?)
 }

@@ -11,7 +11,7 @@ use super::checkpoint::CheckpointError;
 use super::config::ConfigError;
 use super::data::DataError;
 use super::device::DeviceError;
-use super::metrics::PlotError;
+use super::metrics::CurveError;
 use super::optim::MissingMoment;
 use super::rl::PoolError;
 use crate::model::WeightsError;
@@ -41,7 +41,7 @@ pub enum TrainError {
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
     #[error(transparent)]
-    Plot(#[from] PlotError),
+    Plot(#[from] CurveError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,

@@ -79,18 +79,14 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Metrics>> {
 
 /// Why a curve could not be drawn (the system's fault: the metrics were just written).
 #[derive(Debug, thiserror::Error)]
-pub enum PlotError {
+pub enum CurveError {
     #[error("{}: {source}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// plotters failed drawing or writing the SVG.
-    #[error("{}: {message}", path.display())]
-    Draw { path: PathBuf, message: String },
-    /// The finished SVG could not be moved into place ([`crate::fs::commit`]'s message).
-    #[error("{0}")]
-    Commit(String),
+    #[error(transparent)]
+    Plot(#[from] crate::plot::PlotError),
 }
 
 /// One line of a [`Chart`]: the metrics key it draws, its legend and colour.
@@ -175,8 +171,8 @@ impl Chart<'_> {
 
 /// Draws `chart` from the metrics file `metrics` as an SVG at `path` (nothing when the phase
 /// logged no point).
-pub fn plot(metrics: &Path, path: &Path, chart: &Chart<'_>) -> Result<(), PlotError> {
-    let text = std::fs::read_to_string(metrics).map_err(|source| PlotError::Read {
+pub fn plot(metrics: &Path, path: &Path, chart: &Chart<'_>) -> Result<(), CurveError> {
+    let text = std::fs::read_to_string(metrics).map_err(|source| CurveError::Read {
         path: metrics.to_path_buf(),
         source,
     })?;
@@ -211,46 +207,31 @@ pub fn plot(metrics: &Path, path: &Path, chart: &Chart<'_>) -> Result<(), PlotEr
     let y1 = chart
         .y_top
         .unwrap_or_else(|| all().map(|p| p.1).fold(0.0, f64::max) * 1.05 + 1e-9);
-    let err = |e: &dyn std::fmt::Display| PlotError::Draw {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    let draw = |root: &crate::plot::Canvas<'_>| -> crate::plot::Drawn {
+        let mut c = ChartBuilder::on(root)
+            .caption(chart.title, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, 0.0..y1)?;
+        c.configure_mesh()
+            .x_desc(chart.x_desc)
+            .y_desc(chart.y_desc)
+            .draw()?;
+        for (s, pts) in chart.series.iter().zip(points) {
+            // A sparse series that is absent (no held-out split) gets no legend entry either.
+            if s.dots && pts.is_empty() {
+                continue;
+            }
+            let color = s.color;
+            c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(s.stroke)))?
+                .label(s.label)
+                .legend(crate::plot::legend_mark(color));
+            if s.dots {
+                c.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+            }
+        }
+        crate::plot::legend(&mut c, SeriesLabelPosition::MiddleRight)
     };
-    let tmp = crate::fs::temp_path(path);
-    let root = SVGBackend::new(&tmp, (900, 540)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut c = ChartBuilder::on(&root)
-        .caption(chart.title, ("sans-serif", 22))
-        .margin(16)
-        .x_label_area_size(44)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x0..x1, 0.0..y1)
-        .map_err(|e| err(&e))?;
-    c.configure_mesh()
-        .x_desc(chart.x_desc)
-        .y_desc(chart.y_desc)
-        .draw()
-        .map_err(|e| err(&e))?;
-    for (s, pts) in chart.series.iter().zip(points) {
-        // A sparse series that is absent (no held-out split) gets no legend entry either.
-        if s.dots && pts.is_empty() {
-            continue;
-        }
-        let color = s.color;
-        c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(s.stroke)))
-            .map_err(|e| err(&e))?
-            .label(s.label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-        if s.dots {
-            c.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                .map_err(|e| err(&e))?;
-        }
-    }
-    c.configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    drop(root);
-    crate::fs::commit(path).map_err(PlotError::Commit)
+    Ok(crate::plot::svg(path, (900, 540), draw)?)
 }

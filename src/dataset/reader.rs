@@ -255,28 +255,31 @@ impl<'a> Columns<'a> {
             .ok_or_else(|| self.err(name, "not a string column"))
     }
 
-    pub(crate) fn uint32(&self, name: &str) -> Result<&'a UInt32Array, ReadError> {
+    /// Column `name` as a primitive array of `T`; `problem` is the error when it is not.
+    fn primitive<T: arrow::datatypes::ArrowPrimitiveType>(
+        &self,
+        name: &str,
+        problem: &str,
+    ) -> Result<&'a arrow::array::PrimitiveArray<T>, ReadError> {
         self.col(name)?
-            .as_primitive_opt::<UInt32Type>()
-            .ok_or_else(|| self.err(name, "not a uint32 column"))
+            .as_primitive_opt::<T>()
+            .ok_or_else(|| self.err(name, problem))
+    }
+
+    pub(crate) fn uint32(&self, name: &str) -> Result<&'a UInt32Array, ReadError> {
+        self.primitive::<UInt32Type>(name, "not a uint32 column")
     }
 
     pub(crate) fn float64(&self, name: &str) -> Result<&'a Float64Array, ReadError> {
-        self.col(name)?
-            .as_primitive_opt::<Float64Type>()
-            .ok_or_else(|| self.err(name, "not a float64 column"))
+        self.primitive::<Float64Type>(name, "not a float64 column")
     }
 
     pub(crate) fn int32(&self, name: &str) -> Result<&'a Int32Array, ReadError> {
-        self.col(name)?
-            .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| self.err(name, "not an int32 column"))
+        self.primitive::<Int32Type>(name, "not an int32 column")
     }
 
     fn int64(&self, name: &str) -> Result<&'a Int64Array, ReadError> {
-        self.col(name)?
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| self.err(name, "not an int64 column"))
+        self.primitive::<Int64Type>(name, "not an int64 column")
     }
 
     fn list(&self, name: &str) -> Result<&'a ListArray, ReadError> {
@@ -428,6 +431,21 @@ pub fn for_each_gold_key(
         }
     }
     Ok(())
+}
+
+impl Row {
+    /// The row as a gold problem (keys and graph) and its prompt, the two things evaluation
+    /// and RL take from a dataset.
+    pub fn into_gold(self) -> (crate::graph::GoldItem, String) {
+        let gold = crate::graph::GoldItem {
+            id: self.id,
+            split: self.split,
+            op: self.op,
+            template: self.template,
+            graph: self.graph,
+        };
+        (gold, self.prompt)
+    }
 }
 
 /// Decode one `graph` cell (a struct array of nodes) into a [`GoldGraph`].

@@ -251,20 +251,7 @@ pub fn read_meta(path: &Path) -> Result<(ShardMeta, u64), ShardError> {
 
 /// Read every batch of a shard.
 pub fn read_batches(path: &Path) -> Result<Vec<RecordBatch>, ShardError> {
-    let file = File::open(path).map_err(io(path))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(pq(path))?
-        .with_batch_size(8192)
-        .build()
-        .map_err(pq(path))?;
-    reader
-        .map(|b| {
-            b.map_err(|e| ShardError::Parquet {
-                path: path.to_path_buf(),
-                source: e.into(),
-            })
-        })
-        .collect()
+    read_batch_stream(path)?.collect()
 }
 
 /// Stream the batches of `path`, 8192 rows at a time.

@@ -91,16 +91,11 @@ pub fn load_problems(
         let mut by_op: BTreeMap<u32, Vec<EvalProblem>> = BTreeMap::new();
         for path in ds.shard_paths(split) {
             for r in read_rows(&path)? {
-                by_op.entry(r.op).or_default().push(EvalProblem {
-                    gold: GoldItem {
-                        id: r.id,
-                        split: r.split,
-                        op: r.op,
-                        template: r.template,
-                        graph: r.graph,
-                    },
-                    prompt: r.prompt,
-                });
+                let (gold, prompt) = r.into_gold();
+                by_op
+                    .entry(gold.op)
+                    .or_default()
+                    .push(EvalProblem { gold, prompt });
             }
         }
         let total: usize = by_op.values().map(|v| v.len()).sum();

@@ -62,20 +62,12 @@ pub fn load_pool(c: &PoolConfig, tok: &Tokenizer) -> Result<Vec<PoolItem>, PoolE
         }
         for path in ds.shard_paths(split) {
             for r in read_rows(&path)? {
-                let prompt = tok.encode(&r.prompt).map_err(|source| PoolError::Encode {
-                    id: r.id.clone(),
+                let (gold, prompt) = r.into_gold();
+                let prompt = tok.encode(&prompt).map_err(|source| PoolError::Encode {
+                    id: gold.id.clone(),
                     source,
                 })?;
-                out.push(PoolItem {
-                    gold: GoldItem {
-                        id: r.id,
-                        split: r.split,
-                        op: r.op,
-                        template: r.template,
-                        graph: r.graph,
-                    },
-                    prompt,
-                });
+                out.push(PoolItem { gold, prompt });
             }
         }
     }

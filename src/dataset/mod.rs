@@ -6,6 +6,7 @@
 pub mod bloom;
 pub mod card;
 pub mod generate;
+pub mod gold_graph;
 pub mod jsonl;
 pub mod manifest;
 pub mod predictions;

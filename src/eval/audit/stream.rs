@@ -13,8 +13,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{verify_job, verify_jobs, AuditConfig, AuditError, Job, Summary, Tally};
 use crate::composer::Mode;
+use crate::dataset::gold_graph::GoldRows;
 use crate::dataset::predictions::{Prediction, PredictionStream, CHUNK};
-use crate::dataset::reader::{for_each_gold_key, for_each_gold_row, Dataset, GoldRows};
+use crate::dataset::reader::{for_each_gold_key, for_each_gold_row, Dataset};
 use crate::dataset::reference::read_reference_jsonl;
 use crate::dataset::shard::{write_atomic, TableWriter};
 use crate::dataset::verdicts::{self, SampleVerdict};

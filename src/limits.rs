@@ -22,20 +22,29 @@ pub fn available_memory() -> u64 {
         .unwrap_or(64 << 30)
 }
 
+/// A planned size the machine cannot hold; `what` names it and the key that sets it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TooBig {
+    #[error("{what} needs about {} of memory, more than the {} available", human(*need), human(*have as u128))]
+    Memory { what: String, need: u128, have: u64 },
+    #[error("{what} needs more memory than any machine has (the size overflows)")]
+    Overflow { what: String },
+}
+
 /// Checks that `bytes` (an estimate that may have overflowed: `None`) fits in the memory
-/// available; the message names `what` and the key that sets it.
-pub fn check_fits(what: &str, bytes: Option<u128>) -> Result<(), String> {
+/// available.
+pub fn check_fits(what: &str, bytes: Option<u128>) -> Result<(), TooBig> {
     let have = available_memory();
     match bytes {
         Some(b) if b <= have as u128 => Ok(()),
-        Some(b) => Err(format!(
-            "{what} needs about {} of memory, more than the {} available",
-            human(b),
-            human(have as u128)
-        )),
-        None => Err(format!(
-            "{what} needs more memory than any machine has (the size overflows)"
-        )),
+        Some(need) => Err(TooBig::Memory {
+            what: what.to_string(),
+            need,
+            have,
+        }),
+        None => Err(TooBig::Overflow {
+            what: what.to_string(),
+        }),
     }
 }
 

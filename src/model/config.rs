@@ -21,10 +21,9 @@ pub enum ModelConfigError {
     OddHeadDim { head_dim: usize },
     #[error("{key} = {value}: must be a positive finite number")]
     NotPositive { key: &'static str, value: f64 },
-    /// The model does not fit in memory ([`crate::limits::check_fits`]'s message, which names
-    /// the dimensions).
+    /// The model does not fit in memory ([`crate::limits::check_fits`]; names the dimensions).
     #[error("{0}")]
-    Memory(String),
+    Memory(crate::limits::TooBig),
     /// A `config.json` refused: the reason, prefixed with the file's name.
     #[error("config.json: {0}")]
     Hf(Box<ModelConfigError>),

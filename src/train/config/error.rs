@@ -37,10 +37,10 @@ pub enum ConfigError {
     /// Settings whose product overflows (`what` lists them with their values).
     #[error("{what}: the tokens per step overflow")]
     Overflow { what: String },
-    /// What the config sizes does not fit in memory: [`crate::limits::check_fits`]'s message,
-    /// which names the keys and the sizes.
+    /// What the config sizes does not fit in memory ([`crate::limits::check_fits`]; names the
+    /// keys and the sizes).
     #[error("{0}")]
-    Memory(String),
+    Memory(crate::limits::TooBig),
     #[error("model.preset = \"{preset}\" is not a preset (use one of: {known})")]
     Preset { preset: String, known: String },
     #[error("model.{key} is required when no preset is given")]

@@ -17,7 +17,6 @@ use dagmath::eval::run::{self, verify, EvalProblem, RunError, Sampled};
 use dagmath::tokenizer::Tokenizer;
 use dagmath::trace::Rule;
 use dagmath::train::checkpoint;
-use dagmath::train::config::DeviceKind;
 
 use super::audit::{print_summary, RuleArg};
 use super::export::{prepare_out, resolve_checkpoint};
@@ -84,9 +83,9 @@ pub struct GenArgs {
     /// Rows (problems × samples) decoded together.
     #[arg(long, default_value_t = 64)]
     pub batch_rows: usize,
-    /// Device: cpu | cuda.
-    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
-    pub device: String,
+    /// Device to sample on (cuda needs the `cuda` build and a driver).
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub device: super::DeviceArg,
     /// Decoder: auto (the host decoder on the CPU, burn's on CUDA) | host | burn.
     #[arg(long, default_value = "auto", value_parser = ["auto", "host", "burn"])]
     pub decoder: String,
@@ -145,7 +144,7 @@ pub fn sample_all(
     problems: &[EvalProblem],
     samples: usize,
     gen: &GenConfig,
-    device: &str,
+    device: super::DeviceArg,
 ) -> Result<Vec<Vec<Sampled>>, CliError> {
     check_sizes(loaded, problems, samples, gen)?;
     let bar = ProgressBar::new((problems.len() * samples) as u64);
@@ -156,11 +155,7 @@ pub fn sample_all(
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let device = match device {
-        "cuda" => DeviceKind::Cuda,
-        _ => DeviceKind::Cpu,
-    };
-    let out = run::sample_all(loaded, tok, problems, samples, gen, device, |n| {
+    let out = run::sample_all(loaded, tok, problems, samples, gen, device.into(), |n| {
         bar.inc(n as u64)
     });
     bar.finish_and_clear();
@@ -246,7 +241,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let problems = run::load_problems(&a.data, &a.splits, a.limit).map_err(run_error)?;
     prepare_out(&a.out, a.force, &["summary.json"])?;
     let started = std::time::Instant::now();
-    let sampled = sample_all(&loaded, &tok, &problems, a.samples, &gen, &a.gen.device)?;
+    let sampled = sample_all(&loaded, &tok, &problems, a.samples, &gen, a.gen.device)?;
     std::fs::create_dir_all(&a.out).map_err(|e| anyhow!("{}: {e}", a.out.display()))?;
     let secs = started.elapsed().as_secs_f64();
     let new_tokens: usize = sampled.iter().flatten().map(|c| c.tokens.len()).sum();

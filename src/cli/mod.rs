@@ -51,6 +51,24 @@ enum Command {
     Logits(logits::Args),
 }
 
+/// `--device` of every command that runs a model: the config's `device` values.
+#[cfg(feature = "train")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+#[cfg(feature = "train")]
+impl From<DeviceArg> for dagmath::train::config::DeviceKind {
+    fn from(d: DeviceArg) -> Self {
+        match d {
+            DeviceArg::Cpu => Self::Cpu,
+            DeviceArg::Cuda => Self::Cuda,
+        }
+    }
+}
+
 /// A failure with its exit code: 2 for bad input (flags, recipes, templates, output
 /// directory), 1 for everything else.
 pub struct CliError {

@@ -55,23 +55,7 @@ struct PhaseArgs {
     force: bool,
     /// Override the config's device.
     #[arg(long, value_name = "DEVICE", value_enum)]
-    device: Option<Device>,
-}
-
-/// `--device`: the config's `device` values.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Device {
-    Cpu,
-    Cuda,
-}
-
-impl From<Device> for DeviceKind {
-    fn from(d: Device) -> DeviceKind {
-        match d {
-            Device::Cpu => DeviceKind::Cpu,
-            Device::Cuda => DeviceKind::Cuda,
-        }
-    }
+    device: Option<super::DeviceArg>,
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {

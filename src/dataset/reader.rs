@@ -202,6 +202,15 @@ pub fn for_each_training_row<E: From<ReadError>>(
     Ok(())
 }
 
+/// The columns that key a gold row: what results are grouped by.
+struct KeyColumns<'a> {
+    id: &'a StringArray,
+    split: &'a StringArray,
+    op: &'a Int32Array,
+    template: &'a StringArray,
+    mode: &'a StringArray,
+}
+
 /// A batch's columns by name and type, with errors that name the file and the column; every
 /// table reader of `dataset` goes through it.
 pub(crate) struct Columns<'a> {
@@ -272,6 +281,17 @@ impl<'a> Columns<'a> {
             path: self.path.to_path_buf(),
             problem,
         }
+    }
+
+    /// The key columns of a gold row.
+    fn keys(&self) -> Result<KeyColumns<'a>, ReadError> {
+        Ok(KeyColumns {
+            id: self.text("id")?,
+            split: self.text("split")?,
+            op: self.int32("op")?,
+            template: self.text("template")?,
+            mode: self.text("mode")?,
+        })
     }
 
     /// Row `r` of the `mode` column `modes`, parsed.
@@ -345,18 +365,19 @@ pub fn for_each_gold_row(
     for b in read_columns(path, &names)? {
         let b = b?;
         let c = Columns { path, b: &b };
-        let (id, split, template, mode) = (
-            c.text("id")?,
-            c.text("split")?,
-            c.text("template")?,
-            c.text("mode")?,
-        );
+        let KeyColumns {
+            id,
+            split,
+            op,
+            template,
+            mode,
+        } = c.keys()?;
         let completion = if with_completion {
             Some(c.text("completion")?)
         } else {
             None
         };
-        let (answer, op, graph) = (c.int64("answer")?, c.int32("op")?, c.list("graph")?);
+        let (answer, graph) = (c.int64("answer")?, c.list("graph")?);
         for r in 0..b.num_rows() {
             let mode = c.mode(mode, r)?;
             let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.graph_err(p))?;
@@ -385,13 +406,13 @@ pub fn for_each_gold_key(
     for b in read_columns(path, &["id", "split", "op", "template", "mode"])? {
         let b = b?;
         let c = Columns { path, b: &b };
-        let (id, split, template, mode) = (
-            c.text("id")?,
-            c.text("split")?,
-            c.text("template")?,
-            c.text("mode")?,
-        );
-        let op = c.int32("op")?;
+        let KeyColumns {
+            id,
+            split,
+            op,
+            template,
+            mode,
+        } = c.keys()?;
         for r in 0..b.num_rows() {
             while left == 0 && group + 1 < sizes.len() {
                 group += 1;

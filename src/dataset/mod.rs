@@ -3,6 +3,14 @@
 //! and the dataset card, and the tables beside them (predictions, reference-format gold,
 //! evaluation samples, selections), each with its `schema()`, builder and reader.
 
+/// The finished arrays of typed column builders, in schema order: `finish_columns![b.id,
+/// b.split]` is `vec![Arc::new(b.id.finish()) as ArrayRef, Arc::new(b.split.finish()) as …]`.
+macro_rules! finish_columns {
+    ($($builder:expr),* $(,)?) => {
+        vec![$(std::sync::Arc::new($builder.finish()) as arrow::array::ArrayRef),*]
+    };
+}
+
 pub mod bloom;
 pub mod card;
 pub mod generate;

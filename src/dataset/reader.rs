@@ -134,6 +134,19 @@ impl Dataset {
     }
 }
 
+/// Every row of the table at `path`, decoded a batch at a time by `decode` (the readers of
+/// the small tables beside a dataset: samples, selections).
+pub fn read_table<T>(
+    path: &Path,
+    decode: impl Fn(&Path, &RecordBatch) -> Result<Vec<T>, ReadError>,
+) -> Result<Vec<T>, ReadError> {
+    let mut out = Vec::new();
+    for b in super::shard::read_batch_stream(path)? {
+        out.extend(decode(path, &b?)?);
+    }
+    Ok(out)
+}
+
 /// Read and decode every row of one shard.
 pub fn read_rows(path: &Path) -> Result<Vec<Row>, ReadError> {
     let mut out = Vec::new();

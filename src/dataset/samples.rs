@@ -10,7 +10,6 @@ use arrow::array::{RecordBatch, StringBuilder, UInt32Builder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::reader::{Columns, ReadError};
-use super::shard::read_batch_stream;
 
 /// The file's name in an evaluation folder.
 pub const FILE: &str = "samples.parquet";
@@ -76,15 +75,15 @@ impl SamplesBuilder {
     pub fn finish(mut self) -> RecordBatch {
         RecordBatch::try_new(
             schema(),
-            vec![
-                Arc::new(self.id.finish()),
-                Arc::new(self.split.finish()),
-                Arc::new(self.op.finish()),
-                Arc::new(self.template.finish()),
-                Arc::new(self.sample.finish()),
-                Arc::new(self.completion.finish()),
-                Arc::new(self.new_tokens.finish()),
-                Arc::new(self.finish.finish()),
+            finish_columns![
+                self.id,
+                self.split,
+                self.op,
+                self.template,
+                self.sample,
+                self.completion,
+                self.new_tokens,
+                self.finish
             ],
         )
         .expect("columns match the schema")
@@ -118,11 +117,7 @@ pub fn decode(path: &Path, b: &RecordBatch) -> Result<Vec<SampleRow<'static>>, R
 
 /// Every row of the `samples.parquet` at `path`.
 pub fn read_samples(path: &Path) -> Result<Vec<SampleRow<'static>>, ReadError> {
-    let mut out = Vec::new();
-    for b in read_batch_stream(path)? {
-        out.extend(decode(path, &b?)?);
-    }
-    Ok(out)
+    super::reader::read_table(path, decode)
 }
 
 #[cfg(test)]
@@ -146,13 +141,7 @@ mod tests {
         let mut b = SamplesBuilder::new();
         rows.iter().for_each(|r| b.push(r));
         let batch = b.finish();
-        let bytes = crate::dataset::shard::parquet_bytes(&batch);
-        let back = crate::dataset::shard::batches_of_bytes(bytes);
-        let read: Vec<SampleRow> = back
-            .iter()
-            .flat_map(|b| decode(Path::new("memory"), b).unwrap())
-            .collect();
-        assert_eq!(read, rows);
-        assert_eq!(back[0].schema(), schema());
+        assert_eq!(batch.schema(), schema());
+        assert_eq!(crate::dataset::shard::round_trip(&batch, decode), rows);
     }
 }

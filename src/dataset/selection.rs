@@ -9,7 +9,6 @@ use arrow::array::{Float64Builder, RecordBatch, StringBuilder, UInt32Builder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::reader::{Columns, ReadError};
-use super::shard::read_batch_stream;
 
 /// The file's name in a selected dataset's folder.
 pub const FILE: &str = "selection.parquet";
@@ -58,12 +57,7 @@ impl SelectionBuilder {
     pub fn finish(mut self) -> RecordBatch {
         RecordBatch::try_new(
             schema(),
-            vec![
-                Arc::new(self.id.finish()),
-                Arc::new(self.split.finish()),
-                Arc::new(self.op.finish()),
-                Arc::new(self.pass_rate.finish()),
-            ],
+            finish_columns![self.id, self.split, self.op, self.pass_rate],
         )
         .expect("columns match the schema")
     }
@@ -86,11 +80,7 @@ pub fn decode(path: &Path, b: &RecordBatch) -> Result<Vec<SelectionRow<'static>>
 
 /// Every row of the `selection.parquet` at `path`.
 pub fn read_selection(path: &Path) -> Result<Vec<SelectionRow<'static>>, ReadError> {
-    let mut out = Vec::new();
-    for b in read_batch_stream(path)? {
-        out.extend(decode(path, &b?)?);
-    }
-    Ok(out)
+    super::reader::read_table(path, decode)
 }
 
 #[cfg(test)]
@@ -110,13 +100,7 @@ mod tests {
         let mut b = SelectionBuilder::new();
         rows.iter().for_each(|r| b.push(r));
         let batch = b.finish();
-        let back =
-            crate::dataset::shard::batches_of_bytes(crate::dataset::shard::parquet_bytes(&batch));
-        let read: Vec<SelectionRow> = back
-            .iter()
-            .flat_map(|b| decode(Path::new("memory"), b).unwrap())
-            .collect();
-        assert_eq!(read, rows);
-        assert_eq!(back[0].schema(), schema());
+        assert_eq!(batch.schema(), schema());
+        assert_eq!(crate::dataset::shard::round_trip(&batch, decode), rows);
     }
 }

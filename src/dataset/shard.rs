@@ -442,3 +442,17 @@ pub(crate) fn batches_of_bytes(bytes: Vec<u8>) -> Vec<RecordBatch> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ShardError> {
     crate::fs::write_atomic(path, bytes).map_err(|(path, source)| ShardError::Io { path, source })
 }
+
+/// Write `batch` to Parquet in memory and decode every batch read back with `decode`: the
+/// tables' round-trip tests.
+#[cfg(test)]
+pub(crate) fn round_trip<T>(
+    batch: &RecordBatch,
+    decode: impl Fn(&Path, &RecordBatch) -> Result<Vec<T>, super::reader::ReadError>,
+) -> Vec<T> {
+    let back = batches_of_bytes(parquet_bytes(batch));
+    assert_eq!(back[0].schema(), batch.schema());
+    back.iter()
+        .flat_map(|b| decode(Path::new("memory"), b).unwrap())
+        .collect()
+}

@@ -378,13 +378,7 @@ pub fn for_each_gold_row(
     for b in read_columns(path, &names)? {
         let b = b?;
         let c = Columns { path, b: &b };
-        let KeyColumns {
-            id,
-            split,
-            op,
-            template,
-            mode,
-        } = c.keys()?;
+        let k = c.keys()?;
         let completion = if with_completion {
             Some(c.text("completion")?)
         } else {
@@ -392,13 +386,13 @@ pub fn for_each_gold_row(
         };
         let (answer, graph) = (c.int64("answer")?, c.list("graph")?);
         for r in 0..b.num_rows() {
-            let mode = c.mode(mode, r)?;
+            let mode = c.mode(k.mode, r)?;
             let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.graph_err(p))?;
             f(GoldRow {
-                id: id.value(r).to_string(),
-                split: split.value(r).to_string(),
-                op: op.value(r) as u32,
-                template: template.value(r).to_string(),
+                id: k.id.value(r).to_string(),
+                split: k.split.value(r).to_string(),
+                op: k.op.value(r) as u32,
+                template: k.template.value(r).to_string(),
                 graph: g,
                 completion: completion.map_or_else(String::new, |c| c.value(r).to_string()),
             });
@@ -419,26 +413,20 @@ pub fn for_each_gold_key(
     for b in read_columns(path, &["id", "split", "op", "template", "mode"])? {
         let b = b?;
         let c = Columns { path, b: &b };
-        let KeyColumns {
-            id,
-            split,
-            op,
-            template,
-            mode,
-        } = c.keys()?;
+        let k = c.keys()?;
         for r in 0..b.num_rows() {
             while left == 0 && group + 1 < sizes.len() {
                 group += 1;
                 left = sizes[group];
             }
             left = left.saturating_sub(1);
-            let m = c.mode(mode, r)?;
+            let m = c.mode(k.mode, r)?;
             f(
                 group,
-                id.value(r),
-                split.value(r),
-                op.value(r) as u32,
-                template.value(r),
+                k.id.value(r),
+                k.split.value(r),
+                k.op.value(r) as u32,
+                k.template.value(r),
                 m,
             );
         }

@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 
-use super::audit::{audit, AuditConfig, AuditError, GoldItem, SampleVerdict};
+use super::audit::{audit, AuditConfig, AuditError};
 use crate::composer::seed::str_key;
 use crate::dataset::predictions::Prediction;
 use crate::dataset::reader::{read_rows, Dataset, ReadError};
+use crate::dataset::verdicts::SampleVerdict;
 use crate::engine::model::decoder_for;
 use crate::engine::{generate, stops, Finish, GenConfig, Request};
+use crate::graph::GoldItem;
 use crate::model::{weights, Qwen2, WeightsError};
 use crate::tokenizer::{Tokenizer, TokenizerError};
 use crate::train::checkpoint::{self, CheckpointError};

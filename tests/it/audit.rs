@@ -208,7 +208,8 @@ fn verdict_table(path: &Path) -> RecordBatch {
 #[test]
 fn streamed_audit_equals_the_in_memory_audit_whatever_the_threads() {
     use dagmath::dataset::predictions::read_predictions;
-    use dagmath::eval::audit::{audit, summarize, verdicts_batch, AuditConfig, GoldItem};
+    use dagmath::eval::audit::{audit, summarize, verdicts_batch, AuditConfig};
+    use dagmath::graph::GoldItem;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
     quickset(&data);

@@ -12,9 +12,8 @@ use serde::Serialize;
 
 use super::passk::{By, Counts, PassAtK, PassRow};
 use crate::dataset::predictions::Prediction;
-pub use crate::dataset::verdicts::SampleVerdict;
-use crate::graph::GoldGraph;
-pub use crate::graph::{GoldItem, GoldKeys, KeyRef, KeyTable};
+use crate::dataset::verdicts::SampleVerdict;
+use crate::graph::{GoldGraph, GoldItem, GoldKeys};
 use crate::trace::{IssueKind, NodeStatus, Rewards, Rule, Verdict, Verifier};
 
 /// Why an audit stopped; each variant names the file, folder or id at fault.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::composer::seed::{derive, str_key};
 use crate::dataset::reader::{read_rows, Dataset, ReadError};
-use crate::eval::audit::GoldItem;
+use crate::graph::GoldItem;
 use crate::tokenizer::{Tokenizer, TokenizerError};
 use crate::train::config::PoolConfig;
 

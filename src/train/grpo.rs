@@ -229,6 +229,26 @@ pub fn passk_advantages(rewards: &[f64], scale: bool, eps: f64) -> Vec<f64> {
     out
 }
 
+/// DAPO's soft overlong punishment: a reward term for a completion of `length` tokens under
+/// a limit of `max_new_tokens`, with a buffer of `buffer` tokens before the limit and weight
+/// `factor`:
+///
+/// ```text
+/// 0                                      if length ≤ L − B
+/// −factor · (length − (L − B)) / B       if L − B < length ≤ L   (−factor at the limit)
+/// ```
+///
+/// `buffer = 0` turns it off. A completion cut at the limit gets −factor (and, with truncated
+/// rollouts masked out of the loss, teaches through its group's advantages only).
+pub fn overlong_penalty(length: usize, max_new_tokens: usize, buffer: usize, factor: f64) -> f64 {
+    if buffer == 0 {
+        return 0.0;
+    }
+    let free = max_new_tokens.saturating_sub(buffer);
+    let over = length.saturating_sub(free).min(buffer);
+    -factor * over as f64 / buffer as f64
+}
+
 /// Advantages of one group's rewards: (r − mean) / (std + ε), or r − mean without std scaling.
 /// The standard deviation is the population one (divide by G), as in the reference code.
 pub fn advantages(rewards: &[f64], scale_std: bool, eps: f64) -> Vec<f64> {
@@ -556,5 +576,16 @@ mod tests {
         assert_eq!(passk_advantages(&r, false, 0.0)[1], 0.9 - 0.5);
         // Ties: the first best gets r_max − r_max = 0.
         assert_eq!(passk_advantages(&[1.0, 1.0, 0.0], false, 0.0), vec![0.0; 3]);
+    }
+
+    /// DAPO's soft overlong punishment, by hand: L = 100, B = 20, factor 0.5.
+    #[test]
+    fn overlong_penalty_is_dapos_linear_ramp() {
+        assert_eq!(overlong_penalty(50, 100, 20, 0.5), 0.0);
+        assert_eq!(overlong_penalty(80, 100, 20, 0.5), 0.0);
+        assert_eq!(overlong_penalty(85, 100, 20, 0.5), -0.125);
+        assert_eq!(overlong_penalty(90, 100, 20, 0.5), -0.25);
+        assert_eq!(overlong_penalty(100, 100, 20, 0.5), -0.5);
+        assert_eq!(overlong_penalty(100, 100, 0, 0.5), 0.0);
     }
 }

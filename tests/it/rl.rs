@@ -894,11 +894,33 @@ fn grpo_variants_parse_and_dr_grpo_normalises_by_the_token_limit() {
         cfg.grpo.norm_tokens = 24;
         cfg.grpo.scale_rewards = Some(scale);
         cfg.grpo.advantage = advantage;
+        // DAPO's soft overlong punishment on the first variant: the last 16 of 24 tokens.
+        if i == 0 {
+            cfg.rl.overlong_buffer = 16;
+            cfg.rl.overlong_penalty = 0.5;
+        }
         let run =
             rl::train_rl::<CpuBackend>(&cfg, RlStart::From(&start), &cpu_device(), &mut Silent)
                 .unwrap();
         assert!(run.metrics.iter().all(|m| m.loss.is_finite()), "{i}");
+        for m in &run.metrics {
+            // Completions longer than 8 tokens pay; none pays more than the factor.
+            assert!((-0.5..=0.0).contains(&m.overlong_penalty), "{i}: {m:?}");
+            if i > 0 {
+                assert_eq!(m.overlong_penalty, 0.0);
+            } else if m.response_length > 8.0 {
+                assert!(m.overlong_penalty < 0.0, "{m:?}");
+            }
+        }
     }
+    let e = RlConfig::from_toml(
+        "out = \"x\"\n[data]\ndir = \"d\"\nsplits = [\"p\"]\n[rollout]\nmax_new_tokens = 64\n\
+         [rl]\noverlong_buffer = 65\n",
+    )
+    .and_then(|c| c.validate())
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("rl.overlong_buffer = 65"), "{e}");
     let e = RlConfig::from_toml(
         "out = \"x\"\n[data]\ndir = \"d\"\nsplits = [\"p\"]\n[grpo]\nloss_type = \"ppo\"\n",
     )

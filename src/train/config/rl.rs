@@ -101,6 +101,11 @@ pub struct RlSettings {
     /// draws as many new prompts as groups are still missing, until `prompts_per_step`
     /// informative groups are in hand (DAPO's oversampling); 1 trains on what is left.
     pub max_sampling_rounds: usize,
+    /// DAPO's soft overlong punishment ([`crate::train::grpo::overlong_penalty`]): the last
+    /// `overlong_buffer` tokens before the rollout limit cost up to `overlong_penalty` of
+    /// reward, linearly; 0 (the default) turns it off.
+    pub overlong_buffer: usize,
+    pub overlong_penalty: f64,
     pub micro_batch_rows: usize,
     /// Stop once this phase has spent this many FLOPs (rollouts + reference + training).
     pub flops: Option<f64>,
@@ -117,6 +122,8 @@ impl Default for RlSettings {
             rule: Rule::Strict,
             dynamic_sampling: false,
             max_sampling_rounds: 1,
+            overlong_buffer: 0,
+            overlong_penalty: 1.0,
             micro_batch_rows: 32,
             flops: None,
         }
@@ -135,6 +142,8 @@ struct RlSettingsToml {
     rule: Rule,
     dynamic_sampling: bool,
     max_sampling_rounds: usize,
+    overlong_buffer: usize,
+    overlong_penalty: f64,
     micro_batch_rows: usize,
     flops: Option<f64>,
 }
@@ -158,6 +167,8 @@ impl TryFrom<RlSettingsToml> for RlSettings {
             rule: t.rule,
             dynamic_sampling: t.dynamic_sampling,
             max_sampling_rounds: t.max_sampling_rounds,
+            overlong_buffer: t.overlong_buffer,
+            overlong_penalty: t.overlong_penalty,
             micro_batch_rows: t.micro_batch_rows,
             flops: t.flops,
         })
@@ -175,6 +186,8 @@ impl From<RlSettings> for RlSettingsToml {
             rule: s.rule,
             dynamic_sampling: s.dynamic_sampling,
             max_sampling_rounds: s.max_sampling_rounds,
+            overlong_buffer: s.overlong_buffer,
+            overlong_penalty: s.overlong_penalty,
             micro_batch_rows: s.micro_batch_rows,
             flops: s.flops,
         }
@@ -262,6 +275,16 @@ impl MaxNewTokens {
             .last()
             .or(steps.first())
             .map_or(0, |&(_, n)| n)
+    }
+
+    /// The smallest limit of the schedule.
+    pub fn min(&self) -> usize {
+        self.steps()
+            .unwrap_or_default()
+            .iter()
+            .map(|&(_, n)| n)
+            .min()
+            .unwrap_or(0)
     }
 
     /// The largest limit of the schedule (what memory is sized for).
@@ -389,6 +412,20 @@ impl RlConfig {
             });
         }
         self.rollout.max_new_tokens.validate()?;
+        if !(r.overlong_penalty.is_finite() && r.overlong_penalty >= 0.0) {
+            return Err(ConfigError::value(
+                "rl.overlong_penalty",
+                r.overlong_penalty,
+                "must be a finite number ≥ 0",
+            ));
+        }
+        if r.overlong_buffer > self.rollout.max_new_tokens.min() {
+            return Err(ConfigError::value(
+                "rl.overlong_buffer",
+                r.overlong_buffer,
+                "must not exceed the smallest rollout.max_new_tokens",
+            ));
+        }
         // A step's rollouts are held at once: their token ids and log-probs at the least.
         let rows = (r.prompts_per_step as u128).checked_mul(r.group_size as u128);
         crate::limits::check_fits(

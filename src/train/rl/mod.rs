@@ -67,6 +67,9 @@ pub struct RlMetrics {
     pub optimizer_steps: usize,
     pub response_length: f64,
     pub truncated: f64,
+    /// Mean soft overlong punishment added to the trained reward (0 when it is off).
+    #[serde(default)]
+    pub overlong_penalty: f64,
     /// Share of groups whose trained reward is the same for every rollout.
     pub zero_variance_groups: f64,
     /// Groups dropped by dynamic sampling.
@@ -139,10 +142,12 @@ struct Scored {
     verified: bool,
     length: usize,
     truncated: bool,
+    /// The soft overlong punishment added to the trained reward.
+    overlong: f64,
 }
 
 impl Scored {
-    fn new(v: &Verdict, alpha: f64, length: usize, truncated: bool) -> Scored {
+    fn new(v: &Verdict, alpha: f64, length: usize, truncated: bool, overlong: f64) -> Scored {
         Scored {
             outcome: Reward::Outcome.score(v),
             process: Reward::Process.score(v),
@@ -151,6 +156,7 @@ impl Scored {
             verified: v.verified_correct,
             length,
             truncated,
+            overlong,
         }
     }
 }
@@ -323,7 +329,13 @@ pub fn train_rl<B: TrainBackend>(
                     let text = tok.decode(&c.tokens)?;
                     let v = verifier.verify(&item.gold.graph, &text, rule);
                     let truncated = c.finish == Finish::Length;
-                    scored.push(Scored::new(v, alpha, c.tokens.len(), truncated));
+                    let overlong = grpo::overlong_penalty(
+                        c.tokens.len(),
+                        gen.max_new_tokens,
+                        cfg.rl.overlong_buffer,
+                        cfg.rl.overlong_penalty,
+                    );
+                    scored.push(Scored::new(v, alpha, c.tokens.len(), truncated, overlong));
                     outcomes.push(v.answer_correct);
                     let mut tokens = item.prompt.clone();
                     tokens.extend(&c.tokens);
@@ -336,7 +348,7 @@ pub fn train_rl<B: TrainBackend>(
                         tokens,
                         prompt_len: item.prompt.len(),
                         truncated,
-                        reward: reward.score(v),
+                        reward: reward.score(v) + overlong,
                         logprobs,
                     });
                 }
@@ -413,6 +425,7 @@ pub fn train_rl<B: TrainBackend>(
             optimizer_steps: s.optimizer_steps,
             response_length: mean(&scored, |x| x.length as f64),
             truncated: mean(&scored, |x| x.truncated as u8 as f64),
+            overlong_penalty: mean(&scored, |x| x.overlong),
             zero_variance_groups: zero_var as f64 / sampled.max(1) as f64,
             dropped_groups: dropped,
             sampled_groups: sampled,

@@ -35,7 +35,7 @@ use crate::engine::stops;
 use crate::engine::{Finish, GenConfig};
 use crate::model::{weights, ModelConfig, Qwen2};
 use crate::tokenizer::Tokenizer;
-use crate::trace::{Reward, Verdict, Verifier};
+use crate::trace::{Rewards, Verifier};
 
 /// One line of the RL metrics log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,30 +135,12 @@ impl Phase for RlConfig {
 
 /// One rollout's verdict under every reward, for the step's means.
 struct Scored {
-    outcome: f64,
-    process: f64,
-    mixed: f64,
-    strict: f64,
+    rewards: Rewards,
     verified: bool,
     length: usize,
     truncated: bool,
     /// The soft overlong punishment added to the trained reward.
     overlong: f64,
-}
-
-impl Scored {
-    fn new(v: &Verdict, alpha: f64, length: usize, truncated: bool, overlong: f64) -> Scored {
-        Scored {
-            outcome: Reward::Outcome.score(v),
-            process: Reward::Process.score(v),
-            mixed: Reward::Mixed { alpha }.score(v),
-            strict: Reward::Strict.score(v),
-            verified: v.verified_correct,
-            length,
-            truncated,
-            overlong,
-        }
-    }
 }
 
 /// Mean of `f` over `xs` (0 for none).
@@ -335,7 +317,13 @@ pub fn train_rl<B: TrainBackend>(
                         cfg.rl.overlong_buffer,
                         cfg.rl.overlong_penalty,
                     );
-                    scored.push(Scored::new(v, alpha, c.tokens.len(), truncated, overlong));
+                    scored.push(Scored {
+                        rewards: Rewards::of(v, alpha),
+                        verified: v.verified_correct,
+                        length: c.tokens.len(),
+                        truncated,
+                        overlong,
+                    });
                     outcomes.push(v.answer_correct);
                     let mut tokens = item.prompt.clone();
                     tokens.extend(&c.tokens);
@@ -411,12 +399,12 @@ pub fn train_rl<B: TrainBackend>(
             loss: s.loss,
             grad_norm: s.grad_norm,
             reward: mean(&trained, |r| r.reward),
-            reward_outcome: mean(&scored, |x| x.outcome),
-            reward_process: mean(&scored, |x| x.process),
-            reward_mixed: mean(&scored, |x| x.mixed),
-            reward_strict: mean(&scored, |x| x.strict),
+            reward_outcome: mean(&scored, |x| x.rewards.outcome),
+            reward_process: mean(&scored, |x| x.rewards.process),
+            reward_mixed: mean(&scored, |x| x.rewards.mixed),
+            reward_strict: mean(&scored, |x| x.rewards.strict),
             pass_rate: mean(&scored, |x| x.verified as u8 as f64),
-            answer_rate: mean(&scored, |x| x.outcome),
+            answer_rate: mean(&scored, |x| x.rewards.outcome),
             entropy: s.entropy,
             clip_fraction: s.clip_fraction,
             kl: s.kl,

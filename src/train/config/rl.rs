@@ -542,4 +542,15 @@ mod tests {
             assert_eq!(c.reward(), Reward::Mixed { alpha: c.rl.alpha }, "{f}");
         }
     }
+
+    #[test]
+    fn shipped_dapo_config_is_dapo() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let c = RlConfig::from_file(&root.join("examples/configs/dapo_micro.toml")).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.reward(), Reward::Outcome);
+        assert!(c.rl.dynamic_sampling && c.rl.max_sampling_rounds > 1);
+        assert!(c.grpo.eps_high > c.grpo.eps_low && c.grpo.kl_coef == 0.0);
+        assert_eq!((c.rl.overlong_buffer, c.rl.overlong_penalty), (32, 1.0));
+    }
 }

@@ -136,18 +136,14 @@ pub fn run_error(e: RunError) -> CliError {
     }
 }
 
-/// Samples `samples` completions per problem on the chosen device, with a progress bar;
-/// the sizes the flags ask for are checked against memory first.
+/// Runs `job` on the chosen device with a progress bar; the sizes the flags ask for are
+/// checked against memory first.
 pub fn sample_all(
-    loaded: &checkpoint::Loaded,
-    tok: &Tokenizer,
-    problems: &[EvalProblem],
-    samples: usize,
-    gen: &GenConfig,
+    job: &run::SampleJob<'_>,
     device: super::DeviceArg,
 ) -> Result<Vec<Vec<Sampled>>, CliError> {
-    check_sizes(loaded, problems, samples, gen)?;
-    let bar = ProgressBar::new((problems.len() * samples) as u64);
+    check_sizes(job)?;
+    let bar = ProgressBar::new((job.problems.len() * job.samples) as u64);
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} sampling [{bar:30}] {human_pos}/{human_len} completions  {per_sec}  eta {eta}",
@@ -155,9 +151,7 @@ pub fn sample_all(
         .expect("valid template")
         .progress_chars("=> "),
     );
-    let out = run::sample_all(loaded, tok, problems, samples, gen, device.into(), |n| {
-        bar.inc(n as u64)
-    });
+    let out = run::sample_all(job, device.into(), |n| bar.inc(n as u64));
     bar.finish_and_clear();
     out.map_err(run_error)
 }
@@ -165,12 +159,14 @@ pub fn sample_all(
 /// Sizes against memory before sampling: every completion is kept (a few dozen bytes each at
 /// the least), and a batch's KV cache holds every layer's keys and values for the longest
 /// prompt plus the new tokens.
-fn check_sizes(
-    loaded: &checkpoint::Loaded,
-    problems: &[EvalProblem],
-    samples: usize,
-    gen: &GenConfig,
-) -> Result<(), CliError> {
+fn check_sizes(job: &run::SampleJob<'_>) -> Result<(), CliError> {
+    let run::SampleJob {
+        loaded,
+        problems,
+        samples,
+        gen,
+        ..
+    } = *job;
     let w = |x: usize| x as u128;
     if u32::try_from(samples).is_err() {
         return Err(CliError::usage(anyhow!("--samples: {samples} is too many")));
@@ -241,7 +237,8 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let problems = run::load_problems(&a.data, &a.splits, a.limit).map_err(run_error)?;
     prepare_out(&a.out, a.force, &["summary.json"])?;
     let started = std::time::Instant::now();
-    let sampled = sample_all(&loaded, &tok, &problems, a.samples, &gen, a.gen.device)?;
+    let job = run::SampleJob::new(&loaded, &tok, &problems, a.samples, &gen);
+    let sampled = sample_all(&job, a.gen.device)?;
     std::fs::create_dir_all(&a.out).map_err(|e| anyhow!("{}: {e}", a.out.display()))?;
     let secs = started.elapsed().as_secs_f64();
     let new_tokens: usize = sampled.iter().flatten().map(|c| c.tokens.len()).sum();

@@ -89,7 +89,8 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let (loaded, tok) = load_checkpoint(&a.checkpoint)?;
     let problems = load_problems(&a.pool, &splits, a.limit).map_err(run_error)?;
     prepare_out(&a.out, a.force, &["manifest.json", selection::FILE])?;
-    let sampled = sample_all(&loaded, &tok, &problems, a.samples, &gen, a.gen.device)?;
+    let job = dagmath::eval::run::SampleJob::new(&loaded, &tok, &problems, a.samples, &gen);
+    let sampled = sample_all(&job, a.gen.device)?;
     let cfg = AuditConfig {
         rule: Rule::Strict,
         alpha: 0.2,

@@ -139,14 +139,38 @@ pub fn load_checkpoint(dir: &Path) -> Result<(checkpoint::Loaded, Tokenizer), Ru
     Ok((loaded, tok))
 }
 
-/// `samples` completions per problem from a loaded checkpoint on `device` (CUDA needs the
-/// `cuda` feature and a driver); `on_done` hears of finished completions as they finish.
+/// What to sample: `samples` completions for each of `problems` from a loaded checkpoint.
+#[derive(Clone, Copy)]
+pub struct SampleJob<'a> {
+    pub loaded: &'a checkpoint::Loaded,
+    pub tok: &'a Tokenizer,
+    pub problems: &'a [EvalProblem],
+    pub samples: usize,
+    pub gen: &'a GenConfig,
+}
+
+impl<'a> SampleJob<'a> {
+    pub fn new(
+        loaded: &'a checkpoint::Loaded,
+        tok: &'a Tokenizer,
+        problems: &'a [EvalProblem],
+        samples: usize,
+        gen: &'a GenConfig,
+    ) -> Self {
+        SampleJob {
+            loaded,
+            tok,
+            problems,
+            samples,
+            gen,
+        }
+    }
+}
+
+/// Run `job` on `device` (CUDA needs the `cuda` feature and a driver); `on_done` hears of
+/// finished completions as they finish.
 pub fn sample_all(
-    loaded: &checkpoint::Loaded,
-    tok: &Tokenizer,
-    problems: &[EvalProblem],
-    samples: usize,
-    gen: &GenConfig,
+    job: &SampleJob<'_>,
     device: DeviceKind,
     on_done: impl FnMut(usize),
 ) -> Result<Vec<Vec<Sampled>>, RunError> {
@@ -156,9 +180,7 @@ pub fn sample_all(
             #[cfg(feature = "cuda")]
             {
                 let dev = burn::backend::cuda::CudaDevice::default();
-                sample_on::<burn::backend::Cuda<f32>>(
-                    loaded, tok, problems, samples, gen, &dev, on_done,
-                )
+                sample_on::<burn::backend::Cuda<f32>>(job, &dev, on_done)
             }
             #[cfg(not(feature = "cuda"))]
             {
@@ -168,24 +190,27 @@ pub fn sample_all(
         }
         DeviceKind::Cpu => {
             let dev = crate::train::device::cpu_device();
-            sample_on::<crate::train::device::CpuInference>(
-                loaded, tok, problems, samples, gen, &dev, on_done,
-            )
+            sample_on::<crate::train::device::CpuInference>(job, &dev, on_done)
         }
     }
 }
 
 fn sample_on<B: Backend>(
-    loaded: &checkpoint::Loaded,
-    tok: &Tokenizer,
-    problems: &[EvalProblem],
-    samples: usize,
-    gen: &GenConfig,
+    job: &SampleJob<'_>,
     device: &B::Device,
     on_done: impl FnMut(usize),
 ) -> Result<Vec<Vec<Sampled>>, RunError> {
-    let model: Qwen2<B> = weights::to_model(&loaded.model, &loaded.weights, device)?;
-    sample(&model, device, tok, problems, samples, gen, on_done).map_err(RunError::Sample)
+    let model: Qwen2<B> = weights::to_model(&job.loaded.model, &job.loaded.weights, device)?;
+    sample(
+        &model,
+        device,
+        job.tok,
+        job.problems,
+        job.samples,
+        job.gen,
+        on_done,
+    )
+    .map_err(RunError::Sample)
 }
 
 /// `samples` completions for each problem; a problem's samples are seeded by (seed, its id,

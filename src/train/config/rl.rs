@@ -525,9 +525,12 @@ mod tests {
     fn the_rl_table_saved_in_checkpoints_keeps_its_shape() {
         // state.json of RL checkpoints written before the verifier's enums were used.
         let old = r#"{"steps":100,"prompts_per_step":1024,"group_size":6,"reward":"mixed","alpha":0.2,"rule":"strict","dynamic_sampling":false,"max_sampling_rounds":1,"micro_batch_rows":32,"flops":null}"#;
-        assert_eq!(serde_json::to_string(&RlSettings::default()).unwrap(), old);
         let read: RlSettings = serde_json::from_str(old).unwrap();
         assert_eq!(read, RlSettings::default());
+        // Today's shape: the same keys, plus the soft overlong punishment's two (absent in
+        // older checkpoints, read as off).
+        let now = r#"{"steps":100,"prompts_per_step":1024,"group_size":6,"reward":"mixed","alpha":0.2,"rule":"strict","dynamic_sampling":false,"max_sampling_rounds":1,"overlong_buffer":0,"overlong_penalty":1.0,"micro_batch_rows":32,"flops":null}"#;
+        assert_eq!(serde_json::to_string(&RlSettings::default()).unwrap(), now);
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! composer graph render trace tokenizer eval::passk family   the data side: pure Rust, no
 //!   │           arrow, parquet, burn or terminal; the verifier (trace) checks graphs, never
 //!   │           rendered text
-//! fs limits template                                         the ground floor
+//! fs limits template (plot, with `train`: how every SVG is written)   the ground floor
 //! ```
 //!
 //! The burn layers sit behind the cargo feature `train` (on by default), so

@@ -146,7 +146,7 @@ pub struct OverlapPair {
 }
 
 /// Id fingerprints of every split, kept for the exact overlap check while the dataset has at
-/// most [`EXACT_OVERLAP_MAX_ROWS`] rows (dropped as soon as it has more).
+/// most `EXACT_OVERLAP_MAX_ROWS` rows (dropped as soon as it has more).
 pub struct Fingerprints {
     per_split: Vec<Vec<u64>>,
     rows: u64,

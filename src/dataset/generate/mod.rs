@@ -1,8 +1,8 @@
 //! `dagmath generate`: recipe → Parquet shards, manifest and dataset card.
 //!
-//! A run reads top to bottom in [`generate_in_pool`]: [`plan`] the cells and check they
-//! compose, prepare and lock the [`output`] folder, then per split: [`sizing`] (token budgets
-//! only), [`select`] the rows and [`write`] the shards; last the [`manifest`](crate::dataset::manifest)
+//! A run reads top to bottom in `generate_in_pool`: `plan` the cells and check they compose,
+//! prepare and lock the `output` folder, then per split: `sizing` (token budgets only),
+//! `select` the rows and `write` the shards; last the [`manifest`](crate::dataset::manifest)
 //! and the card.
 //!
 //! Determinism across thread counts: candidates are composed in parallel, but each cell's

@@ -25,6 +25,8 @@
 //! cispo: −sg(clip(r_t))·A·logp_t                         a clipped, stop-gradient IS weight
 //! ```
 //!
+//! With `entropy_coef = c_H > 0` each token's term gains −c_H·H_t, H_t the entropy of the
+//! policy's distribution at that position (an entropy bonus, aggregated like the rest),
 //! and `aggregation = "constant"` is Dr. GRPO's normaliser, L = Σ_i Σ_t m_it·ℓ_it /
 //! (rollouts · `norm_tokens`) with `norm_tokens` the rollouts' token limit.
 
@@ -112,6 +114,9 @@ pub struct GrpoConfig {
     pub ppo_epochs: usize,
     /// Optimiser steps per pass: the rollouts are cut into this many mini-batches, in order.
     pub mini_batches: usize,
+    /// Entropy bonus c_H (verl's `entropy_coeff`): −c_H·H_t joins each token's term, so the
+    /// policy is rewarded for keeping its distribution wide; 0 (the default) turns it off.
+    pub entropy_coef: f64,
 }
 
 impl Default for GrpoConfig {
@@ -130,6 +135,7 @@ impl Default for GrpoConfig {
             adv_eps: 1e-6,
             ppo_epochs: 1,
             mini_batches: 1,
+            entropy_coef: 0.0,
         }
     }
 }
@@ -144,6 +150,13 @@ impl GrpoConfig {
             if !(0.0..1.0).contains(&v) {
                 return Err(ConfigError::value(name, v, "must be in [0, 1)"));
             }
+        }
+        if !(self.entropy_coef >= 0.0 && self.entropy_coef.is_finite()) {
+            return Err(ConfigError::value(
+                "grpo.entropy_coef",
+                self.entropy_coef,
+                "must be ≥ 0",
+            ));
         }
         if !(self.kl_coef >= 0.0 && self.kl_coef.is_finite()) {
             return Err(ConfigError::value(
@@ -275,6 +288,8 @@ pub struct HostRollout {
     pub logp_ref: Vec<f64>,
     pub mask: Vec<f64>,
     pub advantage: f64,
+    /// Each position's entropy (for the entropy bonus; may be empty when it is off).
+    pub entropy: Vec<f64>,
 }
 
 fn kl_term(est: KlEstimator, logp: f64, logp_ref: f64) -> f64 {
@@ -313,7 +328,12 @@ pub fn loss_host(batch: &[HostRollout], c: &GrpoConfig) -> f64 {
         } else {
             0.0
         };
-        r.mask[t] * (policy + kl)
+        let bonus = if c.entropy_coef > 0.0 {
+            -c.entropy_coef * r.entropy[t]
+        } else {
+            0.0
+        };
+        r.mask[t] * (policy + kl + bonus)
     };
     match c.aggregation {
         Aggregation::TokenMean => {
@@ -355,6 +375,8 @@ pub struct TokenBatch<'a> {
     pub logp_ref: Option<&'a [f32]>,
     pub mask: &'a [f32],
     pub advantages: &'a [f32],
+    /// Each position's entropy (needed when the entropy bonus is on).
+    pub entropy: Option<&'a [f32]>,
     pub seq: usize,
 }
 
@@ -364,7 +386,14 @@ pub struct TokenBatch<'a> {
 /// the clipped term `−min(r·A, clip(r)·A)` has derivative `−A·r` where the unclipped side is
 /// the smaller (always inside `[1 − ε_low, 1 + ε_high]`), else 0; k1's `logp − ref` has 1 and
 /// k3's `e^d − d − 1` (`d = ref − logp`) has `1 − e^d`.
-pub fn token_grads(b: &TokenBatch, c: &GrpoConfig, scale: f64) -> (f64, Vec<f32>, LossStats) {
+///
+/// The third value is the derivative by each position's entropy, `−w·c_H` (empty when the
+/// entropy bonus is off).
+pub fn token_grads(
+    b: &TokenBatch,
+    c: &GrpoConfig,
+    scale: f64,
+) -> (f64, Vec<f32>, Vec<f32>, LossStats) {
     let n = b.logp.len();
     let rows = b.advantages.len();
     let t = b.seq;
@@ -377,6 +406,12 @@ pub fn token_grads(b: &TokenBatch, c: &GrpoConfig, scale: f64) -> (f64, Vec<f32>
     let kl_on = c.kl_coef > 0.0 && b.logp_ref.is_some();
     let (mut loss, mut clipped, mut kl_sum) = (0.0f64, 0.0f64, 0.0f64);
     let mut grad = vec![0f32; n];
+    let bonus = b.entropy.filter(|_| c.entropy_coef > 0.0);
+    let mut dent = if bonus.is_some() {
+        vec![0f32; n]
+    } else {
+        Vec::new()
+    };
     for (r, (&adv, &m_row)) in b.advantages.iter().zip(&row_tokens).enumerate() {
         let a = adv as f64;
         let w_row = match c.aggregation {
@@ -440,6 +475,10 @@ pub fn token_grads(b: &TokenBatch, c: &GrpoConfig, scale: f64) -> (f64, Vec<f32>
             let w = m * w_row * scale;
             loss += w * (policy + c.kl_coef * kl);
             grad[i] = (w * (dpolicy + c.kl_coef * dkl)) as f32;
+            if let Some(h) = bonus {
+                loss -= w * c.entropy_coef * h[i] as f64;
+                dent[i] = (-w * c.entropy_coef) as f32;
+            }
         }
     }
     let stats = LossStats {
@@ -447,7 +486,7 @@ pub fn token_grads(b: &TokenBatch, c: &GrpoConfig, scale: f64) -> (f64, Vec<f32>
         kl: if kl_on { kl_sum / tokens.max(1.0) } else { 0.0 },
         tokens,
     };
-    (loss, grad, stats)
+    (loss, grad, dent, stats)
 }
 
 /// Diagnostics of one loss evaluation (means over unmasked tokens).
@@ -466,6 +505,7 @@ pub fn loss<B: Backend>(
     logp_ref: Option<Tensor<B, 2>>,
     mask: Tensor<B, 2>,
     advantages: Tensor<B, 1>,
+    entropy: Option<Tensor<B, 2>>,
     c: &GrpoConfig,
 ) -> (Tensor<B, 1>, LossStats) {
     let [rows, t] = logp.dims();
@@ -509,6 +549,10 @@ pub fn loss<B: Backend>(
             (policy + kl * c.kl_coef, kl_mean)
         }
         _ => (policy, 0.0),
+    };
+    let per_token = match entropy.filter(|_| c.entropy_coef > 0.0) {
+        Some(h) => per_token - h * c.entropy_coef,
+        None => per_token,
     };
     let masked = per_token * mask.clone();
     let loss = match c.aggregation {

@@ -227,6 +227,15 @@ fn fused_grpo_objective_matches_autodiff() {
             },
             0.7,
         ),
+        (
+            "entropy bonus, sequence mean, T 0.7",
+            GrpoConfig {
+                entropy_coef: 0.05,
+                aggregation: Aggregation::SequenceMean,
+                ..GrpoConfig::default()
+            },
+            0.7,
+        ),
     ] {
         let k = 1.0 / temp;
         let logp_of = |model: &Qwen2<B>| {
@@ -248,12 +257,18 @@ fn fused_grpo_objective_matches_autodiff() {
             .map(|(i, &v)| v + 0.3 * ((i as f32 * 0.71).cos()))
             .collect();
         let host = |v: &[f32]| Tensor::<B, 2>::from_data(TensorData::new(v.to_vec(), [b, t]), &dev);
+        let entropy_of = |model: &Qwen2<B>| {
+            let lp =
+                burn::tensor::activation::log_softmax(model.forward(ints(&x)).mul_scalar(k), 2);
+            (lp.clone().exp() * lp).sum_dim(2).reshape([b, t]).neg()
+        };
         let (burn_loss, s) = grpo::loss(
             logp_of(&m),
             host(&old),
             Some(host(&reference)),
             host(&mask),
             Tensor::<B, 1>::from_data(TensorData::new(adv.clone(), [b]), &dev),
+            Some(entropy_of(&m)),
             &cfg,
         );
         assert!(
@@ -262,17 +277,18 @@ fn fused_grpo_objective_matches_autodiff() {
         );
         let al: f64 = burn_loss.clone().into_scalar() as f64;
         let ag = GradientsParams::from_grads(burn_loss.backward(), &m);
-        let (fl, fg) = fused::logp_objective_and_grads(&m, &x, &y, b, t, temp, |logp, _| {
+        let (fl, fg) = fused::logp_objective_and_grads(&m, &x, &y, b, t, temp, |logp, entropy| {
             let batch = TokenBatch {
                 logp,
                 logp_old: &old,
                 logp_ref: Some(&reference),
                 mask: &mask,
                 advantages: &adv,
+                entropy: Some(entropy),
                 seq: t,
             };
-            let (loss, dlogp, _) = grpo::token_grads(&batch, &cfg, 1.0);
-            (loss, dlogp)
+            let (loss, dlogp, dent, _) = grpo::token_grads(&batch, &cfg, 1.0);
+            (loss, dlogp, dent)
         });
         assert!(
             (fl - al).abs() < 1e-4 * al.abs().max(1e-3),

@@ -27,6 +27,7 @@ fn batch() -> Vec<HostRollout> {
             logp_ref: vec![l(0.5), l(0.5)],
             mask: vec![1.0, 1.0],
             advantage: 1.0,
+            entropy: vec![1.0, 0.5],
         },
         HostRollout {
             logp: vec![l(0.2), l(0.4), l(0.1)],
@@ -34,6 +35,7 @@ fn batch() -> Vec<HostRollout> {
             logp_ref: vec![l(0.4), l(0.4), l(0.2)],
             mask: vec![1.0, 1.0, 1.0],
             advantage: -1.0,
+            entropy: vec![0.2, 0.3, 0.4],
         },
     ]
 }
@@ -58,9 +60,41 @@ fn burn_loss(b: &[HostRollout], c: &GrpoConfig) -> f64 {
         Some(t(&|r| &r.logp_ref)),
         t(&|r| &r.mask),
         Tensor::from_data(TensorData::new(adv, [b.len()]), &dev),
+        Some(t(&|r| &r.entropy)),
         c,
     );
     loss.into_scalar() as f64
+}
+
+/// The entropy bonus by hand: token mean of the five entropies is 2.4 / 5 = 0.48, so
+/// c_H = 0.1 lowers the token-mean loss by 0.048; sequence mean: (0.75 + 0.3) / 2 = 0.525.
+#[test]
+fn entropy_bonus_lowers_the_loss_by_c_times_the_mean_entropy() {
+    for (aggregation, mean_entropy) in [
+        (Aggregation::TokenMean, 0.48),
+        (Aggregation::SequenceMean, 0.525),
+    ] {
+        let plain = GrpoConfig {
+            aggregation,
+            ..GrpoConfig::default()
+        };
+        let bonus = GrpoConfig {
+            entropy_coef: 0.1,
+            ..plain.clone()
+        };
+        let b = batch();
+        let want = grpo::loss_host(&b, &plain) - 0.1 * mean_entropy;
+        let host = grpo::loss_host(&b, &bonus);
+        assert!(
+            (host - want).abs() < 1e-12,
+            "{aggregation:?}: {host} vs {want}"
+        );
+        let burn = burn_loss(&b, &bonus);
+        assert!(
+            (burn - want).abs() < 1e-5,
+            "{aggregation:?}: burn {burn} vs {want}"
+        );
+    }
 }
 
 #[test]
@@ -855,9 +889,10 @@ fn grpo_variants_parse_and_dr_grpo_normalises_by_the_token_limit() {
     assert_eq!(c.grpo.norm_tokens, 512);
     let c = RlConfig::from_toml(
         "out = \"x\"\n[data]\ndir = \"d\"\nsplits = [\"p\"]\n\
-         [grpo]\nscale_rewards = \"batch\"\nadvantage = \"passk\"\n",
+         [grpo]\nscale_rewards = \"batch\"\nadvantage = \"passk\"\nentropy_coef = 0.01\n",
     )
     .unwrap();
+    assert_eq!(c.grpo.entropy_coef, 0.01);
     assert_eq!(c.grpo.scaling(), grpo::ScaleRewards::Batch);
     assert_eq!(c.grpo.advantage, grpo::AdvantageKind::Passk);
     // Every variant runs through the loop (the micro model, two steps each).
@@ -894,10 +929,14 @@ fn grpo_variants_parse_and_dr_grpo_normalises_by_the_token_limit() {
         cfg.grpo.norm_tokens = 24;
         cfg.grpo.scale_rewards = Some(scale);
         cfg.grpo.advantage = advantage;
-        // DAPO's soft overlong punishment on the first variant: the last 16 of 24 tokens.
+        // DAPO's soft overlong punishment on the first variant: the last 16 of 24 tokens;
+        // an entropy bonus on the second.
         if i == 0 {
             cfg.rl.overlong_buffer = 16;
             cfg.rl.overlong_penalty = 0.5;
+        }
+        if i == 1 {
+            cfg.grpo.entropy_coef = 0.01;
         }
         let run =
             rl::train_rl::<CpuBackend>(&cfg, RlStart::From(&start), &cpu_device(), &mut Silent)

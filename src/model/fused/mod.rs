@@ -180,8 +180,9 @@ pub fn loss_and_grads<B: AutodiffBackend>(
 
 /// A per-token objective on the log-probabilities of `targets` (`[batch, seq]` row-major)
 /// under the model's logits divided by `temperature`: `objective(logp, entropy)` returns the
-/// loss and its derivative by each token's log-prob (0 where a token does not count), and
-/// this returns the loss and every parameter's gradient. GRPO's clipped-ratio loss with its
+/// loss, its derivative by each token's log-prob (0 where a token does not count) and by each
+/// position's entropy (empty when the loss does not use it), and this returns the loss and
+/// every parameter's gradient. GRPO's clipped-ratio loss with its
 /// KL term is such an objective (`train::grpo::token_grads`).
 pub fn logp_objective_and_grads<B: AutodiffBackend>(
     model: &Qwen2<B>,
@@ -190,14 +191,18 @@ pub fn logp_objective_and_grads<B: AutodiffBackend>(
     batch: usize,
     seq: usize,
     temperature: f32,
-    objective: impl FnOnce(&[f32], &[f32]) -> (f64, Vec<f32>),
+    objective: impl FnOnce(&[f32], &[f32]) -> (f64, Vec<f32>, Vec<f32>),
 ) -> (f64, GradientsParams) {
     let k = 1.0 / temperature;
     step(model, inputs, targets, batch, seq, |logits, vocab| {
         let (logp, entropy) = ops::target_logp(logits, targets, vocab, k);
-        let (loss, dlogp) = objective(&logp, &entropy);
+        let (loss, dlogp, dent) = objective(&logp, &entropy);
         assert_eq!(dlogp.len(), logp.len(), "one derivative per token");
-        ops::target_logp_backward(logits, targets, &dlogp, vocab, k);
+        assert!(
+            dent.is_empty() || dent.len() == logp.len(),
+            "one entropy derivative per token"
+        );
+        ops::target_logp_backward(logits, targets, &dlogp, (&dent, &entropy), vocab, k);
         loss
     })
 }

@@ -453,6 +453,19 @@ simd_fn! {
     }
 }
 
+simd_fn! {
+    /// [`logp_back_row`] for a loss that also has derivative `e` by the row's entropy `h`:
+    /// `k · (g · (onehot − p) − e · p ⊙ (ln p + h))`, since ∂H/∂x_j = −p_j (ln p_j + H).
+    fn logp_entropy_back_row(p: &mut [f32], target: usize, g: f32, e: f32, h: f32, k: f32) {
+        for v in p.iter_mut() {
+            let q = *v;
+            let ln = if q > 0.0 { q.ln() } else { 0.0 };
+            *v = -k * (g * q + e * q * (ln + h));
+        }
+        p[target] += g * k;
+    }
+}
+
 /// Log-probabilities of `targets` under `logits` (`[rows, vocab]`) at inverse temperature `k`,
 /// and each row's entropy; `logits` is left holding the softmax probabilities.
 pub fn target_logp(
@@ -469,18 +482,28 @@ pub fn target_logp(
     (lp, ent)
 }
 
-/// Softmax rows (from [`target_logp`]) → logit gradients for per-row `dlogp`.
+/// Softmax rows (from [`target_logp`]) → logit gradients for per-row `dlogp` and, when
+/// `dent` is not empty, per-row derivatives `dent` by the rows' entropies `entropy`.
 pub fn target_logp_backward(
     probs: &mut [f32],
     targets: &[u32],
     dlogp: &[f32],
+    (dent, entropy): (&[f32], &[f32]),
     vocab: usize,
     k: f32,
 ) {
+    if dent.is_empty() {
+        probs
+            .par_chunks_mut(vocab)
+            .zip(targets.par_iter().zip(dlogp))
+            .for_each(|(p, (&t, &g))| logp_back_row(p, t as usize, g, k));
+        return;
+    }
     probs
         .par_chunks_mut(vocab)
         .zip(targets.par_iter().zip(dlogp))
-        .for_each(|(p, (&t, &g))| logp_back_row(p, t as usize, g, k));
+        .zip(dent.par_iter().zip(entropy))
+        .for_each(|((p, (&t, &g)), (&e, &h))| logp_entropy_back_row(p, t as usize, g, e, h, k));
 }
 
 /// `out = a + b` elementwise (the residual stream).

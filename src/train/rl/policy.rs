@@ -255,11 +255,12 @@ impl<B: AutodiffBackend> Policy<B> {
                             logp_ref: logp_ref.as_deref(),
                             mask: &host.mask,
                             advantages: &host.advantages,
+                            entropy: Some(entropy),
                             seq: t,
                         };
-                        let (loss, dlogp, st) = grpo::token_grads(&batch, &grpo_cfg, scale);
+                        let (loss, dlogp, dent, st) = grpo::token_grads(&batch, &grpo_cfg, scale);
                         s = st;
-                        (loss, dlogp)
+                        (loss, dlogp, dent)
                     },
                 );
                 stats.entropy += ent_sum;
@@ -288,7 +289,7 @@ impl<B: AutodiffBackend> Policy<B> {
                     .gather(2, targets.reshape([b, t, 1]))
                     .reshape([b, t]);
                 // Entropy of the policy at the trained positions (a diagnostic; no gradient).
-                let lp = logp_all.inner();
+                let lp = logp_all.clone().inner();
                 let ent = (lp.clone().exp() * lp).sum_dim(2).reshape([b, t]).neg();
                 let ent_sum: f64 = (ent * mask.clone().inner()).sum().into_scalar().elem();
                 stats.entropy += ent_sum;
@@ -300,12 +301,20 @@ impl<B: AutodiffBackend> Policy<B> {
                     .into_vec()
                     .expect("f32 log-probs");
                 let old = old_logprobs(chunk, t, &now, stand_in, first_pass, gaps);
+                // With the entropy bonus on, the entropy joins the loss (with its gradient).
+                let bonus = (self.grpo.entropy_coef > 0.0).then(|| {
+                    (logp_all.clone().exp() * logp_all.clone())
+                        .sum_dim(2)
+                        .reshape([b, t])
+                        .neg()
+                });
                 let (loss, s) = grpo::loss(
                     logp,
                     tensor(&old),
                     logp_ref.as_deref().map(tensor),
                     mask,
                     adv,
+                    bonus,
                     &self.grpo,
                 );
                 stats.loss += loss.clone().into_scalar().elem::<f64>() * scale;

@@ -35,20 +35,10 @@ pub enum GraphError {
     Empty,
 }
 
-/// Decode one `graph` cell (a struct array of nodes) into a [`GoldGraph`].
-pub(crate) fn decode_graph(
-    graph: &arrow::array::ListArray,
-    r: usize,
-    mode: Mode,
-    answer: i64,
-) -> Result<GoldGraph, GraphError> {
-    GraphColumn::new(graph)?.decode(r, mode, answer)
-}
-
 /// A batch's `graph` column with its node fields typed once, so decoding a row reads by
 /// index instead of slicing arrays (which costs allocations per node). It holds its arrays
 /// (clones share the batch's buffers), so it can outlive the borrow of the batch.
-struct GraphColumn {
+pub(crate) struct GraphColumn {
     nodes: arrow::buffer::OffsetBuffer<i32>,
     names: StringArray,
     values: Int64Array,
@@ -58,7 +48,7 @@ struct GraphColumn {
 }
 
 impl GraphColumn {
-    fn new(graph: &arrow::array::ListArray) -> Result<GraphColumn, GraphError> {
+    pub(crate) fn new(graph: &arrow::array::ListArray) -> Result<GraphColumn, GraphError> {
         let s = graph
             .values()
             .as_struct_opt()
@@ -91,7 +81,12 @@ impl GraphColumn {
         })
     }
 
-    fn decode(&self, r: usize, mode: Mode, answer: i64) -> Result<GoldGraph, GraphError> {
+    pub(crate) fn decode(
+        &self,
+        r: usize,
+        mode: Mode,
+        answer: i64,
+    ) -> Result<GoldGraph, GraphError> {
         let mut g = GoldGraph {
             mode,
             nodes: Vec::new(),

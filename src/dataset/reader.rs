@@ -14,7 +14,7 @@ use super::shard::{read_batches, read_column_rows, read_columns, row_group_rows,
 use crate::composer::Mode;
 use crate::graph::GoldGraph;
 
-use super::gold_graph::decode_graph;
+use super::gold_graph::GraphColumn;
 use super::gold_graph::GraphError;
 
 #[derive(Debug, thiserror::Error)]
@@ -327,10 +327,12 @@ fn decode_batch(path: &Path, b: &RecordBatch, out: &mut Vec<Row>) -> Result<(), 
     let (prompt, completion) = (text("prompt")?, text("completion")?);
     let answer = c.int64("answer")?;
     let (op, n_distractors, depth) = (int32("op")?, int32("n_distractors")?, int32("depth")?);
-    let graph = c.list("graph")?;
+    let graph = GraphColumn::new(c.list("graph")?).map_err(|p| c.graph_err(p))?;
     for r in 0..b.num_rows() {
         let mode = c.mode(mode, r)?;
-        let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.graph_err(p))?;
+        let g = graph
+            .decode(r, mode, answer.value(r))
+            .map_err(|p| c.graph_err(p))?;
         out.push(Row {
             id: id.value(r).to_string(),
             split: split.value(r).to_string(),
@@ -384,10 +386,13 @@ pub fn for_each_gold_row(
         } else {
             None
         };
-        let (answer, graph) = (c.int64("answer")?, c.list("graph")?);
+        let answer = c.int64("answer")?;
+        let graph = GraphColumn::new(c.list("graph")?).map_err(|p| c.graph_err(p))?;
         for r in 0..b.num_rows() {
             let mode = c.mode(k.mode, r)?;
-            let g = decode_graph(graph, r, mode, answer.value(r)).map_err(|p| c.graph_err(p))?;
+            let g = graph
+                .decode(r, mode, answer.value(r))
+                .map_err(|p| c.graph_err(p))?;
             f(GoldRow {
                 id: k.id.value(r).to_string(),
                 split: k.split.value(r).to_string(),

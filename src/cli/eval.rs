@@ -10,8 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use dagmath::dataset::samples::{SampleRow, SamplesBuilder};
 use dagmath::dataset::shard::{write_atomic, write_table_atomic};
+use dagmath::dataset::verdicts;
 use dagmath::engine::{DecoderKind, Finish, GenConfig, Sampling};
-use dagmath::eval::audit::{report_ks, summarize_at, verdicts_batch, AuditConfig};
+use dagmath::eval::audit::{report_ks, summarize_at, AuditConfig};
 use dagmath::eval::plot;
 use dagmath::eval::run::{self, verify, EvalProblem, RunError, Sampled};
 use dagmath::tokenizer::Tokenizer;
@@ -275,7 +276,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     )?;
     write_table_atomic(
         &a.out.join("verdicts.parquet"),
-        &verdicts_batch(&gold, &verdicts),
+        &verdicts::batch(gold.as_slice(), &verdicts),
     )?;
     let mut json = serde_json::to_value(&summary).expect("summary serialises");
     json["eval"] = serde_json::json!({

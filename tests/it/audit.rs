@@ -208,7 +208,8 @@ fn verdict_table(path: &Path) -> RecordBatch {
 #[test]
 fn streamed_audit_equals_the_in_memory_audit_whatever_the_threads() {
     use dagmath::dataset::predictions::read_predictions;
-    use dagmath::eval::audit::{audit, summarize, verdicts_batch, AuditConfig};
+    use dagmath::dataset::verdicts::batch as verdicts_batch;
+    use dagmath::eval::audit::{audit, summarize, AuditConfig};
     use dagmath::graph::GoldItem;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("d");
@@ -272,7 +273,7 @@ fn streamed_audit_equals_the_in_memory_audit_whatever_the_threads() {
     let p = read_predictions(&preds).unwrap();
     let cfg = AuditConfig::default();
     let v = audit(&gold, &p, cfg, &|_| {}).unwrap();
-    assert_eq!(verdicts_batch(&gold, &v), one);
+    assert_eq!(verdicts_batch(gold.as_slice(), &v), one);
     let json = serde_json::to_string_pretty(&summarize(&gold, &v, cfg)).unwrap();
     assert_eq!(format!("{json}\n").as_bytes(), sum_one.as_slice());
 }

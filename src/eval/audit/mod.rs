@@ -419,8 +419,3 @@ impl Tally {
         }
     }
 }
-
-/// The verdicts as an Arrow table (one row per sample).
-pub fn verdicts_batch(gold: &[GoldItem], verdicts: &[SampleVerdict]) -> arrow::array::RecordBatch {
-    crate::dataset::verdicts::batch(gold, verdicts)
-}

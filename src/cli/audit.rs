@@ -92,13 +92,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     );
     let summary = pool
         .install(|| audit_files(&req, &|n| bar.inc(n)))
-        .map_err(|e| {
-            if e.is_users() {
-                CliError::usage(e)
-            } else {
-                CliError::from(e)
-            }
-        })?;
+        .map_err(|e| super::blame(e.is_users(), e))?;
     bar.finish_and_clear();
     print_summary(&summary, started.elapsed().as_secs_f64());
     if let Some(out) = &a.out {

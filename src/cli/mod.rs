@@ -188,8 +188,8 @@ pub fn hf_error(e: dagmath::model::hf::HfError) -> CliError {
     blame(user, e)
 }
 
-#[cfg(feature = "train")]
-fn blame(user: bool, e: impl Into<anyhow::Error>) -> CliError {
+/// `e` as a usage error (exit 2) when the user's input is at fault, else a system error.
+pub(crate) fn blame(user: bool, e: impl Into<anyhow::Error>) -> CliError {
     if user {
         CliError::usage(e)
     } else {

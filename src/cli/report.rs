@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::anyhow;
-
 use dagmath::eval::report;
 
 use super::CliError;
@@ -20,13 +18,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<(), CliError> {
-    let w = report::write(&a.study).map_err(|e| {
-        if e.is_users() {
-            CliError::usage(anyhow!(e))
-        } else {
-            CliError::from(anyhow!(e))
-        }
-    })?;
+    let w = report::write(&a.study).map_err(|e| super::blame(e.is_users(), e))?;
     for f in &w.findings {
         println!("{:<9} {:<15} {}", f.experiment, f.verdict, f.claim);
     }

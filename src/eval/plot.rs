@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use super::audit::PassJson;
 
-pub use crate::plot::{PlotError, COLORS};
+use crate::plot::{PlotError, COLORS};
 
 /// One panel per split: verified pass@k (%) against op, one curve per k.
 pub fn passk_vs_op(rows: &[PassJson], path: &Path, title: &str) -> Result<(), PlotError> {

@@ -96,20 +96,24 @@ fn bad(path: &Path, msg: impl Into<String>) -> CheckpointError {
     }
 }
 
+/// The file of a checkpoint holding the AdamW moments.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
 pub fn checkpoints_dir(out: &Path) -> PathBuf {
     out.join("checkpoints")
 }
 
-/// Writes the checkpoint of step `step` under `out/checkpoints/` with `state_json` as its
-/// `state.json` (each phase keeps its own state), and prunes older step checkpoints down to
-/// `keep`.
+/// Writes the checkpoint of step `step` under `out/checkpoints/`: the Hugging Face folder,
+/// each of `files` as a safetensors file of that name (the optimiser moments, and an RL run's
+/// synced reference), `state_json` as its `state.json` (each phase keeps its own state); then
+/// prunes older step checkpoints down to `keep`.
 #[allow(clippy::too_many_arguments)]
 pub fn save(
     out: &Path,
     step: u64,
     model: &ModelConfig,
     weights: &Weights,
-    optimizer: &Weights,
+    files: &[(&str, &Weights)],
     tokenizer_json: &str,
     (pad_id, eos_id): (u32, u32),
     state_json: &str,
@@ -123,7 +127,9 @@ pub fn save(
         std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
     }
     hf::export(&tmp, model, weights, tokenizer_json, pad_id, eos_id)?;
-    save_safetensors(&tmp.join("optimizer.safetensors"), optimizer, None)?;
+    for (name, tensors) in files {
+        save_safetensors(&tmp.join(name), tensors, None)?;
+    }
     // state.json records the SHA-256 of every other file, checked on load.
     let mut state: serde_json::Value = serde_json::from_str(state_json)
         .map_err(|e| bad(&tmp, format!("state is not JSON: {e}")))?;
@@ -263,7 +269,7 @@ pub fn load(dir: &Path) -> Result<Loaded, CheckpointError> {
             state = Some(s);
         }
     }
-    let opt_path = dir.join("optimizer.safetensors");
+    let opt_path = dir.join(OPTIMIZER_FILE);
     let optimizer = if opt_path.exists() {
         Some(load_safetensors(&opt_path)?)
     } else {

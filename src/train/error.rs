@@ -106,6 +106,14 @@ pub enum RunError {
     NoOptimizer { dir: PathBuf },
     #[error("{}: {source}", dir.display())]
     Optimizer { dir: PathBuf, source: MissingMoment },
+    #[error(
+        "--resume: {}: the synced KL reference cannot be read: {source}",
+        dir.display()
+    )]
+    Reference {
+        dir: PathBuf,
+        source: crate::model::WeightsError,
+    },
     #[error("{phase} starts from a checkpoint: give --from CKPT (or --resume)")]
     NoFrom { phase: String },
     #[error("model: mid-training takes the model from --from; remove the [model] section")]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::checkpoint::{self, Loaded, PhaseRecord};
+use super::checkpoint::{self, Loaded, PhaseRecord, OPTIMIZER_FILE};
 use super::config::{CheckpointConfig, DeviceKind, Precision};
 use super::device::{self, BackendChoice};
 use super::error::{RunError, TrainError};
@@ -275,6 +275,21 @@ impl<'a> Run<'a> {
         optimizer: &Weights,
         state: &impl Serialize,
     ) -> Result<(), TrainError> {
+        self.save_with(step, weights, optimizer, &[], state)
+    }
+
+    /// [`Run::save`] with further safetensors files (`(file name, tensors)`) in the checkpoint,
+    /// checksummed like the rest.
+    pub fn save_with(
+        &mut self,
+        step: u64,
+        weights: &Weights,
+        optimizer: &Weights,
+        extra: &[(&str, &Weights)],
+        state: &impl Serialize,
+    ) -> Result<(), TrainError> {
+        let mut files = vec![(OPTIMIZER_FILE, optimizer)];
+        files.extend_from_slice(extra);
         let json = serde_json::to_string_pretty(state).expect("state serialises");
         let c = &self.carried;
         let dir = checkpoint::save(
@@ -282,7 +297,7 @@ impl<'a> Run<'a> {
             step,
             c.model,
             weights,
-            optimizer,
+            &files,
             c.tokenizer.json(),
             (c.pad, c.eos),
             &json,

@@ -967,3 +967,71 @@ fn grpo_variants_parse_and_dr_grpo_normalises_by_the_token_limit() {
     .to_string();
     assert!(e.contains("ppo"), "{e}");
 }
+
+#[test]
+fn reference_sync_resets_the_kl_and_a_resume_keeps_the_synced_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(dir.path());
+    let (start, _) = fresh_checkpoint(dir.path(), "start");
+    let run = |name: &str, sync_every: u64, alpha: f64| {
+        let mut cfg = rl_config(&data, &dir.path().join(name));
+        cfg.grpo.kl_coef = 0.1;
+        cfg.rollout.max_new_tokens = rl::MaxNewTokens::Fixed(300);
+        cfg.rollout.temperature = 3.0;
+        // The random model never answers right; the soft overlong punishment gives each
+        // group's rollouts different rewards, so the policy moves.
+        cfg.rl.overlong_buffer = 300;
+        cfg.reference.sync_every = sync_every;
+        cfg.reference.mixup_alpha = alpha;
+        let s = rl::train_rl::<CpuBackend>(&cfg, RlStart::From(&start), &cpu_device(), &mut Silent)
+            .unwrap();
+        (cfg, s)
+    };
+    // Frozen: by step 3 the policy has moved off its start. Reset every step: each update
+    // starts at the reference, so its KL stays at rounding level.
+    let (_, frozen) = run("frozen", 0, 1.0);
+    let (_, reset) = run("reset", 1, 1.0);
+    let (kf, kr) = (frozen.metrics[2].kl, reset.metrics[2].kl);
+    assert!(
+        kf > 0.0 && kr.abs() < kf / 100.0,
+        "frozen {kf:e}, reset {kr:e}"
+    );
+    assert_eq!(
+        frozen.metrics[0].kl, reset.metrics[0].kl,
+        "no sync before step 1"
+    );
+
+    // Mix-up every 2 steps: step 2's checkpoint carries the mixed reference, step 1's none,
+    // and a resume from step 2 redoes step 3 with it (its KL equals the uninterrupted run's).
+    let (cfg, full) = run("mixup", 2, 0.5);
+    let ckpt = |s: u64| cfg.out.join(format!("checkpoints/step-{s:08}"));
+    assert!(!ckpt(1).join(rl::reference::REFERENCE_FILE).exists());
+    let mixed = weights::load_safetensors(&ckpt(2).join(rl::reference::REFERENCE_FILE)).unwrap();
+    let policy = dagmath::train::checkpoint::load(&ckpt(2)).unwrap().weights;
+    let begin = dagmath::train::checkpoint::load(&start).unwrap().weights;
+    let name = "model.layers.0.mlp.up_proj.weight";
+    for ((m, p), b) in mixed[name]
+        .data
+        .iter()
+        .zip(&policy[name].data)
+        .zip(&begin[name].data)
+    {
+        assert!((m - (0.5 * p + 0.5 * b)).abs() <= 1e-6, "{m} {p} {b}");
+    }
+    std::fs::remove_dir_all(ckpt(3)).unwrap();
+    let resumed =
+        rl::train_rl::<CpuBackend>(&cfg, RlStart::Resume, &cpu_device(), &mut Silent).unwrap();
+    let (a, b) = (full.metrics[2].kl, resumed.metrics[0].kl);
+    assert!((a - b).abs() <= 1e-6 * a.abs().max(1e-9), "{a:e} vs {b:e}");
+    assert!(
+        (a - frozen.metrics[2].kl).abs() > 0.0,
+        "the mixed reference differs from the frozen one"
+    );
+
+    let bad = RlConfig::from_toml(
+        "out = \"x\"\n[data]\ndir = \"d\"\nsplits = [\"p\"]\n[grpo]\nkl_coef = 0\n[reference]\nsync_every = 5\n",
+    )
+    .and_then(|c| c.validate());
+    let e = bad.unwrap_err().to_string();
+    assert!(e.contains("reference.sync_every = 5"), "{e}");
+}

@@ -30,6 +30,7 @@
 //! max_new_tokens = 1024      # or stepped: { 0 = 256, 100 = 512 }
 //!
 //! [grpo]                    # see grpo.rs: eps_low/high 0.2, token_mean, kl_coef 0.001, k3
+//! [reference]               # KL reference sync: sync_every = 0 (frozen), mixup_alpha = 1.0
 //! [optim]                   # lr 1e-6 constant (SPEC §6); schedule = "wsd" for a decay
 //! [checkpoint]
 //! every = 50
@@ -45,6 +46,7 @@ use crate::engine::Sampling;
 use crate::trace::{Reward, Rule};
 use crate::train::grpo::GrpoConfig;
 use crate::train::optim::{OptimConfig, Schedule};
+use crate::train::rl::reference::RefSync;
 
 /// `dagmath train rl`'s config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +66,9 @@ pub struct RlConfig {
     pub rollout: RolloutConfig,
     #[serde(default)]
     pub grpo: GrpoConfig,
+    /// The KL reference's sync (frozen by default).
+    #[serde(default, skip_serializing_if = "RefSync::is_off")]
+    pub reference: RefSync,
     #[serde(default = "rl_optim")]
     pub optim: OptimConfig,
     #[serde(default)]
@@ -443,6 +448,7 @@ impl RlConfig {
         .map_err(ConfigError::Memory)?;
         self.sampling().validate().map_err(ConfigError::Sampling)?;
         self.grpo.validate()?;
+        self.reference.validate(self.grpo.kl_coef)?;
         self.optim.validate()?;
         if self.data.splits.is_empty() {
             return Err(ConfigError::Missing {

@@ -4,12 +4,13 @@
 //! each rollout against its gold graph and score it → group-normalised advantages → the
 //! update (backward and AdamW step) → log → save. The config is [`RlConfig`].
 //!
-//! Left out, and why: no value model (the group's mean reward is the baseline); the KL term
-//! is to the frozen starting policy, not a moving one; dynamic sampling drops groups whose
-//! binary outcome is uniform, as they carry no signal.
+//! Left out, and why: no value model (the group's mean reward is the baseline). The KL term
+//! is to the starting policy, frozen unless `[reference]` syncs it ([`reference`]); dynamic
+//! sampling drops groups whose binary outcome is uniform, as they carry no signal.
 
 pub mod policy;
 pub mod pool;
+pub mod reference;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -108,6 +109,10 @@ pub struct RlProgress {
     pub cursor: PoolCursor,
     /// The starting checkpoint: the KL reference, reloaded on resume.
     pub reference: PathBuf,
+    /// The last step the reference was synced at ([`reference::RefSync`]); from then on the
+    /// checkpoint's [`reference::REFERENCE_FILE`] holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_synced: Option<u64>,
 }
 
 /// What an RL run did, beside [`Summary`]'s checkpoint and compute: every step's metrics.
@@ -195,11 +200,18 @@ pub fn train_rl<B: TrainBackend>(
     let pool = load_pool(&cfg.data, &tok)?;
     let model_cfg = loaded.model.clone();
     let model: Qwen2<B> = weights::to_model(&model_cfg, &loaded.weights, device)?;
+    let mut ref_synced = resumed.as_ref().and_then(|s| s.rl.reference_synced);
     let reference = if cfg.grpo.kl_coef > 0.0 {
-        let w = if resumed.is_some() {
-            checkpoint::load(&reference_dir)?.weights
-        } else {
-            loaded.weights.clone()
+        let w = match (&resumed, ref_synced) {
+            (Some(_), Some(_)) => {
+                let path = loaded.dir.join(reference::REFERENCE_FILE);
+                weights::load_safetensors(&path).map_err(|source| RunError::Reference {
+                    dir: loaded.dir.clone(),
+                    source,
+                })?
+            }
+            (Some(_), None) => checkpoint::load(&reference_dir)?.weights,
+            (None, _) => loaded.weights.clone(),
         };
         Some(weights::to_model::<B::InnerBackend>(
             &model_cfg, &w, device,
@@ -376,6 +388,19 @@ pub fn train_rl<B: TrainBackend>(
             });
         }
         step += 1;
+        // The reference's sync, after the step's update (TRL's order).
+        if cfg.reference.due(step) {
+            if let Some(r) = &mut policy.reference {
+                let mut w = weights::from_model(&*r);
+                reference::mix(
+                    &mut w,
+                    &weights::from_model(&policy.model.valid()),
+                    cfg.reference.mixup_alpha,
+                );
+                *r = weights::to_model(&model_cfg, &w, device)?;
+                ref_synced = Some(step);
+            }
+        }
         // Compute: rollouts (one prefill per prompt, one forward per new token), reference
         // forward and training forward + backward on every trained position.
         let rollout_flops = fwd_per_token * (prompt_tokens + new_tokens) as f64;
@@ -440,13 +465,24 @@ pub fn train_rl<B: TrainBackend>(
                     step,
                     cursor,
                     reference: reference_dir.clone(),
+                    reference_synced: ref_synced,
                 },
                 phases: run.phases(),
                 config: cfg.clone(),
                 model: model_cfg.clone(),
             };
             let w = weights::from_model(&policy.model.valid());
-            run.save(step, &w, &policy.optim.state_dict(&policy.model), &state)?;
+            let opt = policy.optim.state_dict(&policy.model);
+            // A synced reference is no longer the starting checkpoint: keep its weights.
+            let synced = match (&policy.reference, ref_synced) {
+                (Some(r), Some(_)) => Some(weights::from_model(r)),
+                _ => None,
+            };
+            let extra: Vec<(&str, &crate::model::Weights)> = synced
+                .iter()
+                .map(|w| (reference::REFERENCE_FILE, w))
+                .collect();
+            run.save_with(step, &w, &opt, &extra, &state)?;
         }
     }
     run.finish("rl_curve.svg", &Chart::rl(), outcome)

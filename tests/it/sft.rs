@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::optim::GradientsParams;
+use burn::tensor::backend::AutodiffBackend;
 use dagmath::dataset::{generate, GenerateOptions, Quiet};
 use dagmath::model::{fused, weights, ModelConfig, Qwen2};
 use dagmath::template::TemplateSet;
@@ -13,7 +14,7 @@ use dagmath::tokenizer::Tokenizer;
 use dagmath::train::batch::{autodiff_weighted_loss_and_grads, Batch};
 use dagmath::train::config::Packing;
 use dagmath::train::data::{Packer, Sequence};
-use dagmath::train::device::{cpu_device, CpuBackend, CpuInference};
+use dagmath::train::device::{cpu_device, CpuBackend};
 use dagmath::train::optim::param_paths;
 use dagmath::train::{self, Silent, Start, TrainConfig};
 
@@ -227,8 +228,8 @@ fn the_mask_keeps_the_completion_and_eos_and_drops_the_prompt() {
     assert_eq!(b.trained(), trained as u64);
 }
 
-fn micro_model(vocab: usize) -> Qwen2<CpuBackend> {
-    let c = ModelConfig {
+fn micro_config(vocab: usize) -> ModelConfig {
+    ModelConfig {
         vocab_size: vocab,
         hidden_size: 48,
         num_hidden_layers: 2,
@@ -236,37 +237,39 @@ fn micro_model(vocab: usize) -> Qwen2<CpuBackend> {
         num_key_value_heads: 2,
         intermediate_size: 80,
         ..ModelConfig::preset("tiny", vocab).unwrap()
-    };
+    }
+}
+
+fn micro_model(vocab: usize) -> Qwen2<CpuBackend> {
+    let c = micro_config(vocab);
     weights::to_model(&c, &weights::init(&c, 4), &cpu_device()).unwrap()
 }
 
-fn flat(model: &Qwen2<CpuBackend>, g: &GradientsParams) -> Vec<(String, Vec<f32>)> {
+/// Every gradient as (path, values).
+fn flat<B: AutodiffBackend>(model: &Qwen2<B>, g: &GradientsParams) -> Vec<(String, Vec<f32>)> {
     param_paths(model)
         .into_iter()
         .filter_map(|(path, id)| {
             let v = if path.ends_with("bias") || path.ends_with("gamma") {
-                g.get::<CpuInference, 1>(id).map(|t| t.into_data())
+                g.get::<B::InnerBackend, 1>(id).map(|t| t.into_data())
             } else {
-                g.get::<CpuInference, 2>(id).map(|t| t.into_data())
+                g.get::<B::InnerBackend, 2>(id).map(|t| t.into_data())
             };
             Some((path, v?.to_vec::<f32>().unwrap()))
         })
         .collect()
 }
 
-#[test]
-fn the_masked_loss_of_the_fused_step_matches_autodiff() {
-    let vocab = 61;
-    let m = micro_model(vocab);
+/// Inputs, targets and SFT weights `[3, 70]` over a vocabulary of `vocab`: each row a prompt
+/// of 10 + 7·r tokens (weight 0), a completion (weight 1), then 5·r pad positions (weight 0).
+fn masked_batch(vocab: usize) -> (Vec<u32>, Vec<u32>, Vec<f32>) {
     let (batch, seq) = (3, 70);
     let tokens = |salt: usize| -> Vec<u32> {
         (0..batch * seq)
             .map(|i| ((i * 7919 + salt * 104_729) % vocab) as u32)
             .collect()
     };
-    let (x, y) = (tokens(1), tokens(2));
-    // Each row: a prompt of 10 + 7·r tokens (weight 0), a completion, then 5·r pad positions.
-    let w: Vec<f32> = (0..batch * seq)
+    let w = (0..batch * seq)
         .map(|i| {
             let (r, k) = (i / seq, i % seq);
             if k < 10 + 7 * r || k >= seq - 5 * r {
@@ -276,8 +279,16 @@ fn the_masked_loss_of_the_fused_step_matches_autodiff() {
             }
         })
         .collect();
-    let n: f32 = w.iter().sum();
-    let scale = 1.0 / n;
+    (tokens(1), tokens(2), w)
+}
+
+#[test]
+fn the_masked_loss_of_the_fused_step_matches_autodiff() {
+    let vocab = 61;
+    let m = micro_model(vocab);
+    let (batch, seq) = (3, 70);
+    let (x, y, w) = masked_batch(vocab);
+    let scale = 1.0 / w.iter().sum::<f32>();
     let (fl, fg) = fused::weighted_loss_and_grads(&m, &x, &y, &w, (batch, seq), scale);
     let (al, ag) = autodiff_weighted_loss_and_grads(&m, &x, &y, &w, (batch, seq), scale);
     assert!((fl - al).abs() < 1e-5 * al, "loss {fl} vs {al}");
@@ -309,6 +320,41 @@ fn the_masked_loss_of_the_fused_step_matches_autodiff() {
     let (sum, _) = fused::weighted_loss_and_grads(&m, &x, &y, &ones, (batch, seq), k);
     let (mean, _) = fused::loss_and_grads(&m, &x, &y, batch, seq, 1.0);
     assert!((sum / (batch * seq) as f64 - mean).abs() < 1e-6 * mean);
+}
+
+/// The masked loss through burn autodiff on CUDA equals the fused CPU step's (f32), and bf16's
+/// stays within its rounding; skips, saying so, where no CUDA driver loads.
+#[cfg(feature = "cuda")]
+#[test]
+fn the_masked_loss_on_cuda_equals_the_fused_cpu_step() {
+    use dagmath::train::device::{probe_cuda, CudaBf16Backend, CudaF32Backend};
+    if let Err(e) = probe_cuda() {
+        eprintln!("skipped: {e}");
+        return;
+    }
+    let dev = burn::backend::cuda::CudaDevice::default();
+    let vocab = 61;
+    let cpu = micro_model(vocab);
+    let (c, w0) = (micro_config(vocab), weights::from_model(&cpu));
+    let (x, y, w) = masked_batch(vocab);
+    let scale = 1.0 / w.iter().sum::<f32>();
+    let (cl, cg) = fused::weighted_loss_and_grads(&cpu, &x, &y, &w, (3, 70), scale);
+    let gpu: Qwen2<CudaF32Backend> = weights::to_model(&c, &w0, &dev).unwrap();
+    let (gl, gg) = autodiff_weighted_loss_and_grads(&gpu, &x, &y, &w, (3, 70), scale);
+    eprintln!("masked loss: cuda f32 {gl}, fused cpu {cl}");
+    assert!((gl - cl).abs() <= 1e-4 * cl, "{gl} vs {cl}");
+    for ((path, g), (_, f)) in flat(&gpu, &gg).iter().zip(&flat(&cpu, &cg)) {
+        let top = f.iter().fold(0.0f32, |t, v| t.max(v.abs()));
+        let worst = g
+            .iter()
+            .zip(f)
+            .fold(0.0f32, |t, (p, q)| t.max((p - q).abs()));
+        assert!(worst <= 2e-3 * top, "{path}: {worst} against {top}");
+    }
+    let half: Qwen2<CudaBf16Backend> = weights::to_model(&c, &w0, &dev).unwrap();
+    let (hl, _) = autodiff_weighted_loss_and_grads(&half, &x, &y, &w, (3, 70), scale);
+    eprintln!("masked loss: cuda bf16 {hl}");
+    assert!((hl - cl).abs() <= 0.02 * cl, "bf16 {hl} vs f32 {cl}");
 }
 
 fn run(cfg: &TrainConfig, phase: &str, start: Start<'_>) -> train::TrainSummary {

@@ -155,6 +155,7 @@ pub fn train<B: TrainBackend>(
     device: &B::Device,
     obs: &mut dyn Observer,
 ) -> Result<TrainSummary, TrainError> {
+    let sft = sft_packing(cfg, phase)?;
     if matches!(start, Start::From(_))
         && cfg.model.as_ref().is_some_and(|m| *m != Default::default())
     {
@@ -168,7 +169,6 @@ pub fn train<B: TrainBackend>(
         resumed,
     } = origin(cfg, phase, run::begin(&cfg.out, start)?)?;
     check_model(cfg, &model_cfg, &tokenizer)?;
-    let sft = sft_packing(cfg, phase)?;
     let carried = Carried::new(&model_cfg, &tokenizer)?;
     let pad = carried.pad;
 

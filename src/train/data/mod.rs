@@ -27,7 +27,7 @@ pub use self::mix::MixEntry;
 use self::mix::{resolve_mix, Filter};
 use crate::dataset::reader::{for_each_training_row, Dataset};
 use crate::tokenizer::Tokenizer;
-pub use crate::train::config::Packing;
+use crate::train::config::Packing;
 
 /// Rows read from a shard at a time, per mixture entry.
 pub const WINDOW_ROWS: usize = 1024;

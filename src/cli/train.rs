@@ -1,4 +1,4 @@
-//! `dagmath train pretrain|midtrain|rl`: one config, one start (fresh, `--from`, `--resume`),
+//! `dagmath train pretrain|midtrain|sft|rl`: one config, one start (fresh, `--from`, `--resume`),
 //! one backend dispatch and one progress bar for every phase.
 
 use std::path::{Path, PathBuf};
@@ -8,11 +8,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use dagmath::train::checkpoint::PhaseRecord;
 use dagmath::train::config::{DeviceKind, RlConfig};
 use dagmath::train::rl::RlSummary;
+use dagmath::train::trainer::SftMetrics;
 use dagmath::train::{self, LmPhase, Observer, Phase, Row, Start, Summary, TrainConfig};
 
 use super::CliError;
 
-/// Train a Qwen2-style model on dagmath shards (pre-training or mid-training).
+/// Train a Qwen2-style model on dagmath shards (pre-training, mid-training, SFT or GRPO).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -32,6 +33,25 @@ enum Which {
         #[arg(long, value_name = "CKPT", required_unless_present = "resume")]
         from: Option<PathBuf>,
     },
+    /// Supervised fine-tuning from any checkpoint: the loss counts the completion only.
+    ///
+    /// The config is a pre-/mid-training config plus an optional `[sft]` section. Each row's
+    /// prompt (everything through `<solution>`, encoded alone as RL and eval encode it) has
+    /// weight 0, its completion and `[EOS]` weight 1, and the loss is the mean over the
+    /// weighted tokens of the optimiser step, Σ w·nll / Σ w. `[sft] packing = "packed"` (the
+    /// default) cuts the documents laid end to end into rows of `seq_len + 1` tokens, as
+    /// pre-training does; `"padded"` puts one document per row, padded to the longest in the
+    /// micro-batch, and skips (and counts, `skipped_docs`) documents longer than a row. The
+    /// checkpoint records the phase as `sft`, so `train rl --from` it continues the compute
+    /// record.
+    Sft {
+        #[command(flatten)]
+        args: PhaseArgs,
+        /// Checkpoint folder, Hugging Face Qwen2 folder, or a run folder (its latest
+        /// checkpoint) to start from.
+        #[arg(long, value_name = "CKPT", required_unless_present = "resume")]
+        from: Option<PathBuf>,
+    },
     /// GRPO with verifier rewards, starting from a checkpoint (the frozen KL reference).
     Rl {
         #[command(flatten)]
@@ -44,7 +64,8 @@ enum Which {
 
 #[derive(Debug, clap::Args)]
 struct PhaseArgs {
-    /// Training config (TOML): model, data, budget, optim, checkpoint, eval, device.
+    /// Training config (TOML): model, data, budget, optim, checkpoint, eval, device (and
+    /// `[sft]` for sft).
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// Continue the run in the config's `out` folder from its latest checkpoint.
@@ -62,6 +83,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let (phase, args, from) = match a.phase {
         Which::Pretrain(args) => ("pretrain", args, None),
         Which::Midtrain { args, from } => ("midtrain", args, from),
+        Which::Sft { args, from } => ("sft", args, from),
         Which::Rl { args, from } => ("rl", args, from),
     };
     // --from: a checkpoint folder, or a run folder meaning its latest checkpoint (every phase).
@@ -209,7 +231,7 @@ impl Observer for Bar {
             return;
         };
         match row {
-            Row::Step(m) => {
+            Row::Step(m) | Row::Sft(SftMetrics { step: m, .. }) => {
                 let eval = self
                     .eval
                     .map(|e| format!(" held-out {e:.3}"))

@@ -5,6 +5,7 @@
 //! observer, the backend dispatch) with its two loops: pre-/mid-training ([`trainer`]) and
 //! GRPO ([`rl`], with the objective in [`grpo`]).
 
+pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

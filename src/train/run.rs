@@ -1,7 +1,7 @@
 //! The run skeleton every training phase stands on: where it starts (fresh weights, a
 //! checkpoint, or its own run folder's latest checkpoint), the run folder's checks, the
 //! metrics log, the phase's compute, the checkpoint cadence, the one [`Observer`] and the one
-//! backend dispatch ([`dispatch`]). Pre-/mid-training ([`super::trainer`]) and RL
+//! backend dispatch ([`dispatch`]). Pre-/mid-training and SFT ([`super::trainer`]) and RL
 //! ([`super::rl`]) are loops on it, so a mechanism added here serves both (two copies drift:
 //! the bf16/f32 split between pre-training and RL came from exactly that).
 
@@ -16,7 +16,7 @@ use super::device::{self, BackendChoice};
 use super::error::{RunError, TrainError};
 use super::metrics::{self, Chart, Metrics, MetricsLog};
 use super::rl::RlMetrics;
-use super::trainer::TrainBackend;
+use super::trainer::{SftMetrics, TrainBackend};
 use crate::model::{ModelConfig, Weights};
 use crate::tokenizer::Tokenizer;
 
@@ -37,6 +37,8 @@ pub enum Start<'a> {
 pub enum Row<'a> {
     /// A pre-/mid-training optimiser step.
     Step(&'a Metrics),
+    /// An SFT optimiser step.
+    Sft(&'a SftMetrics),
     /// A held-out evaluation (`eval_loss` set, `loss` absent).
     Eval(&'a Metrics),
     /// A GRPO step.

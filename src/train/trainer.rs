@@ -1,16 +1,20 @@
-//! Pre-training and mid-training: one visible loop on the run skeleton ([`super::run`]), in
-//! nanochat's order: evaluate the held-out loss and save when due → batch → forward and
-//! backward (the fused host step on the CPU, burn autodiff elsewhere) → clip → AdamW step →
-//! log.
+//! Pre-training, mid-training and supervised fine-tuning: one visible loop on the run skeleton
+//! ([`super::run`]), in nanochat's order: evaluate the held-out loss and save when due → batch
+//! → forward and backward (the fused host step on the CPU, burn autodiff elsewhere) → clip →
+//! AdamW step → log. SFT (phase `sft`) is the same loop on rows with a loss mask (the prompt
+//! masked out, [`super::batch`]), packed or padded as its `[sft]` section says.
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 
+use serde::Serialize;
+
+use super::batch::{weighted_eval_loss, weighted_loss_and_grads, Batch};
 use super::checkpoint::{PhaseRecord, TrainState};
-use super::config::{DeviceKind, Precision, TrainConfig};
-use super::data::Packer;
+use super::config::{ConfigError, DeviceKind, Packing, Precision, TrainConfig};
+use super::data::{Packer, Sequence};
 use super::error::{RunError, TrainError};
 use super::metrics::{Chart, Metrics};
 use super::optim::{clip_factor, AdamW};
@@ -29,8 +33,8 @@ pub struct TrainOutcome {
 
 pub type TrainSummary = Summary<TrainOutcome>;
 
-/// A pre- or mid-training phase (`name`: `pretrain` or `midtrain`) of `config`, for
-/// [`run::dispatch`].
+/// A pre-training, mid-training or SFT phase (`name`: `pretrain`, `midtrain` or `sft`) of
+/// `config`, for [`run::dispatch`].
 pub struct LmPhase<'a> {
     pub config: &'a TrainConfig,
     pub name: &'a str,
@@ -117,7 +121,33 @@ fn origin(cfg: &TrainConfig, phase: &str, begin: Begin) -> Result<Origin, TrainE
     })
 }
 
-/// Runs one training phase (`pretrain` or `midtrain`) on backend `B`.
+/// An SFT step's metrics line: the step's, plus the completion tokens trained on and the
+/// documents skipped so far for not fitting a padded row.
+#[derive(Debug, Clone, Serialize)]
+pub struct SftMetrics {
+    #[serde(flatten)]
+    pub step: Metrics,
+    /// Targets of this step that counted in the loss (completion tokens and `[EOS]`).
+    pub trained_tokens: u64,
+    /// Documents longer than `seq_len + 1` tokens skipped so far (`packing = "padded"`).
+    pub skipped_docs: u64,
+}
+
+/// How phase `phase` cuts its rows: SFT's packing, or `None` (every token counts). Only
+/// `train sft` reads an `[sft]` section.
+fn sft_packing(cfg: &TrainConfig, phase: &str) -> Result<Option<Packing>, ConfigError> {
+    match (phase, &cfg.sft) {
+        ("sft", s) => Ok(Some(s.unwrap_or_default().packing)),
+        (_, None) => Ok(None),
+        (_, Some(s)) => Err(ConfigError::value(
+            "sft.packing",
+            format!("\"{}\"", s.packing.name()),
+            "the [sft] section is read by `train sft` only; remove it from this config",
+        )),
+    }
+}
+
+/// Runs one training phase (`pretrain`, `midtrain` or `sft`) on backend `B`.
 pub fn train<B: TrainBackend>(
     cfg: &TrainConfig,
     phase: &str,
@@ -125,6 +155,7 @@ pub fn train<B: TrainBackend>(
     device: &B::Device,
     obs: &mut dyn Observer,
 ) -> Result<TrainSummary, TrainError> {
+    let sft = sft_packing(cfg, phase)?;
     if matches!(start, Start::From(_))
         && cfg.model.as_ref().is_some_and(|m| *m != Default::default())
     {
@@ -139,15 +170,21 @@ pub fn train<B: TrainBackend>(
     } = origin(cfg, phase, run::begin(&cfg.out, start)?)?;
     check_model(cfg, &model_cfg, &tokenizer)?;
     let carried = Carried::new(&model_cfg, &tokenizer)?;
+    let pad = carried.pad;
 
-    let mut data = Packer::new(
+    let mut data = Packer::open(
         &cfg.data,
         &cfg.data.splits,
         tokenizer.clone(),
         cfg.seed,
         false,
+        sft,
     )?;
-    let eval_set = held_out(cfg, &tokenizer)?;
+    let eval_set = held_out(cfg, &tokenizer, sft)?;
+    let eval_ids: Vec<Vec<u32>> = match sft {
+        None => eval_set.iter().map(|s| s.ids.clone()).collect(),
+        Some(_) => Vec::new(),
+    };
     let mut model: Qwen2<B> = weights::to_model(&model_cfg, &init_weights, device)?;
     drop(init_weights);
     let mut optim = AdamW::<B>::new(cfg.optim.clone());
@@ -211,7 +248,10 @@ pub fn train<B: TrainBackend>(
             let row = last_row.as_ref().expect("a step ran");
             let every = cfg.eval.every;
             if !eval_set.is_empty() && (last || (every > 0 && step % every == 0)) {
-                let l = eval_loss(&model.valid(), &eval_set, bs, seq, device);
+                let l = match sft {
+                    None => eval_loss(&model.valid(), &eval_ids, bs, seq, device),
+                    Some(_) => weighted_eval_loss(&model.valid(), &eval_set, bs, pad),
+                };
                 outcome.eval_loss = Some(l);
                 let m = Metrics {
                     loss: None,
@@ -250,15 +290,31 @@ pub fn train<B: TrainBackend>(
         let lr = cfg.optim.lr_at(step, total);
         let mut accumulator = GradientsAccumulator::<Qwen2<B>>::new();
         let mut loss_sum = 0.0;
-        for _ in 0..cfg.budget.grad_accum {
-            let (x, y) = next_batch(&mut data, bs, seq)?;
-            let scale = 1.0 / cfg.budget.grad_accum as f32;
-            let (loss, grads) = loss_and_grads(&model, &x, &y, bs, seq, scale);
+        let batches = (0..cfg.budget.grad_accum)
+            .map(|_| next_batch(&mut data, bs, pad))
+            .collect::<Result<Vec<_>, _>>()?;
+        // SFT: the mean over the step's trained targets (none: no gradient, loss 0).
+        let trained: u64 = batches.iter().map(Batch::trained).sum();
+        for b in &batches {
+            let (loss, grads) = match sft {
+                None => {
+                    let scale = 1.0 / cfg.budget.grad_accum as f32;
+                    loss_and_grads(&model, &b.inputs, &b.targets, bs, seq, scale)
+                }
+                Some(_) => {
+                    let scale = 1.0 / trained.max(1) as f32;
+                    let (x, y, w) = (&b.inputs, &b.targets, &b.weights);
+                    weighted_loss_and_grads(&model, x, y, w, (b.batch, b.seq), scale)
+                }
+            };
             loss_sum += loss;
             accumulator.accumulate(&model, grads);
         }
         let grads = accumulator.grads();
-        let loss = loss_sum / cfg.budget.grad_accum as f64;
+        let loss = match sft {
+            None => loss_sum / cfg.budget.grad_accum as f64,
+            Some(_) => loss_sum / trained.max(1) as f64,
+        };
         if !loss.is_finite() {
             return Err(TrainError::Diverged { step, loss, lr });
         }
@@ -268,13 +324,17 @@ pub fn train<B: TrainBackend>(
         step += 1;
         // Log.
         let secs = t0.elapsed().as_secs_f64();
-        timed_tokens += tokens_per_step;
+        // Padded rows are as long as their micro-batch's longest; every other row is `seq`.
+        let (positions, flops) = match sft {
+            Some(Packing::Padded) => batches.iter().fold((0, 0.0), |(p, f), b| {
+                let fpt = model_cfg.train_flops_per_token(b.seq);
+                (p + b.positions(), f + b.positions() as f64 * fpt)
+            }),
+            _ => (tokens_per_step, tokens_per_step as f64 * flops_per_token),
+        };
+        timed_tokens += positions;
         timed_secs += secs;
-        run.account(
-            step,
-            tokens_per_step,
-            tokens_per_step as f64 * flops_per_token,
-        );
+        run.account(step, positions, flops);
         outcome.losses.push((step, loss));
         let m = Metrics {
             phase: phase.to_string(),
@@ -284,12 +344,19 @@ pub fn train<B: TrainBackend>(
             eval_loss: None,
             lr: Some(lr),
             grad_norm: Some(grad_norm),
-            tokens_per_s: Some(tokens_per_step as f64 / secs.max(1e-9)),
+            tokens_per_s: Some(positions as f64 / secs.max(1e-9)),
             flops: run.current.flops,
             cum_tokens: run.cum_tokens(),
             cum_flops: run.cum_flops(),
         };
-        run.log(Row::Step(&m))?;
+        match sft {
+            None => run.log(Row::Step(&m))?,
+            Some(_) => run.log(Row::Sft(&SftMetrics {
+                step: m.clone(),
+                trained_tokens: trained,
+                skipped_docs: data.skipped_docs(),
+            }))?,
+        }
         last_row = Some(m);
     }
     // The fused step's buffers are not needed past the last step.
@@ -326,21 +393,27 @@ fn check_model(
     Ok(())
 }
 
-/// The held-out sequences (`data.eval_split`, `eval.batches` batches), or none.
-fn held_out(cfg: &TrainConfig, tokenizer: &Tokenizer) -> Result<Vec<Vec<u32>>, TrainError> {
+/// The held-out rows (`data.eval_split`, `eval.batches` batches, cut as the training rows
+/// are), or none.
+fn held_out(
+    cfg: &TrainConfig,
+    tokenizer: &Tokenizer,
+    sft: Option<Packing>,
+) -> Result<Vec<Sequence>, TrainError> {
     let Some(split) = &cfg.data.eval_split else {
         return Ok(Vec::new());
     };
-    let mut p = Packer::new(
+    let mut p = Packer::open(
         &cfg.data,
         std::slice::from_ref(split),
         tokenizer.clone(),
         cfg.seed,
         true,
+        sft,
     )?;
     let mut v = Vec::new();
     while v.len() < cfg.eval.batches * cfg.budget.batch_size {
-        match p.next_sequence()? {
+        match p.next_row()? {
             Some(s) => v.push(s),
             None => break,
         }
@@ -376,22 +449,15 @@ fn total_steps(cfg: &TrainConfig, phase: &str, model: &ModelConfig) -> Result<u6
     }
 }
 
-/// `batch` sequences as inputs `[batch, seq]` and next-token targets `[batch, seq]`, row-major.
-fn next_batch(
-    data: &mut Packer,
-    batch: usize,
-    seq: usize,
-) -> Result<(Vec<u32>, Vec<u32>), TrainError> {
-    let mut x = Vec::with_capacity(batch * seq);
-    let mut y = Vec::with_capacity(batch * seq);
-    for _ in 0..batch {
-        let s = data
-            .next_sequence()?
-            .expect("the training stream starts a new pass instead of ending");
-        x.extend_from_slice(&s[..seq]);
-        y.extend_from_slice(&s[1..]);
-    }
-    Ok((x, y))
+/// The next `batch` rows as a micro-batch (padded rows with `pad`).
+fn next_batch(data: &mut Packer, batch: usize, pad: u32) -> Result<Batch, TrainError> {
+    let rows = (0..batch)
+        .map(|_| {
+            let row = data.next_row()?;
+            Ok(row.expect("the training stream starts a new pass instead of ending"))
+        })
+        .collect::<Result<Vec<_>, TrainError>>()?;
+    Ok(Batch::of(&rows, pad))
 }
 
 /// A backend the training loop runs on, and how it computes a micro-batch's gradients.

@@ -18,6 +18,8 @@ mod layers;
 mod regressions;
 #[cfg(feature = "train")]
 mod rl;
+#[cfg(feature = "train")]
+mod sft;
 mod solver;
 #[cfg(feature = "train")]
 mod study;

@@ -1,4 +1,5 @@
-//! The fused training step on the CPU: forward, mean next-token cross-entropy and backward of
+//! The fused training step on the CPU: forward, mean (or, for SFT, weighted) next-token
+//! cross-entropy and backward of
 //! the [`Qwen2`] model written out by hand over host buffers, returning burn gradients that the
 //! optimiser consumes as it consumes autodiff's.
 //!
@@ -176,6 +177,23 @@ pub fn loss_and_grads<B: AutodiffBackend>(
         ops::cross_entropy(logits, targets, vocab, c)
     });
     (nll / n as f64, grads)
+}
+
+/// Weighted next-token cross-entropy `Σ_t w_t·nll_t` of `inputs` → `targets` (`weights`,
+/// like both, `[batch, seq]` row-major; SFT's loss mask) and the gradients of `grad_scale ·`
+/// that sum. A position of weight 0 adds nothing to the loss or the gradients.
+pub fn weighted_loss_and_grads<B: AutodiffBackend>(
+    model: &Qwen2<B>,
+    inputs: &[u32],
+    targets: &[u32],
+    weights: &[f32],
+    (batch, seq): (usize, usize),
+    grad_scale: f32,
+) -> (f64, GradientsParams) {
+    assert_eq!(weights.len(), batch * seq, "weights are [batch, seq]");
+    step(model, inputs, targets, batch, seq, |logits, vocab| {
+        ops::weighted_cross_entropy(logits, targets, weights, vocab, grad_scale)
+    })
 }
 
 /// A per-token objective on the log-probabilities of `targets` (`[batch, seq]` row-major)

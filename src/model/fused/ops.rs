@@ -414,6 +414,37 @@ pub fn cross_entropy(logits: &mut [f32], targets: &[u32], vocab: usize, c: f32) 
     partial.iter().sum()
 }
 
+/// [`cross_entropy`] with a weight per row: row `r` is replaced by `c · w_r ·` its gradient
+/// (zeros where `w_r = 0`, skipping the softmax); returns `Σ_r w_r · nll_r`.
+pub fn weighted_cross_entropy(
+    logits: &mut [f32],
+    targets: &[u32],
+    weights: &[f32],
+    vocab: usize,
+    c: f32,
+) -> f64 {
+    let partial: Vec<f64> = logits
+        .par_chunks_mut(vocab * ROW_BLOCK)
+        .zip(targets.par_chunks(ROW_BLOCK))
+        .zip(weights.par_chunks(ROW_BLOCK))
+        .map(|((z, t), w)| {
+            z.chunks_mut(vocab)
+                .zip(t)
+                .zip(w)
+                .map(|((z, &t), &w)| {
+                    if w == 0.0 {
+                        z.fill(0.0);
+                        0.0
+                    } else {
+                        w as f64 * xent_row(z, t as usize, c * w)
+                    }
+                })
+                .sum::<f64>()
+        })
+        .collect();
+    partial.iter().sum()
+}
+
 simd_fn! {
     /// One row of logits at inverse temperature `k`: replaced by its softmax; returns the
     /// log-probability of `target` and the distribution's entropy.

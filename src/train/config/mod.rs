@@ -39,10 +39,14 @@
 //! [eval]
 //! every = 50
 //! batches = 4
+//!
+//! # [sft]                        # `train sft` only ([`sft::SftConfig`])
+//! # packing = "packed"           # packed | padded
 //! ```
 
 mod error;
 pub mod rl;
+pub mod sft;
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +54,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::ConfigError;
 pub use rl::{MaxNewTokens, PoolConfig, RlConfig, RlSettings, RolloutConfig};
+pub use sft::{Packing, SftConfig};
 
 use super::data::DataConfig;
 use super::optim::OptimConfig;
@@ -82,6 +87,10 @@ pub struct TrainConfig {
     /// runs for β·total_flops instead of `budget.tokens`.
     #[serde(default)]
     pub compute: Option<ComputeSplit>,
+    /// Supervised fine-tuning's settings, read by `train sft` only (absent: the defaults);
+    /// not written when absent, so pre-/mid-training checkpoints are as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sft: Option<SftConfig>,
 }
 
 /// A compute budget split between mid-training (fraction β) and RL (1 − β): give the same

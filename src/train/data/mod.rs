@@ -2,6 +2,11 @@
 //! (context, op) token-budget mixture, renders `prompt + completion + [EOS]`, packs tokens into
 //! fixed-length sequences and shuffles them in blocks, all deterministically.
 //!
+//! Supervised fine-tuning ([`Packing`], `train sft`) reads the same streams with a loss mask
+//! that follows the tokens: the prompt (encoded alone, as RL and `eval` encode it) is masked,
+//! the completion and its `[EOS]` are not. Packed, the documents are cut into rows exactly as
+//! above; padded, each row is one document.
+//!
 //! Memory stays bounded whatever the dataset size: each mixture entry holds one window of at
 //! most [`WINDOW_ROWS`] rows, and the shuffle holds one block of sequences. The [`Cursor`]
 //! (stream positions, tokens per entry and the token carry at the start of the current block,
@@ -14,9 +19,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+mod error;
+mod mix;
+
+pub use self::error::DataError;
+pub use self::mix::MixEntry;
+use self::mix::{resolve_mix, Filter};
 use crate::dataset::reader::{for_each_training_row, Dataset};
-use crate::dataset::recipe::{parse_op_range, OpRangeError};
-use crate::tokenizer::{Tokenizer, TokenizerError};
+use crate::tokenizer::Tokenizer;
+use crate::train::config::Packing;
 
 /// Rows read from a shard at a time, per mixture entry.
 pub const WINDOW_ROWS: usize = 1024;
@@ -54,89 +65,6 @@ fn default_shuffle_block() -> usize {
     256
 }
 
-/// One mixture entry: rows whose template is in `contexts` (empty: any) and whose op lies in
-/// `ops` get `share` of the training tokens.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MixEntry {
-    #[serde(default)]
-    pub contexts: Vec<String>,
-    #[serde(default)]
-    pub ops: Option<String>,
-    pub share: f64,
-}
-
-/// Why the training data cannot be read as configured; each variant names the setting,
-/// split, shard or cursor position at fault.
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    #[error("data: seq_len = {0} must be at least 2")]
-    SeqLen(usize),
-    #[error("data: shuffle_block must be positive")]
-    ShuffleBlock,
-    #[error("data: split \"{split}\" is not in {} (it has: {have})", dir.display())]
-    UnknownSplit {
-        split: String,
-        dir: PathBuf,
-        /// The dataset's splits, comma-separated.
-        have: String,
-    },
-    #[error("{}: shard listed in manifest.json is missing", path.display())]
-    MissingShard { path: PathBuf },
-    #[error("data: splits [{splits}] of {} hold no rows", dir.display())]
-    NoRows { splits: String, dir: PathBuf },
-    #[error("data: data.mix[{index}].share = {share} must be positive")]
-    Share { index: usize, share: f64 },
-    #[error("data: data.mix[{index}].ops = \"{ops}\": {problem}")]
-    Ops {
-        index: usize,
-        ops: String,
-        problem: OpRangeError,
-    },
-    #[error("data: mixture entry {entry} ({filter}) matches no rows of the chosen splits")]
-    NoMatch { entry: usize, filter: String },
-    #[error("data: checkpoint data cursor has {found} mixture entries, the config has {expected}")]
-    CursorEntries { found: usize, expected: usize },
-    #[error("data: checkpoint data cursor points at shard {file} of {files}")]
-    CursorShard { file: usize, files: usize },
-    #[error(
-        "data: checkpoint data cursor points at row {row} of shard {file}, which has {rows} rows"
-    )]
-    CursorRow { row: u64, file: usize, rows: u64 },
-    #[error("data: checkpoint data cursor position {pos} is past its block of {len}")]
-    CursorPos { pos: usize, len: usize },
-    #[error("data: tokenizer: the tokenizer has no [EOS] token")]
-    NoEos,
-    #[error("data: tokenizer: {0}")]
-    Tokenizer(TokenizerError),
-    #[error(transparent)]
-    Read(#[from] crate::dataset::reader::ReadError),
-}
-
-/// A resolved mixture entry.
-#[derive(Debug, Clone)]
-struct Filter {
-    contexts: Vec<String>,
-    ops: (u32, u32),
-    share: f64,
-}
-
-impl Filter {
-    fn accepts(&self, template: &str, op: u32) -> bool {
-        (self.contexts.is_empty() || self.contexts.iter().any(|c| c == template))
-            && (self.ops.0..=self.ops.1).contains(&op)
-    }
-
-    fn describe(&self) -> String {
-        let ctx = if self.contexts.is_empty() {
-            "any".to_string()
-        } else {
-            self.contexts.join(",")
-        };
-        format!("contexts {ctx}, ops {}-{}", self.ops.0, self.ops.1)
-    }
-}
-
 /// Position of one entry's stream: pass number, shard file, next row in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamPos {
@@ -153,19 +81,55 @@ pub struct Cursor {
     pub start: Snapshot,
 }
 
-/// Pipeline state at the start of a block.
+/// Pipeline state at the start of a block. The SFT fields are left out of `state.json` when
+/// empty, so pre-/mid-training checkpoints are as they were.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub streams: Vec<StreamPos>,
     pub tokens: Vec<u64>,
     pub carry: Vec<u32>,
+    /// SFT: the loss mask of `carry`'s tokens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub carry_mask: Vec<bool>,
+    /// SFT, padded: documents skipped so far for being longer than a row.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One training row: `seq_len + 1` tokens (at most that many in padded SFT), and in SFT which
+/// of them are trained on as targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sequence {
+    pub ids: Vec<u32>,
+    /// SFT: whether each token counts in the loss (the completion and its `[EOS]`); empty
+    /// outside SFT.
+    pub mask: Vec<bool>,
+}
+
+/// A tokenised document: `prompt` of its tokens are the prompt (counted in SFT only), and
+/// `row_after` is its shard row + 1.
+struct Doc {
+    ids: Vec<u32>,
+    prompt: usize,
+    row_after: u64,
+}
+
+impl Doc {
+    /// The loss mask of its tokens: false on the prompt, true on the completion and `[EOS]`.
+    fn mask(&self) -> impl Iterator<Item = bool> + '_ {
+        (0..self.ids.len()).map(|k| k >= self.prompt)
+    }
 }
 
 /// One entry's stream over the shard files, a window of matching documents at a time.
 struct Stream {
     pos: StreamPos,
-    /// Tokenised documents of the current window with the row after each.
-    window: std::collections::VecDeque<(Vec<u32>, u64)>,
+    /// Tokenised documents of the current window.
+    window: std::collections::VecDeque<Doc>,
 }
 
 /// The packer: mixture → documents → fixed-length sequences → shuffled blocks.
@@ -175,6 +139,10 @@ pub struct Packer {
     streams: Vec<Stream>,
     tokens: Vec<u64>,
     carry: Vec<u32>,
+    /// SFT: how rows are cut, and the mask of `carry`; `None` outside SFT.
+    sft: Option<Packing>,
+    carry_mask: Vec<bool>,
+    skipped: u64,
     tokenizer: Tokenizer,
     eos: u32,
     seq_len: usize,
@@ -182,7 +150,7 @@ pub struct Packer {
     seed: u64,
     /// Stop after one pass (evaluation data) instead of starting another epoch.
     single_pass: bool,
-    block: Vec<Vec<u32>>,
+    block: Vec<Sequence>,
     block_index: u64,
     block_pos: usize,
     block_start: Snapshot,
@@ -197,6 +165,18 @@ impl Packer {
         tokenizer: Tokenizer,
         seed: u64,
         single_pass: bool,
+    ) -> Result<Packer, DataError> {
+        Packer::open(config, splits, tokenizer, seed, single_pass, None)
+    }
+
+    /// [`Packer::new`], with SFT's loss mask and row cutting when `sft` is given.
+    pub fn open(
+        config: &DataConfig,
+        splits: &[String],
+        tokenizer: Tokenizer,
+        seed: u64,
+        single_pass: bool,
+        sft: Option<Packing>,
     ) -> Result<Packer, DataError> {
         if config.seq_len < 2 {
             return Err(DataError::SeqLen(config.seq_len));
@@ -254,6 +234,9 @@ impl Packer {
             filters,
             tokens: vec![0; n],
             carry: Vec::new(),
+            sft,
+            carry_mask: Vec::new(),
+            skipped: 0,
             tokenizer,
             eos,
             seq_len: config.seq_len,
@@ -267,6 +250,8 @@ impl Packer {
                 streams: vec![start; n],
                 tokens: vec![0; n],
                 carry: Vec::new(),
+                carry_mask: Vec::new(),
+                skipped: 0,
             },
             text: String::new(),
         };
@@ -276,6 +261,11 @@ impl Packer {
 
     /// The next sequence of `seq_len + 1` tokens, or `None` at the end of a single pass.
     pub fn next_sequence(&mut self) -> Result<Option<Vec<u32>>, DataError> {
+        Ok(self.next_row()?.map(|s| s.ids))
+    }
+
+    /// The next row with its SFT mask, or `None` at the end of a single pass.
+    pub fn next_row(&mut self) -> Result<Option<Sequence>, DataError> {
         if self.block_pos == self.block.len() {
             self.block_index += 1;
             self.fill_block()?;
@@ -286,6 +276,12 @@ impl Packer {
         let s = self.block[self.block_pos].clone();
         self.block_pos += 1;
         Ok(Some(s))
+    }
+
+    /// SFT, padded: documents skipped so far for being longer than `seq_len + 1` tokens (the
+    /// pipeline reads a block ahead of the rows handed out).
+    pub fn skipped_docs(&self) -> u64 {
+        self.skipped
     }
 
     /// Where the pipeline stands (for checkpoints).
@@ -326,6 +322,8 @@ impl Packer {
         }
         self.tokens = c.start.tokens.clone();
         self.carry = c.start.carry.clone();
+        self.carry_mask = c.start.carry_mask.clone();
+        self.skipped = c.start.skipped;
         self.block_index = c.block;
         self.fill_block()?;
         if c.pos > self.block.len() {
@@ -352,34 +350,14 @@ impl Packer {
                 .collect(),
             tokens: self.tokens.clone(),
             carry: self.carry.clone(),
+            carry_mask: self.carry_mask.clone(),
+            skipped: self.skipped,
         };
         self.block.clear();
         self.block_pos = 0;
-        let need = self.seq_len + 1;
-        while self.block.len() < self.block_size {
-            while self.carry.len() < need {
-                // The entry furthest below its share of the tokens drawn so far.
-                let i = (0..self.filters.len())
-                    .min_by(|&a, &b| {
-                        let ra = self.tokens[a] as f64 / self.filters[a].share;
-                        let rb = self.tokens[b] as f64 / self.filters[b].share;
-                        ra.total_cmp(&rb)
-                    })
-                    .expect("at least one mixture entry");
-                match self.next_document(i)? {
-                    Some(doc) => {
-                        self.tokens[i] += doc.len() as u64;
-                        self.carry.extend_from_slice(&doc);
-                    }
-                    None => break,
-                }
-            }
-            if self.carry.len() < need {
-                break; // end of a single pass: the tail shorter than a sequence is dropped
-            }
-            self.block.push(self.carry[..need].to_vec());
-            // Consecutive sequences share one token, so every token is a target once.
-            self.carry.drain(..self.seq_len);
+        match self.sft {
+            Some(Packing::Padded) => self.fill_padded()?,
+            _ => self.fill_packed()?,
         }
         let mut rng = ChaCha8Rng::seed_from_u64(
             self.seed ^ 0x5EED_DA7A ^ self.block_index.wrapping_mul(0x9E37_79B9_7F4A_7C15),
@@ -388,11 +366,90 @@ impl Packer {
         Ok(())
     }
 
+    /// The entry furthest below its share of the tokens drawn so far.
+    fn neediest(&self) -> usize {
+        (0..self.filters.len())
+            .min_by(|&a, &b| {
+                let ra = self.tokens[a] as f64 / self.filters[a].share;
+                let rb = self.tokens[b] as f64 / self.filters[b].share;
+                ra.total_cmp(&rb)
+            })
+            .expect("at least one mixture entry")
+    }
+
+    /// A block of rows cut from the documents laid end to end (the mask, in SFT, follows).
+    fn fill_packed(&mut self) -> Result<(), DataError> {
+        let need = self.seq_len + 1;
+        while self.block.len() < self.block_size {
+            while self.carry.len() < need {
+                let i = self.neediest();
+                match self.next_document(i)? {
+                    Some(doc) => {
+                        self.tokens[i] += doc.ids.len() as u64;
+                        if self.sft.is_some() {
+                            self.carry_mask.extend(doc.mask());
+                        }
+                        self.carry.extend_from_slice(&doc.ids);
+                    }
+                    None => break,
+                }
+            }
+            if self.carry.len() < need {
+                break; // end of a single pass: the tail shorter than a sequence is dropped
+            }
+            let mask = match self.sft {
+                Some(_) => self.carry_mask[..need].to_vec(),
+                None => Vec::new(),
+            };
+            self.block.push(Sequence {
+                ids: self.carry[..need].to_vec(),
+                mask,
+            });
+            // Consecutive sequences share one token, so every token is a target once.
+            self.carry.drain(..self.seq_len);
+            if self.sft.is_some() {
+                self.carry_mask.drain(..self.seq_len);
+            }
+        }
+        Ok(())
+    }
+
+    /// A block of rows of one document each; a document longer than a row is skipped.
+    fn fill_padded(&mut self) -> Result<(), DataError> {
+        let need = self.seq_len + 1;
+        // More skips in a row than a pass has rows: the neediest entry holds nothing that fits.
+        let rows: u64 = self.files.iter().map(|(_, rows)| rows).sum();
+        let mut skips = 0u64;
+        while self.block.len() < self.block_size {
+            let i = self.neediest();
+            let Some(doc) = self.next_document(i)? else {
+                break;
+            };
+            if doc.ids.len() > need {
+                self.skipped += 1;
+                skips += 1;
+                if skips > rows {
+                    return Err(DataError::TooLong {
+                        entry: i + 1,
+                        filter: self.filters[i].describe(),
+                        tokens: need,
+                    });
+                }
+                continue;
+            }
+            skips = 0;
+            self.tokens[i] += doc.ids.len() as u64;
+            let mask = doc.mask().collect();
+            self.block.push(Sequence { ids: doc.ids, mask });
+        }
+        Ok(())
+    }
+
     /// The position to resume a stream from: the row of its next unread document.
     fn stream_resume_pos(&self, s: &Stream) -> StreamPos {
         match s.window.front() {
-            Some((_, row_after)) => StreamPos {
-                row: row_after - 1,
+            Some(doc) => StreamPos {
+                row: doc.row_after - 1,
                 ..s.pos
             },
             None => s.pos,
@@ -400,13 +457,13 @@ impl Packer {
     }
 
     /// The next document of entry `i`, or `None` when a single pass is exhausted.
-    fn next_document(&mut self, i: usize) -> Result<Option<Vec<u32>>, DataError> {
+    fn next_document(&mut self, i: usize) -> Result<Option<Doc>, DataError> {
         // Rows scanned without a match since the last document: more than a whole pass means
         // the entry matches nothing.
         let mut scanned = 0u64;
         let total: u64 = self.files.iter().map(|(_, rows)| rows).sum();
         loop {
-            if let Some((doc, _)) = self.streams[i].window.pop_front() {
+            if let Some(doc) = self.streams[i].window.pop_front() {
                 return Ok(Some(doc));
             }
             let pos = self.streams[i].pos;
@@ -462,6 +519,7 @@ impl Packer {
         let take = (rows - row).min(WINDOW_ROWS as u64) as usize;
         let (filter, stream) = (&self.filters[i], &mut self.streams[i]);
         let (text, tokenizer, eos) = (&mut self.text, &self.tokenizer, self.eos);
+        let sft = self.sft.is_some();
         let mut r = row;
         let mut found = 0;
         for_each_training_row(path, row as usize, take, |doc| {
@@ -469,56 +527,30 @@ impl Packer {
             if doc.op < 0 || !filter.accepts(doc.template, doc.op as u32) {
                 return Ok(());
             }
-            text.clear();
-            text.push_str(doc.prompt);
-            text.push_str(doc.completion);
-            let mut ids = tokenizer.encode(text).map_err(DataError::Tokenizer)?;
+            let encode = |t: &str| tokenizer.encode(t).map_err(DataError::Tokenizer);
+            let (mut ids, prompt) = if sft {
+                // The prompt alone, as RL and eval encode it, so the masked prefix is exactly
+                // the prompt those phases will feed the model.
+                let mut ids = encode(doc.prompt)?;
+                let prompt = ids.len();
+                ids.extend(encode(doc.completion)?);
+                (ids, prompt)
+            } else {
+                text.clear();
+                text.push_str(doc.prompt);
+                text.push_str(doc.completion);
+                (encode(text)?, 0)
+            };
             ids.push(eos);
-            stream.window.push_back((ids, r));
+            stream.window.push_back(Doc {
+                ids,
+                prompt,
+                row_after: r,
+            });
             found += 1;
             Ok::<(), DataError>(())
         })?;
         stream.pos.row = r;
         Ok(found)
     }
-}
-
-fn resolve_mix(mix: &[MixEntry]) -> Result<Vec<Filter>, DataError> {
-    if mix.is_empty() {
-        return Ok(vec![Filter {
-            contexts: Vec::new(),
-            ops: (0, u32::MAX),
-            share: 1.0,
-        }]);
-    }
-    let total: f64 = mix.iter().map(|m| m.share).sum();
-    let mut out = Vec::new();
-    for (k, m) in mix.iter().enumerate() {
-        if !(m.share > 0.0 && m.share.is_finite()) {
-            return Err(DataError::Share {
-                index: k,
-                share: m.share,
-            });
-        }
-        let ops = match &m.ops {
-            None => (0, u32::MAX),
-            Some(s) => parse_op_range(s).map_err(|problem| DataError::Ops {
-                index: k,
-                ops: s.clone(),
-                problem,
-            })?,
-        };
-        let contexts = m
-            .contexts
-            .iter()
-            .filter(|c| c.as_str() != "*")
-            .cloned()
-            .collect();
-        out.push(Filter {
-            contexts,
-            ops,
-            share: m.share / total,
-        });
-    }
-    Ok(out)
 }

@@ -116,7 +116,7 @@ pub enum RunError {
     },
     #[error("{phase} starts from a checkpoint: give --from CKPT (or --resume)")]
     NoFrom { phase: String },
-    #[error("model: mid-training takes the model from --from; remove the [model] section")]
+    #[error("model: mid-training and SFT take the model from --from; remove the [model] section")]
     ModelWithFrom,
     #[error("model: a [model] section is required for pre-training")]
     NoModel,

@@ -72,7 +72,7 @@ pub struct TrainConfig {
     pub precision: Precision,
     /// The run folder.
     pub out: PathBuf,
-    /// Required for pre-training; mid-training takes the model from its checkpoint.
+    /// Required for pre-training; mid-training and SFT take the model from its checkpoint.
     #[serde(default)]
     pub model: Option<ModelSpec>,
     pub data: DataConfig,

@@ -81,6 +81,8 @@ pub fn run(a: Args) -> Result<(), CliError> {
                 RuleArg::Interplay => Rule::Interplay,
             },
             alpha: a.alpha,
+            // Replaced by the gold's trace format (its manifest's) when the gold is read.
+            format: Default::default(),
         },
         out: a.out.as_deref(),
     };
@@ -127,6 +129,14 @@ pub fn print_summary(s: &Summary, secs: f64) {
         secs,
         s.samples as f64 / secs.max(1e-9)
     );
+    if s.outcome_only {
+        println!(
+            "  trace format {}: OUTCOME ONLY, no process checked (process acc and every reward equal the outcome)",
+            s.trace_format
+        );
+    } else if !s.trace_format.is_full() {
+        println!("  trace format {}", s.trace_format);
+    }
     println!(
         "  verified correct {}%   answer correct {}%   mean process acc {}%",
         pct(s.verified_correct_rate),

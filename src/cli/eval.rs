@@ -261,6 +261,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
             RuleArg::Interplay => Rule::Interplay,
         },
         alpha: 0.2,
+        format: run::trace_format(&a.data).map_err(run_error)?,
     };
     let (gold, verdicts) = verify(&problems, &sampled, cfg).map_err(CliError::from)?;
     // summary.json has pass@k for every k ≤ N; the printout and the per-op plot use powers of two.

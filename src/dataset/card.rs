@@ -14,7 +14,7 @@ fn format_note(f: TraceFormat) -> Option<&'static str> {
             "each step is `NAME: ...; L = ...`, the arithmetic without the `Define … as L;` prose",
         ),
         TraceFormat::Long => Some(
-            "the full trace with each step followed by a check, `Check: L is NAME, and E = v, so L = v.`",
+            "the full trace with each step followed by a check, `We know L is NAME, and E = v, so L = v.`",
         ),
         TraceFormat::AnswerOnly => Some(
             "no trace: the completion is ` </solution> <answer> N </answer>`, so only the outcome can be verified",

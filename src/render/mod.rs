@@ -256,14 +256,14 @@ mod tests {
         let long = Rendered::of_format(t, &spec_forward(), Long);
         assert_eq!(
             long.solution,
-            "Define adult owl in Jefferson Circus as K; so K = 2. Check: K is adult owl in Jefferson Circus, \
+            "Define adult owl in Jefferson Circus as K; so K = 2. We know K is adult owl in Jefferson Circus, \
              so K = 2. Define adult parrot in Jefferson Circus as t; Q = K = 2; so t = 3 * Q = 3 * 2 = 6. \
-             Check: t is adult parrot in Jefferson Circus, and 3 * 2 = 6, so t = 6. Define total number of \
-             adult animals in Jefferson Circus as U; so U = K + t = 2 + 6 = 8. Check: U is total number of \
+             We know t is adult parrot in Jefferson Circus, and 3 * 2 = 6, so t = 6. Define total number of \
+             adult animals in Jefferson Circus as U; so U = K + t = 2 + 6 = 8. We know U is total number of \
              adult animals in Jefferson Circus, and 2 + 6 = 8, so U = 8. Define adult owl in Hamilton Farm \
-             as z; O = U + K = 8 + 2 = 10; A = O + t = 10 + 6 = 16; so z = 4 + A = 4 + 16 = 20. Check: z is \
+             as z; O = U + K = 8 + 2 = 10; A = O + t = 10 + 6 = 16; so z = 4 + A = 4 + 16 = 20. We know z is \
              adult owl in Hamilton Farm, and 4 + 16 = 20, so z = 20. Define total number of adult animals \
-             in Hamilton Farm as B; so B = z = 20. Check: B is total number of adult animals in Hamilton \
+             in Hamilton Farm as B; so B = z = 20. We know B is total number of adult animals in Hamilton \
              Farm, so B = 20. Answer: 20."
         );
         let answer_only = Rendered::of_format(t, &spec_forward(), AnswerOnly);
@@ -291,7 +291,7 @@ mod tests {
             long.solution,
             full.solution.replace(
                 "x + 4. We know",
-                "x + 4. Check: P is adult wolf in Maple Creek, and 4 + x = x + 4, so P = x + 4. We know"
+                "x + 4. We know P is adult wolf in Maple Creek, and 4 + x = x + 4, so P = x + 4. We know"
             )
         );
         let answer_only = Rendered::of_format(t, &spec_reverse(), AnswerOnly);

@@ -166,11 +166,11 @@ impl Writer<'_> {
     }
 
     /// The `long` format's check of the step just written (whose last assignment is still in
-    /// `parts`): ` Check: V is NAME, and 2 + 6 = 8, so V = 8.`, the arithmetic left out when
+    /// `parts`): ` We know V is NAME, and 2 + 6 = 8, so V = 8.`, the arithmetic left out when
     /// the step only states or copies a value.
     fn check(&self, out: &mut String, t: &Template, q: Quantity, me: u8) {
         let [_, s, r] = &self.parts;
-        out.push_str(" Check: ");
+        out.push_str(" We know ");
         out.push(me as char);
         out.push_str(" is ");
         write_name(out, t, self.p, q);

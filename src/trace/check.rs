@@ -1,12 +1,14 @@
-//! The `long` format's check sentences: after a step, `Check: L is NAME, and E1 = E2, so L = v.`
-//! (`, and E1 = E2` left out when the step only states or copies a value).
+//! The `long` format's check sentences: after a step, `We know L is NAME, and E1 = E2, so L = v.`
+//! (`, and E1 = E2` left out when the step only states or copies a value). The words are the
+//! trace grammar's own (the domain tokenizer has every one), and `We know L is` never starts
+//! the equation section (`We know P = N`), so the two never read as each other.
 //!
 //! A check re-states the step being read, so it is held to it: L must be the step's letter,
 //! NAME its name (byte for byte, after trimming), E1 and E2 equal, and both E2 and v the value
 //! the step assigned. A check that agrees adds nothing; one that disagrees is an
 //! [`IssueKind::CheckMismatch`] (which fails [`Rule::Strict`](super::Rule::Strict) and flaws the
 //! step), so a long trace cannot say one thing and check another. A sentence starting
-//! `Check:` in any other shape is [`IssueKind::Malformed`].
+//! `We know L is` in any other shape is [`IssueKind::Malformed`].
 
 use super::expr::Ev;
 use super::lex::{is_ws, letter_at, skip_ws, trim};
@@ -14,7 +16,16 @@ use super::read::Reader;
 use super::verdict::IssueKind;
 
 impl Reader {
-    /// The check sentence `b[s..e]` (after `Check:`).
+    /// Whether the clause `t` is a check: `We know L is ...`.
+    pub(super) fn is_check(t: &[u8]) -> bool {
+        let Some(r) = t.strip_prefix(b"We know ") else {
+            return false;
+        };
+        let r = r.trim_ascii_start();
+        letter_at(r, 0, r.len()).is_some() && r[1..].trim_ascii_start().starts_with(b"is ")
+    }
+
+    /// The check sentence `b[s..e]` (after `We know`).
     pub(super) fn check(&mut self, b: &[u8], s: usize, e: usize) {
         let at = self.at;
         match self.check_agrees(b, s, e) {

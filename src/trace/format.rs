@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | `full` | `Define NAME as L; ...; so L = ... .` per step (SPEC §3) | every step |
 //! | `terse` | `NAME: ...; L = ... .` per step (no `Define`/`so` prose) | every step |
-//! | `long` | `full`, each step followed by `Check: L is NAME, and E = v, so L = v.` | every step and every check |
+//! | `long` | `full`, each step followed by `We know L is NAME, and E = v, so L = v.` | every step and every check |
 //! | `answer_only` | nothing | the answer only ([`Verdict::outcome_only`](super::Verdict::outcome_only)) |
 //!
 //! The enum lives in the verifier's layer (the renderer imports it from here) because the
@@ -37,7 +37,7 @@ pub enum TraceFormat {
     /// be scored.
     AnswerOnly,
     /// A longer chain of thought: the full trace with each step re-stated and checked
-    /// (`Check: L is NAME, and E = v, so L = v.`); a check that contradicts its step is an
+    /// (`We know L is NAME, and E = v, so L = v.`); a check that contradicts its step is an
     /// issue.
     Long,
 }

@@ -17,7 +17,7 @@
 //! are byte ranges looked up by hash in the gold name table.
 //!
 //! The [`TraceFormat`] adds two clause shapes: in `terse`, `NAME: ...` starts a step whose
-//! letter is the one its last assignment gives a value (`terse`); in `long`, `Check: ...`
+//! letter is the one its last assignment gives a value (`terse`); in `long`, `We know L is ...`
 //! re-states the step being read and must agree with it (`check`).
 //!
 //! This file holds the reader's state and the clause reader; its parts live beside it:
@@ -419,8 +419,8 @@ impl Reader {
             self.answer_claim(b, s + 7, e);
             return;
         }
-        if self.format == TraceFormat::Long && t.starts_with(b"Check:") {
-            self.check(b, s + 6, e);
+        if self.format == TraceFormat::Long && Self::is_check(t) {
+            self.check(b, s + 7, e);
             return;
         }
         if self.eq_mode {

@@ -102,7 +102,7 @@ pub enum IssueKind {
     Unsolved,
     /// A second unknown introduced, or one introduced in a forward-mode trace.
     ExtraUnknown,
-    /// `long` format: a `Check:` sentence that contradicts the step it follows (another letter
+    /// `long` format: a check (`We know L is NAME, ...`) that contradicts the step it follows (another letter
     /// or name, a sum that is wrong or is not the step's value), or one that follows no step.
     CheckMismatch,
 }

@@ -19,31 +19,31 @@ pub const TERSE_REV: &str = "adult wolf in Maple Creek: K = 2. adult fox in Mapl
 pub fn long_fwd() -> String {
     FWD.replace(
         "so K = 2.",
-        "so K = 2. Check: K is adult owl in Jefferson Circus, so K = 2.",
+        "so K = 2. We know K is adult owl in Jefferson Circus, so K = 2.",
     )
     .replace(
         "= 3 * 2 = 6.",
-        "= 3 * 2 = 6. Check: t is adult parrot in Jefferson Circus, and 3 * 2 = 6, so t = 6.",
+        "= 3 * 2 = 6. We know t is adult parrot in Jefferson Circus, and 3 * 2 = 6, so t = 6.",
     )
-    .replace("= 2 + 6 = 8.", "= 2 + 6 = 8. Check: U is total number of adult animals in Jefferson Circus, and 2 + 6 = 8, so U = 8.")
+    .replace("= 2 + 6 = 8.", "= 2 + 6 = 8. We know U is total number of adult animals in Jefferson Circus, and 2 + 6 = 8, so U = 8.")
     .replace(
         "= 4 + 16 = 20.",
-        "= 4 + 16 = 20. Check: z is adult owl in Hamilton Farm, and 4 + 16 = 20, so z = 20.",
+        "= 4 + 16 = 20. We know z is adult owl in Hamilton Farm, and 4 + 16 = 20, so z = 20.",
     )
-    .replace("so B = z = 20.", "so B = z = 20. Check: B is total number of adult animals in Hamilton Farm, so B = 20.")
+    .replace("so B = z = 20.", "so B = z = 20. We know B is total number of adult animals in Hamilton Farm, so B = 20.")
 }
 
 /// `REV` in the long format.
 pub fn long_rev() -> String {
     REV.replace(
         "so K = 2.",
-        "so K = 2. Check: K is adult wolf in Maple Creek, so K = 2.",
+        "so K = 2. We know K is adult wolf in Maple Creek, so K = 2.",
     )
     .replace(
         "= x + 3.",
-        "= x + 3. Check: R is adult bear in Maple Creek, and 3 + x = x + 3, so R = x + 3.",
+        "= x + 3. We know R is adult bear in Maple Creek, and 3 + x = x + 3, so R = x + 3.",
     )
-    .replace("= 2*x + 5.", "= 2*x + 5. Check: P is total number of adult animals in Maple Creek, and (x + 2) + (x + 3) = 2*x + 5, so P = 2*x + 5.")
+    .replace("= 2*x + 5.", "= 2*x + 5. We know P is total number of adult animals in Maple Creek, and (x + 2) + (x + 3) = 2*x + 5, so P = 2*x + 5.")
 }
 
 fn judge(f: TraceFormat, g: &GoldGraph, t: &str, rule: Rule) -> Verdict {
@@ -174,7 +174,7 @@ fn forward_mutations_are_rejected() {
         // An extra step: Strict fails it, the reference's rule tolerates it.
         let extra = match f {
             TraceFormat::Terse => "adult crow in Jefferson Circus: W = 1. ".to_string(),
-            _ => "Define adult crow in Jefferson Circus as W; so W = 1. Check: W is adult crow in Jefferson Circus, so W = 1. ".to_string(),
+            _ => "Define adult crow in Jefferson Circus as W; so W = 1. We know W is adult crow in Jefferson Circus, so W = 1. ".to_string(),
         };
         let last = format!("{step}total number of adult animals in Hamilton Farm");
         let m = swap(&t, &last, &format!("{extra}{last}"));
@@ -326,11 +326,11 @@ fn a_check_that_contradicts_its_step_is_an_issue() {
         (full.nodes, full.process_acc)
     );
     for (from, to, node) in [
-        ("Check: t is", "Check: Q is", 1),
-        ("Check: t is", "Check: K is", 1),
+        ("We know t is", "We know Q is", 1),
+        ("We know t is", "We know K is", 1),
         (
-            "Check: U is total number of adult animals in Jefferson Circus",
-            "Check: U is total number of adult animals in Hamilton Farm",
+            "We know U is total number of adult animals in Jefferson Circus",
+            "We know U is total number of adult animals in Hamilton Farm",
             2,
         ),
         ("and 2 + 6 = 8, so U = 8.", "and 2 + 5 = 8, so U = 8.", 2),
@@ -348,15 +348,15 @@ fn a_check_that_contradicts_its_step_is_an_issue() {
         assert_eq!(v.nodes[node], NodeStatus::Flawed, "`{to}`");
     }
     // A check before any step, and one that is not a check's shape.
-    let m = format!("Check: K is adult owl in Jefferson Circus, so K = 2. {t}");
+    let m = format!("We know K is adult owl in Jefferson Circus, so K = 2. {t}");
     assert!(has(
         &strict(TraceFormat::Long, &g, &m),
         IssueKind::CheckMismatch
     ));
     let m = swap(
         &t,
-        "Check: U is total number of adult animals in Jefferson Circus, and 2 + 6 = 8, so U = 8.",
-        "Check: U = 8 holds.",
+        "We know U is total number of adult animals in Jefferson Circus, and 2 + 6 = 8, so U = 8.",
+        "We know U = 8 holds.",
     );
     let v = strict(TraceFormat::Long, &g, &m);
     assert!(!v.verified_correct && has(&v, IssueKind::Malformed));

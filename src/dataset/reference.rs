@@ -111,11 +111,15 @@ pub fn graph_from_gold_trace(solution: &str) -> Result<GoldGraph, String> {
 }
 
 /// The dagmath trace format other than `full` that `solution` is written in, if it is one:
-/// `long` has check sentences, `answer_only` is the answer alone, `terse` has steps (`NAME: `)
+/// `long` has check sentences (`We know V is ...`), `answer_only` is the answer alone, `terse` has steps (`NAME: `)
 /// but no `Define`.
 fn other_format(solution: &str) -> Option<TraceFormat> {
     let s = solution.trim_start();
-    if s.contains(" Check: ") && s.contains("Define ") {
+    let check = |(i, _): (usize, &str)| {
+        let b = s.as_bytes();
+        b.get(i + 8).is_some_and(u8::is_ascii_alphabetic) && s[i + 9..].starts_with(" is ")
+    };
+    if s.contains("Define ") && s.match_indices("We know ").any(check) {
         Some(TraceFormat::Long)
     } else if s.starts_with("Answer:") {
         Some(TraceFormat::AnswerOnly)

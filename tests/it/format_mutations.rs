@@ -369,3 +369,40 @@ fn a_check_that_contradicts_its_step_is_an_issue() {
     let v = strict(TraceFormat::Long, &rev_gold(), &m);
     assert!(!v.verified_correct && has(&v, IssueKind::CheckMismatch));
 }
+
+/// Token-level mangling of terse and long traces and alphabet soup of their characters: no
+/// panic, and an accepted mangle is still a sound derivation (every step correct).
+#[test]
+fn fuzz_terse_and_long_readers() {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(23);
+    let alphabet: Vec<char> =
+        "adult owl in: We know K is , and so = + * ( ) ; . x 1 2 9 Answer <answer>"
+            .chars()
+            .collect();
+    for (f, fwd, rev, _) in cases() {
+        let mut ver = Verifier::for_format(f);
+        for (g, t) in [(fwd_gold(), &fwd), (rev_gold(), &rev)] {
+            let c = completion(t, g.answer);
+            for _ in 0..2000 {
+                let m = super::verifier::mangle(&mut rng, &c);
+                let v = ver.verify(&g, &m, Rule::Strict);
+                if v.verified_correct {
+                    assert!(
+                        v.nodes.iter().all(|&s| s == NodeStatus::Correct),
+                        "{f}: {m}"
+                    );
+                }
+                ver.verify(&g, &m, Rule::Interplay);
+            }
+            for len in [1usize, 10, 100, 1000] {
+                for _ in 0..100 {
+                    let s: String = (0..len)
+                        .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                        .collect();
+                    ver.verify(&g, &s, Rule::Strict);
+                }
+            }
+        }
+    }
+}

@@ -442,7 +442,7 @@ fn rewards_follow_their_formulas() {
 }
 
 /// Randomly mangle a trace at the token level.
-fn mangle(rng: &mut ChaCha8Rng, t: &str) -> String {
+pub fn mangle(rng: &mut ChaCha8Rng, t: &str) -> String {
     let mut toks: Vec<&str> = t.split(' ').collect();
     for _ in 0..rng.random_range(1..4) {
         if toks.is_empty() {

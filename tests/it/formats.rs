@@ -283,6 +283,19 @@ fn a_terse_dataset_records_its_format_keeps_its_prompts_and_audits_at_100_percen
         assert!(!t.completion.contains("Define "), "{}", t.completion);
     }
 
+    // Evaluation and the RL pool read the format from the manifest.
+    #[cfg(feature = "train")]
+    for (dir, f) in [(&terse, TraceFormat::Terse), (&full, TraceFormat::Full)] {
+        assert_eq!(dagmath::eval::run::trace_format(dir).unwrap(), f);
+        let pool = dagmath::train::config::PoolConfig {
+            dir: dir.to_path_buf(),
+            splits: vec!["train".into()],
+        };
+        let tok = dagmath::tokenizer::Tokenizer::domain(&TemplateSet::builtin());
+        let (items, format) = dagmath::train::rl::load_pool(&pool, &tok).unwrap();
+        assert_eq!((items.len(), format), (60, f));
+    }
+
     // Its own gold traces, as --self and as a predictions file, verify in its format.
     let preds = tmp.path().join("preds.jsonl");
     let lines: Vec<String> = rows

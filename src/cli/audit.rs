@@ -26,7 +26,9 @@ pub enum RuleArg {
 /// problem, question, solution, op, template and optionally id; the gold graph is read from the
 /// gold trace; without an id a record is named by its 0-based record index). Predictions are
 /// JSONL or Parquet with `id` and `completion` (or `response` / `output`), any number of
-/// samples per id.
+/// samples per id. Completions are read in the gold dataset's trace format (its manifest's
+/// `trace_format`: full, terse, long or answer_only; reference JSONL is full); an answer_only
+/// audit checks answers only and says so (`outcome_only` in summary.json).
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  dagmath audit --gold out/quickstart --self\n  \

@@ -24,6 +24,9 @@ use super::export::{prepare_out, resolve_checkpoint};
 use super::CliError;
 
 /// Sample completions from a checkpoint, verify them, and report pass@k.
+///
+/// Completions are verified in the dataset's trace format (its manifest's `trace_format`);
+/// with answer_only only answers are checked, and summary.json says so (`outcome_only`).
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Example:\n  dagmath eval --checkpoint out/pretrain --data out/quickstart \

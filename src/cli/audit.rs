@@ -26,7 +26,9 @@ pub enum RuleArg {
 /// problem, question, solution, op, template and optionally id; the gold graph is read from the
 /// gold trace; without an id a record is named by its 0-based record index). Predictions are
 /// JSONL or Parquet with `id` and `completion` (or `response` / `output`), any number of
-/// samples per id.
+/// samples per id. Completions are read in the gold dataset's trace format (its manifest's
+/// `trace_format`: full, terse, long or answer_only; reference JSONL is full); an answer_only
+/// audit checks answers only and says so (`outcome_only` in summary.json).
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  dagmath audit --gold out/quickstart --self\n  \
@@ -81,6 +83,8 @@ pub fn run(a: Args) -> Result<(), CliError> {
                 RuleArg::Interplay => Rule::Interplay,
             },
             alpha: a.alpha,
+            // Replaced by the gold's trace format (its manifest's) when the gold is read.
+            format: Default::default(),
         },
         out: a.out.as_deref(),
     };
@@ -127,6 +131,14 @@ pub fn print_summary(s: &Summary, secs: f64) {
         secs,
         s.samples as f64 / secs.max(1e-9)
     );
+    if s.outcome_only {
+        println!(
+            "  trace format {}: OUTCOME ONLY, no process checked (process acc and every reward equal the outcome)",
+            s.trace_format
+        );
+    } else if !s.trace_format.is_full() {
+        println!("  trace format {}", s.trace_format);
+    }
     println!(
         "  verified correct {}%   answer correct {}%   mean process acc {}%",
         pct(s.verified_correct_rate),

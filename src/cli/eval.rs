@@ -24,6 +24,9 @@ use super::export::{prepare_out, resolve_checkpoint};
 use super::CliError;
 
 /// Sample completions from a checkpoint, verify them, and report pass@k.
+///
+/// Completions are verified in the dataset's trace format (its manifest's `trace_format`);
+/// with answer_only only answers are checked, and summary.json says so (`outcome_only`).
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Example:\n  dagmath eval --checkpoint out/pretrain --data out/quickstart \
@@ -261,6 +264,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
             RuleArg::Interplay => Rule::Interplay,
         },
         alpha: 0.2,
+        format: run::trace_format(&a.data).map_err(run_error)?,
     };
     let (gold, verdicts) = verify(&problems, &sampled, cfg).map_err(CliError::from)?;
     // summary.json has pass@k for every k ≤ N; the printout and the per-op plot use powers of two.

@@ -10,6 +10,7 @@ use dagmath::dataset::recipe::RecipeError;
 use dagmath::dataset::recipe::{parse_op_range, Budget};
 use dagmath::dataset::{generate, GenerateError, GenerateOptions, Observer, Recipe};
 use dagmath::template::TemplateSet;
+use dagmath::trace::TraceFormat;
 
 use super::{load_templates, CliError};
 
@@ -19,8 +20,12 @@ use super::{load_templates, CliError};
 /// Output is byte-identical for the same recipe and seed, whatever `--threads` is.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  dagmath generate --recipe datasets/quickstart.toml --out out/quickstart\n  \
-dagmath generate --ops 11-14 --count 1000 --template zoo --mode forward --split ood_edge --held-out --out out/edge"
+    after_help = "Recipe keys: name, description, seed, shard_size, row_group_size, trace_format \
+(full | terse | answer_only | long: how the solution and completion columns write the gold trace; \
+the prompt is the same in every format), [[splits]] (see datasets/README.md).\n\n\
+Examples:\n  dagmath generate --recipe datasets/quickstart.toml --out out/quickstart\n  \
+dagmath generate --ops 11-14 --count 1000 --template zoo --mode forward --split ood_edge --held-out --out out/edge\n  \
+dagmath generate --ops 2-10 --count 1000 --trace-format terse --out out/terse"
 )]
 pub struct Args {
     /// Recipe file (TOML), e.g. datasets/quickstart.toml.
@@ -35,6 +40,10 @@ pub struct Args {
     /// Override the recipe's seed.
     #[arg(long)]
     seed: Option<u64>,
+    /// Trace format of the solution and completion columns: full (the default), terse,
+    /// answer_only or long; overrides the recipe's `trace_format`.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_trace_format)]
+    trace_format: Option<TraceFormat>,
     /// Continue an interrupted run in DIR; the result equals an uninterrupted run's.
     #[arg(long, conflicts_with = "force")]
     resume: bool,
@@ -79,6 +88,11 @@ pub struct Args {
     /// Quick set: rows per shard.
     #[arg(long, default_value_t = 100_000, conflicts_with = "recipe")]
     shard_size: u64,
+}
+
+/// `--trace-format`: a format name (a bad one is a usage error naming it).
+fn parse_trace_format(s: &str) -> Result<TraceFormat, dagmath::trace::UnknownTraceFormat> {
+    s.parse()
 }
 
 /// Build a recipe from the quick flags, checking each flag by name.
@@ -221,6 +235,9 @@ pub fn run(a: Args) -> Result<(), CliError> {
     };
     if let Some(s) = a.seed {
         recipe.seed = s;
+    }
+    if let Some(f) = a.trace_format {
+        recipe.trace_format = f;
     }
     let bar = ProgressBar::new(recipe.sized_rows());
     bar.set_style(

@@ -94,6 +94,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let cfg = AuditConfig {
         rule: Rule::Strict,
         alpha: 0.2,
+        format: ds.manifest.trace_format,
     };
     let (_, verdicts) = verify(&problems, &sampled, cfg).map_err(CliError::from)?;
     let mut passes = vec![0u32; problems.len()];

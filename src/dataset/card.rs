@@ -4,6 +4,23 @@
 use std::fmt::Write;
 
 use super::manifest::Manifest;
+use crate::trace::TraceFormat;
+
+/// What the `solution` and `completion` columns hold in a format other than `full`.
+fn format_note(f: TraceFormat) -> Option<&'static str> {
+    match f {
+        TraceFormat::Full => None,
+        TraceFormat::Terse => Some(
+            "each step is `NAME: ...; L = ...`, the arithmetic without the `Define … as L;` prose",
+        ),
+        TraceFormat::Long => Some(
+            "the full trace with each step followed by a check, `We know L is NAME, and E = v, so L = v.`",
+        ),
+        TraceFormat::AnswerOnly => Some(
+            "no trace: the completion is ` </solution> <answer> N </answer>`, so only the outcome can be verified",
+        ),
+    }
+}
 
 /// Render the card for a finished dataset.
 pub fn dataset_card(m: &Manifest) -> String {
@@ -24,6 +41,16 @@ pub fn dataset_card(m: &Manifest) -> String {
          seed reproduce these files byte for byte; `manifest.json` lists every shard's SHA-256.\n",
         m.dagmath_version, m.schema_version, m.recipe_sha256, m.seed
     );
+    // A dataset of the default format keeps the card it always had.
+    if let Some(what) = format_note(m.trace_format) {
+        let _ = writeln!(
+            s,
+            "Trace format: `{}` ({what}). The prompts are those of every other format; \
+             verify completions in this format (`dagmath audit` and `eval` read it from \
+             `manifest.json`).\n",
+            m.trace_format
+        );
+    }
     s.push_str(
         "| split | rows | tokens | held out | ops | templates | modes | distractors |\n\
          |---|---|---|---|---|---|---|---|\n",

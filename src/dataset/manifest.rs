@@ -1,5 +1,6 @@
-//! `manifest.json` of a generated dataset: the recipe and seed it came from, every split's
-//! shards with their SHA-256, the split's histograms and the overlap check between splits.
+//! `manifest.json` of a generated dataset: the recipe and seed it came from, the trace format
+//! of its `solution` and `completion` columns, every split's shards with their SHA-256, the
+//! split's histograms and the overlap check between splits.
 //! Its own module so that the card (which renders it) and the generator (which fills it) both
 //! depend on it, and not on each other.
 
@@ -10,6 +11,7 @@ use serde::Serialize;
 use super::recipe::{Budget, Recipe, SplitSpec};
 use super::schema::SCHEMA_VERSION;
 use super::split::HELD_OUT_BUCKETS;
+use crate::trace::TraceFormat;
 
 /// Datasets up to this many rows get an exact pairwise overlap check (8 bytes per row).
 const EXACT_OVERLAP_MAX_ROWS: u64 = 1_000_000;
@@ -21,6 +23,12 @@ pub struct Manifest {
     pub schema_version: u32,
     pub recipe_sha256: String,
     pub seed: u64,
+    /// The format of the gold traces (the `solution` and `completion` columns), which
+    /// `audit`, `eval` and the RL pool read completions in. Absent when `full`, so datasets of
+    /// the default format keep their bytes, and a manifest without the key (older ones too)
+    /// means `full`.
+    #[serde(skip_serializing_if = "TraceFormat::is_full")]
+    pub trace_format: TraceFormat,
     pub recipe: Recipe,
     pub held_out_rule: String,
     pub splits: Vec<SplitManifest>,
@@ -40,6 +48,7 @@ impl Manifest {
             schema_version: SCHEMA_VERSION,
             recipe_sha256,
             seed: recipe.seed,
+            trace_format: recipe.trace_format,
             recipe: recipe.clone(),
             held_out_rule: format!(
                 "a problem is held out iff the first two bytes of its id (big-endian) are < {HELD_OUT_BUCKETS}; \

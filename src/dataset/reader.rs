@@ -69,6 +69,9 @@ pub struct ManifestView {
     pub dagmath_version: String,
     pub recipe_sha256: String,
     pub seed: u64,
+    /// The format of the gold traces; `full` when absent (older manifests, and the default).
+    #[serde(default)]
+    pub trace_format: crate::trace::TraceFormat,
     pub splits: Vec<ManifestSplit>,
 }
 

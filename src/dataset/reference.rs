@@ -6,6 +6,12 @@
 //! The gold trace format (SPEC §3) is regular: `Define NAME as L;` opens a node's step, clauses
 //! are separated by `; `, each clause is `[so ]LETTER = letter-expression [= ...] = result`, and
 //! a node's parents are the named nodes its expressions reach through intermediate letters.
+//!
+//! Reference records are in the reference's own format, which is dagmath's `full`
+//! [`TraceFormat`]; the other formats exist only in dagmath datasets, whose `graph` column
+//! holds the gold graph, so there is nothing to read back from their traces. A gold trace in
+//! another format is therefore an error that names the format ([`GoldTraceError::NotFull`]),
+//! never a silently wrong graph.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,6 +19,7 @@ use std::path::Path;
 use super::jsonl::{self, JsonlError, RecordError};
 use crate::composer::Mode;
 use crate::graph::{GoldGraph, GoldNode, NodeKind};
+use crate::trace::TraceFormat;
 
 /// Errors of reading a reference file (they name the file and line).
 pub type ReferenceError = JsonlError;
@@ -90,6 +97,11 @@ pub enum GoldTraceError {
     Mode,
     #[error("the value of `{name}` overflows 64 bits")]
     Overflow { name: String },
+    #[error(
+        "the gold trace is in the `{format}` trace format; reference-format gold must be `full` \
+         (SPEC §3): audit the dagmath dataset it came from instead (its manifest records the format)"
+    )]
+    NotFull { format: TraceFormat },
 }
 
 /// [`read_gold_trace`] with the error as its message, the form the fuzz and regression tests
@@ -98,8 +110,31 @@ pub fn graph_from_gold_trace(solution: &str) -> Result<GoldGraph, String> {
     read_gold_trace(solution).map_err(|e| e.to_string())
 }
 
+/// The dagmath trace format other than `full` that `solution` is written in, if it is one:
+/// `long` has check sentences (`We know V is ...`), `answer_only` is the answer alone, `terse` has steps (`NAME: `)
+/// but no `Define`.
+fn other_format(solution: &str) -> Option<TraceFormat> {
+    let s = solution.trim_start();
+    let check = |(i, _): (usize, &str)| {
+        let b = s.as_bytes();
+        b.get(i + 8).is_some_and(u8::is_ascii_alphabetic) && s[i + 9..].starts_with(" is ")
+    };
+    if s.contains("Define ") && s.match_indices("We know ").any(check) {
+        Some(TraceFormat::Long)
+    } else if s.starts_with("Answer:") {
+        Some(TraceFormat::AnswerOnly)
+    } else if !s.contains("Define ") && s.contains(": ") && s.contains(" = ") {
+        Some(TraceFormat::Terse)
+    } else {
+        None
+    }
+}
+
 /// Read a gold trace (SPEC §3, either mode) into its gold graph.
 pub fn read_gold_trace(solution: &str) -> Result<GoldGraph, GoldTraceError> {
+    if let Some(format) = other_format(solution) {
+        return Err(GoldTraceError::NotFull { format });
+    }
     let reverse = solution.contains("we don't know its value yet");
     // Everything after the last step: the equation section and the answer.
     let steps_end = solution
@@ -296,6 +331,28 @@ mod tests {
                         assert_eq!(got, want, "{}", r.solution);
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn traces_of_other_formats_are_errors_naming_the_format() {
+        let set = TemplateSet::builtin();
+        let t = set.get("zoo").unwrap();
+        for mode in Mode::ALL {
+            let p = compose_seeded(t, 6, mode, 3).unwrap();
+            for f in [
+                TraceFormat::Terse,
+                TraceFormat::Long,
+                TraceFormat::AnswerOnly,
+            ] {
+                let r = Rendered::of_format(t, &p, f);
+                let e = read_gold_trace(&r.solution).unwrap_err();
+                assert!(
+                    matches!(e, GoldTraceError::NotFull { format } if format == f),
+                    "{e}"
+                );
+                assert!(e.to_string().contains(&format!("`{f}`")), "{e}");
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Evaluation runs with a model: load a dataset's problems and a checkpoint, encode each
 //! problem's prompt, sample completions with the [engine](crate::engine) on the chosen device,
-//! decode them, and verify them (the same path RL rollouts take). `dagmath eval` and
+//! decode them, and verify them (the same path RL rollouts take) in the dataset's trace format. `dagmath eval` and
 //! `dagmath select` are this module plus their flags and printouts; progress is reported
 //! through a callback, never printed here.
 
@@ -19,6 +19,7 @@ use crate::engine::{generate, stops, Finish, GenConfig, Request};
 use crate::graph::GoldItem;
 use crate::model::{weights, Qwen2, WeightsError};
 use crate::tokenizer::{Tokenizer, TokenizerError};
+use crate::trace::TraceFormat;
 use crate::train::checkpoint::{self, CheckpointError};
 use crate::train::config::DeviceKind;
 
@@ -123,6 +124,12 @@ pub fn load_problems(
         });
     }
     Ok(out)
+}
+
+/// The trace format the completions of `data`'s problems are read in: the one its gold traces
+/// were written in (its manifest's `trace_format`; `full` when absent).
+pub fn trace_format(data: &Path) -> Result<TraceFormat, RunError> {
+    Ok(Dataset::open(data)?.manifest.trace_format)
 }
 
 /// Loads the weights and tokenizer of the checkpoint (or Hugging Face) folder `dir`.

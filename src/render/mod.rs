@@ -9,10 +9,11 @@ mod text;
 mod trace;
 
 pub use text::{write_problem, write_question};
-pub use trace::write_trace;
+pub use trace::{write_trace, write_trace_as};
 
 use crate::composer::Problem;
 use crate::template::Template;
+use crate::trace::TraceFormat;
 
 /// Opening of the model-facing sequence, through the question.
 pub const QUESTION_OPEN: &str = "<question> ";
@@ -20,9 +21,12 @@ pub const QUESTION_CLOSE: &str = " </question> <solution>";
 pub const SOLUTION_CLOSE: &str = " </solution> <answer> ";
 pub const ANSWER_CLOSE: &str = " </answer>";
 
-/// All text fields of one problem.
+/// All text fields of one problem, its trace in `format`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Rendered {
+    /// The trace format `fill` writes (`full` by default). The prompt is the same in every
+    /// format; the solution and completion are not.
+    pub format: TraceFormat,
     /// The stated sentences, shuffled, separated by single spaces.
     pub problem: String,
     pub question: String,
@@ -31,11 +35,20 @@ pub struct Rendered {
     pub answer: i64,
     /// `<question> {problem} {question} </question> <solution>`
     pub prompt: String,
-    /// ` {solution without "Answer: N."} </solution> <answer> {N} </answer>`
+    /// ` {solution without "Answer: N."} </solution> <answer> {N} </answer>`; with an empty
+    /// trace (`answer_only`) ` </solution> <answer> {N} </answer>`.
     pub completion: String,
 }
 
 impl Rendered {
+    /// An empty value that renders traces in `format`.
+    pub fn in_format(format: TraceFormat) -> Rendered {
+        Rendered {
+            format,
+            ..Rendered::default()
+        }
+    }
+
     /// Render `p` into `self`, reusing its buffers.
     pub fn fill(&mut self, t: &Template, p: &Problem) {
         self.problem.clear();
@@ -45,7 +58,7 @@ impl Rendered {
         self.completion.clear();
         write_problem(&mut self.problem, t, p);
         write_question(&mut self.question, t, p);
-        let body_len = write_trace(&mut self.solution, t, p);
+        let body_len = write_trace_as(&mut self.solution, t, p, self.format);
         self.answer = p.answer();
 
         self.prompt.push_str(QUESTION_OPEN);
@@ -54,16 +67,23 @@ impl Rendered {
         self.prompt.push_str(&self.question);
         self.prompt.push_str(QUESTION_CLOSE);
 
-        self.completion.push(' ');
-        self.completion.push_str(&self.solution[..body_len]);
+        if body_len > 0 {
+            self.completion.push(' ');
+            self.completion.push_str(&self.solution[..body_len]);
+        }
         self.completion.push_str(SOLUTION_CLOSE);
         push_int(&mut self.completion, self.answer);
         self.completion.push_str(ANSWER_CLOSE);
     }
 
-    /// Render `p` into a fresh value.
+    /// Render `p` into a fresh value (`full` format).
     pub fn of(t: &Template, p: &Problem) -> Rendered {
-        let mut r = Rendered::default();
+        Rendered::of_format(t, p, TraceFormat::Full)
+    }
+
+    /// Render `p` into a fresh value, its trace in `format`.
+    pub fn of_format(t: &Template, p: &Problem, format: TraceFormat) -> Rendered {
+        let mut r = Rendered::in_format(format);
         r.fill(t, p);
         r
     }
@@ -173,14 +193,14 @@ mod tests {
         );
     }
 
-    #[test]
-    fn spec_reverse_example_renders_exactly() {
-        // adult fox in Maple Creek (hidden, 3); adult wolf in Maple Creek = 4 plus the fox.
+    /// The reverse example of SPEC §3: adult fox in Maple Creek (hidden, 3); adult wolf in
+    /// Maple Creek = 4 plus the fox.
+    fn spec_reverse() -> Problem {
         let nodes = vec![
             Node::new(inst(0, 1), Combine::Const(3), Outer::None, &[], 3),
             Node::new(inst(0, 0), Combine::Sum, Outer::Plus(4), &[0], 7),
         ];
-        let p = Problem {
+        Problem {
             mode: Mode::Reverse,
             op: 3,
             loc_group: 0,
@@ -192,7 +212,12 @@ mod tests {
             hidden: Some(0),
             order: vec![0, 1, FINAL_STATEMENT],
             letters: b"PJ".to_vec(),
-        };
+        }
+    }
+
+    #[test]
+    fn spec_reverse_example_renders_exactly() {
+        let p = spec_reverse();
         let set = TemplateSet::builtin();
         let r = Rendered::of(set.get("zoo").unwrap(), &p);
         assert_eq!(
@@ -210,6 +235,67 @@ mod tests {
              adult wolf in Maple Creek equals 7."
         );
         assert_eq!(r.question, "How many adult fox does Maple Creek have?");
+    }
+
+    /// Each format of the SPEC §3 examples, exactly: the same letters and arithmetic in other
+    /// words, and the same prompt.
+    #[test]
+    fn every_format_renders_exactly() {
+        use crate::trace::TraceFormat::{AnswerOnly, Long, Terse};
+        let set = TemplateSet::builtin();
+        let t = set.get("zoo").unwrap();
+        let full = Rendered::of(t, &spec_forward());
+        let terse = Rendered::of_format(t, &spec_forward(), Terse);
+        assert_eq!(
+            terse.solution,
+            "adult owl in Jefferson Circus: K = 2. adult parrot in Jefferson Circus: Q = K = 2; \
+             t = 3 * Q = 3 * 2 = 6. total number of adult animals in Jefferson Circus: U = K + t = 2 + 6 = 8. \
+             adult owl in Hamilton Farm: O = U + K = 8 + 2 = 10; A = O + t = 10 + 6 = 16; \
+             z = 4 + A = 4 + 16 = 20. total number of adult animals in Hamilton Farm: B = z = 20. Answer: 20."
+        );
+        let long = Rendered::of_format(t, &spec_forward(), Long);
+        assert_eq!(
+            long.solution,
+            "Define adult owl in Jefferson Circus as K; so K = 2. We know K is adult owl in Jefferson Circus, \
+             so K = 2. Define adult parrot in Jefferson Circus as t; Q = K = 2; so t = 3 * Q = 3 * 2 = 6. \
+             We know t is adult parrot in Jefferson Circus, and 3 * 2 = 6, so t = 6. Define total number of \
+             adult animals in Jefferson Circus as U; so U = K + t = 2 + 6 = 8. We know U is total number of \
+             adult animals in Jefferson Circus, and 2 + 6 = 8, so U = 8. Define adult owl in Hamilton Farm \
+             as z; O = U + K = 8 + 2 = 10; A = O + t = 10 + 6 = 16; so z = 4 + A = 4 + 16 = 20. We know z is \
+             adult owl in Hamilton Farm, and 4 + 16 = 20, so z = 20. Define total number of adult animals \
+             in Hamilton Farm as B; so B = z = 20. We know B is total number of adult animals in Hamilton \
+             Farm, so B = 20. Answer: 20."
+        );
+        let answer_only = Rendered::of_format(t, &spec_forward(), AnswerOnly);
+        assert_eq!(answer_only.solution, "Answer: 20.");
+        assert_eq!(answer_only.completion, " </solution> <answer> 20 </answer>");
+        for r in [&terse, &long, &answer_only] {
+            assert_eq!((&r.prompt, &r.problem), (&full.prompt, &full.problem));
+            let body = r.solution.strip_suffix(" Answer: 20.").unwrap_or("");
+            let sep = if body.is_empty() { "" } else { " " };
+            assert_eq!(
+                r.completion,
+                format!("{sep}{body} </solution> <answer> 20 </answer>")
+            );
+        }
+
+        let terse = Rendered::of_format(t, &spec_reverse(), Terse);
+        assert_eq!(
+            terse.solution,
+            "adult fox in Maple Creek: x. adult wolf in Maple Creek: J = x; P = 4 + J = 4 + x = x + 4. \
+             We know P = 7, so we have x + 4 = 7; x - 3 = 0; 1*x = 3; x = 3 / 1; x = 3. Answer: 3."
+        );
+        let long = Rendered::of_format(t, &spec_reverse(), Long);
+        let full = Rendered::of(t, &spec_reverse());
+        assert_eq!(
+            long.solution,
+            full.solution.replace(
+                "x + 4. We know",
+                "x + 4. We know P is adult wolf in Maple Creek, and 4 + x = x + 4, so P = x + 4. We know"
+            )
+        );
+        let answer_only = Rendered::of_format(t, &spec_reverse(), AnswerOnly);
+        assert_eq!(answer_only.completion, " </solution> <answer> 3 </answer>");
     }
 
     #[test]

@@ -5,11 +5,17 @@
 //! Every assignment is written `LHS = letter-expression = substituted-expression = result` with
 //! consecutive duplicate parts removed, which yields exactly the reference's shapes:
 //! `so V = 3`, `so V = P = 5`, `so V = P + Q = 2 + 3 = 5`, `J = x`, `so R = 3 + J = 3 + x = x + 3`.
+//!
+//! The other [`TraceFormat`]s are the same walk with other words around the same arithmetic
+//! (same letters, same assignments), so a format never changes what is computed, only what is
+//! said: `terse` drops `Define ... as`, `so` and the reverse-mode prose; `long` adds a check
+//! sentence after each step; `answer_only` writes no trace.
 
 use super::push_int;
-use crate::composer::{Combine, Mode, Outer, Problem, MAX_VALUE};
+use crate::composer::{Combine, Mode, Outer, Problem, Quantity, MAX_VALUE};
 use crate::graph::write_name;
 use crate::template::Template;
+use crate::trace::TraceFormat;
 
 /// A value in the trace: `a*x + b` (a = 0 for plain numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,12 +164,49 @@ impl Writer<'_> {
         }
         result
     }
+
+    /// The `long` format's check of the step just written (whose last assignment is still in
+    /// `parts`): ` We know V is NAME, and 2 + 6 = 8, so V = 8.`, the arithmetic left out when
+    /// the step only states or copies a value.
+    fn check(&self, out: &mut String, t: &Template, q: Quantity, me: u8) {
+        let [_, s, r] = &self.parts;
+        out.push_str(" We know ");
+        out.push(me as char);
+        out.push_str(" is ");
+        write_name(out, t, self.p, q);
+        if s != r {
+            out.push_str(", and ");
+            out.push_str(s);
+            out.push_str(" = ");
+            out.push_str(r);
+        }
+        out.push_str(", so ");
+        out.push(me as char);
+        out.push_str(" = ");
+        out.push_str(r);
+        out.push('.');
+    }
 }
 
-/// Write the gold trace of `p`; returns the length of the trace without ` Answer: N.` (the
-/// part that goes inside `<solution>`).
+/// Write the gold trace of `p` (in the `full` format); returns the length of the trace without
+/// ` Answer: N.` (the part that goes inside `<solution>`).
 pub fn write_trace(out: &mut String, t: &Template, p: &Problem) -> usize {
+    write_trace_as(out, t, p, TraceFormat::Full)
+}
+
+/// [`write_trace`] in the format `f`. An `answer_only` trace is `Answer: N.` alone (its part
+/// inside `<solution>` is empty).
+pub fn write_trace_as(out: &mut String, t: &Template, p: &Problem, f: TraceFormat) -> usize {
     let start = out.len();
+    if f == TraceFormat::AnswerOnly {
+        out.push_str("Answer: ");
+        push_int(out, p.answer());
+        out.push('.');
+        return 0;
+    }
+    let terse = f == TraceFormat::Terse;
+    // The final assignment of a step: `so V = ...` in prose, `V = ...` in terse.
+    let so = if terse { "" } else { "so " };
     let mut w = Writer {
         p,
         next: 0,
@@ -171,26 +214,34 @@ pub fn write_trace(out: &mut String, t: &Template, p: &Problem) -> usize {
     };
     let mut letter = [0u8; 32];
     let mut value = [Lin::num(0); 32];
-    if p.mode == Mode::Reverse {
+    if p.mode == Mode::Reverse && !terse {
         out.push_str("The question is difficult, so we use equations to solve it.");
     }
     for (i, node) in p.needed().iter().enumerate() {
         if out.len() > start {
             out.push(' ');
         }
-        out.push_str("Define ");
+        if !terse {
+            out.push_str("Define ");
+        }
         write_name(out, t, p, node.q);
-        out.push_str(" as ");
+        out.push_str(if terse { ": " } else { " as " });
         if p.hidden == Some(i) {
             letter[i] = b'x';
             value[i] = Lin { a: 1, b: 0 };
-            out.push_str("x; we don't know its value yet but will find it out later.");
+            out.push_str(if terse {
+                "x."
+            } else {
+                "x; we don't know its value yet but will find it out later."
+            });
             continue;
         }
         let me = w.fresh();
         letter[i] = me;
-        out.push(me as char);
-        out.push_str("; ");
+        if !terse {
+            out.push(me as char);
+            out.push_str("; ");
+        }
         let parents = node.parents();
         let op =
             |j: usize| Operand::Letter(letter[parents[j] as usize], value[parents[j] as usize]);
@@ -200,7 +251,7 @@ pub fn write_trace(out: &mut String, t: &Template, p: &Problem) -> usize {
             b'+'
         };
         value[i] = match (node.combine, node.outer) {
-            (Combine::Const(k), _) => w.assign(out, "so ", me, &[Operand::Const(k as i64)], sym),
+            (Combine::Const(k), _) => w.assign(out, so, me, &[Operand::Const(k as i64)], sym),
             (_, Outer::None) => {
                 let m = parents.len();
                 let mut acc = op(0);
@@ -211,9 +262,9 @@ pub fn write_trace(out: &mut String, t: &Template, p: &Problem) -> usize {
                     acc = Operand::Letter(tl, v);
                 }
                 if m == 1 {
-                    w.assign(out, "so ", me, &[acc], sym)
+                    w.assign(out, so, me, &[acc], sym)
                 } else {
-                    w.assign(out, "so ", me, &[acc, op(m - 1)], sym)
+                    w.assign(out, so, me, &[acc, op(m - 1)], sym)
                 }
             }
             (_, outer) => {
@@ -238,16 +289,48 @@ pub fn write_trace(out: &mut String, t: &Template, p: &Problem) -> usize {
                     Outer::Times(k) => (k, b'*'),
                     Outer::None => unreachable!("handled above"),
                 };
-                w.assign(out, "so ", me, &[Operand::Const(k as i64), acc], s)
+                w.assign(out, so, me, &[Operand::Const(k as i64), acc], s)
             }
         };
         out.push('.');
+        if f == TraceFormat::Long {
+            w.check(out, t, node.q, me);
+        }
         debug_assert!(
             p.hidden.is_some() || value[i] == Lin::num(node.value),
             "trace value disagrees with the graph"
         );
     }
-    if let Some(h) = p.hidden {
+    if let Some(h) = p.hidden.filter(|_| terse) {
+        // The same equation, one clause per line and no labels.
+        let (fin, n, hv) = (
+            p.final_node(),
+            p.nodes[p.final_node()].value,
+            p.nodes[h].value,
+        );
+        let e = value[fin];
+        out.push_str(" We know ");
+        out.push(letter[fin] as char);
+        out.push_str(" = ");
+        push_int(out, n);
+        out.push_str(", so we have ");
+        push_lin(out, e);
+        out.push_str(" = ");
+        push_int(out, n);
+        out.push_str("; ");
+        push_lin(out, Lin { a: e.a, b: e.b - n });
+        out.push_str(" = 0; ");
+        push_int(out, e.a);
+        out.push_str("*x = ");
+        push_int(out, n - e.b);
+        out.push_str("; x = ");
+        push_int(out, n - e.b);
+        out.push_str(" / ");
+        push_int(out, e.a);
+        out.push_str("; x = ");
+        push_int(out, hv);
+        out.push('.');
+    } else if let Some(h) = p.hidden {
         let fin = p.final_node();
         let f = value[fin];
         let n = p.nodes[fin].value;

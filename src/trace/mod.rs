@@ -6,6 +6,9 @@
 //!   that matches a `Define` header to a gold node), `expr` (every arithmetic chain recomputed,
 //!   reverse-mode expressions as exact linear forms in x, [`Lin`]) and `equation` (the
 //!   reverse-mode equation section, checked line by line).
+//! - [`TraceFormat`]: the trace formats a dataset may be written in (`full`, `terse`, `long`,
+//!   `answer_only`); the reader reads the clause shapes of the one it is given (`terse` and
+//!   `check` hold the shapes `full` lacks) and an `answer_only` verdict is outcome only.
 //! - `marks` (internal): bitmaps of the clause delimiters and `<` bytes of a completion, built
 //!   in one SIMD pass, which the reader walks instead of scanning bytes.
 //! - [`Verifier`] / [`verify`]: the per-node comparison with the gold graph and the scores
@@ -34,17 +37,21 @@
 //! assert!(verify(&gold, trace, Rule::Strict).verified_correct);
 //! ```
 
+mod check;
 mod equation;
 mod expr;
+mod format;
 mod lex;
 mod marks;
 mod names;
 mod num;
 mod read;
 mod reward;
+mod terse;
 mod verdict;
 mod verify;
 
+pub use format::{TraceFormat, UnknownTraceFormat};
 pub use num::{Lin, Num};
 pub use read::MAX_GOLD_NODES;
 pub use reward::{penalties, Reward, Rewards};

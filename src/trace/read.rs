@@ -16,13 +16,18 @@
 //! bitmasks over gold node indices (bit 127 marks a parent outside the gold graph), and names
 //! are byte ranges looked up by hash in the gold name table.
 //!
+//! The [`TraceFormat`] adds two clause shapes: in `terse`, `NAME: ...` starts a step whose
+//! letter is the one its last assignment gives a value (`terse`); in `long`, `We know L is ...`
+//! re-states the step being read and must agree with it (`check`).
+//!
 //! This file holds the reader's state and the clause reader; its parts live beside it:
 //! `lex` (byte classes, numbers, search), `names` (the gold name table), `expr` (expression
-//! evaluation) and `equation` (the reverse-mode equation section).
+//! evaluation), `equation` (the reverse-mode equation section), `terse` and `check`.
 
 use std::ops::Range;
 
 use super::expr::Ev;
+use super::format::TraceFormat;
 use super::lex::{
     find, find_define, is_word, is_ws, letter_at, parse_number, skip_ws, slot_ix, trim,
 };
@@ -39,6 +44,8 @@ pub const MAX_GOLD_NODES: usize = 127;
 pub(crate) const EXTRA: u128 = 1 << 127;
 /// No predicted node.
 const NONE: u32 = u32::MAX;
+/// The letter of a `terse` step before its last assignment names it (never a letter).
+pub(super) const PENDING: u8 = 0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum SlotKind {
@@ -86,6 +93,8 @@ pub(crate) struct PNode {
 /// Reading state; reused across completions so nothing is allocated in steady state.
 #[derive(Debug)]
 pub(crate) struct Reader {
+    /// The format being read: which clause shapes start a step or check one.
+    pub format: TraceFormat,
     pub(super) slots: [Slot; 52],
     /// Bit i: slot i may differ from `FREE` (only those are reset).
     pub(super) used: u64,
@@ -115,7 +124,11 @@ pub(crate) struct Reader {
     /// The coefficient of x on the left of the previous equation line.
     pub(super) eq_coef: Option<Num>,
     unknown_seen: bool,
-    cur: Option<usize>,
+    /// The step being read.
+    pub(super) cur: Option<usize>,
+    /// The letter the current step's last intermediate assignment gave a value (`terse`: the
+    /// step's own letter once the step ends).
+    pub(super) last_lhs: Option<u8>,
     /// Start of the clause being read, where its issues are reported.
     pub(super) at: usize,
     reverse: bool,
@@ -129,6 +142,7 @@ pub(crate) struct Reader {
 impl Reader {
     pub fn new() -> Reader {
         Reader {
+            format: TraceFormat::Full,
             slots: [FREE; 52],
             used: 0,
             lins: Vec::new(),
@@ -148,6 +162,7 @@ impl Reader {
             eq_coef: None,
             unknown_seen: false,
             cur: None,
+            last_lhs: None,
             at: 0,
             reverse: false,
             final_gold: 0,
@@ -234,6 +249,7 @@ impl Reader {
         self.eq_coef = None;
         self.unknown_seen = false;
         self.cur = None;
+        self.last_lhs = None;
         self.at = 0;
         self.reverse = gold.mode == Mode::Reverse;
         self.final_gold = gold.nodes.len().saturating_sub(1);
@@ -279,6 +295,20 @@ impl Reader {
             self.issue(IssueKind::Malformed, d);
             return;
         };
+        self.open_step(gold, b, d, name, letter);
+    }
+
+    /// Start the step named `b[name]` with `letter` (`PENDING` for a terse step whose letter
+    /// is not known yet); `d` is where its clause starts.
+    pub(super) fn open_step(
+        &mut self,
+        gold: &GoldGraph,
+        b: &[u8],
+        d: usize,
+        name: Range<usize>,
+        letter: u8,
+    ) {
+        self.last_lhs = None;
         let g = self.names.lookup(gold, &b[name.clone()]);
         let idx = self.nodes.len();
         self.nodes.push(PNode {
@@ -299,6 +329,15 @@ impl Reader {
                 self.issue(IssueKind::DuplicateName, d);
             }
         }
+        self.claim_letter(letter);
+    }
+
+    /// Make `letter` the current step's own: its slot now stands for the step's node.
+    pub(super) fn claim_letter(&mut self, letter: u8) {
+        let Some(idx) = self.cur else { return };
+        let d = self.at;
+        self.nodes[idx].letter = letter;
+        let g = self.nodes[idx].gold;
         let Some(ix) = slot_ix(letter) else { return };
         if self.slots[ix].kind != SlotKind::Free {
             self.issue(IssueKind::RedefinedLetter(letter as char), d);
@@ -337,6 +376,9 @@ impl Reader {
     /// mode, first time) or an [`IssueKind::Unassigned`] one.
     pub(super) fn finish_step(&mut self) {
         let Some(n) = self.cur else { return };
+        if self.nodes[n].letter == PENDING {
+            self.bind_terse_letter(n);
+        }
         let node = &self.nodes[n];
         if !node.assigned {
             let at = node.name.start;
@@ -377,6 +419,10 @@ impl Reader {
             self.answer_claim(b, s + 7, e);
             return;
         }
+        if self.format == TraceFormat::Long && Self::is_check(t) {
+            self.check(b, s + 7, e);
+            return;
+        }
         if self.eq_mode {
             if memchr::memchr(b'=', &b[s..e]).is_some() {
                 self.eq_line(b, s, e);
@@ -389,6 +435,21 @@ impl Reader {
             self.we_know(b, s + 7, e);
             return;
         }
+        if self.assignment(b, s, e) {
+            return;
+        }
+        if self.format == TraceFormat::Terse && self.terse_header(gold, b, s, e) {
+            return;
+        }
+        if let Some(d) = find_define(b, s, e) {
+            self.header(gold, b, d, e);
+        } else if memchr::memchr(b'=', &b[s..e]).is_some() {
+            self.issue(IssueKind::Malformed, s);
+        }
+    }
+
+    /// `[so] L = ...` in `b[s..e]` (trimmed): read it and return true, else read nothing.
+    pub(super) fn assignment(&mut self, b: &[u8], s: usize, e: usize) -> bool {
         let mut k = s;
         if e - k > 3 && matches!(&b[k..k + 2], b"so" | b"So" | b"SO") && is_ws(b[k + 2]) {
             k += 2;
@@ -399,14 +460,10 @@ impl Reader {
             skip_ws(b, &mut c, e);
             if c < e && b[c] == b'=' && (c + 1 >= e || b[c + 1] != b'=') {
                 self.assign(b, l, c + 1, e);
-                return;
+                return true;
             }
         }
-        if let Some(d) = find_define(b, s, e) {
-            self.header(gold, b, d, e);
-        } else if memchr::memchr(b'=', &b[s..e]).is_some() {
-            self.issue(IssueKind::Malformed, s);
-        }
+        false
     }
 
     fn answer_claim(&mut self, b: &[u8], s: usize, e: usize) {
@@ -422,6 +479,10 @@ impl Reader {
     /// `L = e1 = ... = en` with the chain starting at `k`.
     fn assign(&mut self, b: &[u8], lhs: u8, mut k: usize, e: usize) {
         assert!(e <= b.len());
+        // A malformed last assignment leaves a terse step without a letter (unassigned).
+        if self.cur.is_some() {
+            self.last_lhs = None;
+        }
         let mut first_deps = None;
         let mut prev: Option<Ev> = None;
         loop {
@@ -471,6 +532,9 @@ impl Reader {
         } else {
             if self.slots[ix].kind != SlotKind::Free {
                 self.issue(IssueKind::RedefinedLetter(lhs as char), self.at);
+            }
+            if self.cur.is_some() {
+                self.last_lhs = Some(lhs);
             }
             self.used |= 1 << ix;
             self.slots[ix] = Slot {

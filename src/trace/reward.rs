@@ -14,6 +14,11 @@
 //! where `n` (the reference's penalty count) = wrong values + wrong parent sets + missing
 //! nodes + extra nodes + (1 if the answer is wrong). A node wrong in both value and parents
 //! counts twice. `p` and `verified_correct` follow the verdict's [`Rule`](super::Rule).
+//!
+//! An `answer_only` verdict ([`Verdict::outcome_only`]) has no process: every reward falls back
+//! to the outcome (`process = mixed = penalty = o`; `strict` = `verified_correct`, the right
+//! answer stated consistently), so a process-based reward never credits a process nobody
+//! checked, and the verdict's flag says the score is outcome only.
 
 use super::verdict::{NodeStatus, Verdict};
 
@@ -39,6 +44,12 @@ impl Reward {
     /// The reward of one verified completion, in `[0, 1]` for `alpha` in `[0, 1]`.
     pub fn score(self, v: &Verdict) -> f64 {
         let o = if v.answer_correct { 1.0 } else { 0.0 };
+        if v.outcome_only {
+            return match self {
+                Reward::Strict if !v.verified_correct => 0.0,
+                _ => o,
+            };
+        }
         match self {
             Reward::Outcome => o,
             Reward::Process => v.process_acc,

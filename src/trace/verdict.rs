@@ -102,6 +102,9 @@ pub enum IssueKind {
     Unsolved,
     /// A second unknown introduced, or one introduced in a forward-mode trace.
     ExtraUnknown,
+    /// `long` format: a check (`We know L is NAME, ...`) that contradicts the step it follows (another letter
+    /// or name, a sum that is wrong or is not the step's value), or one that follows no step.
+    CheckMismatch,
 }
 
 /// One flaw and the byte offset in the completion where the offending clause starts.
@@ -121,7 +124,13 @@ impl fmt::Display for Issue {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Verdict {
     pub rule: Rule,
-    /// One status per gold node, in gold order.
+    /// The completion was read as an `answer_only` trace: no process was checked, only the
+    /// answer. Then `nodes` is empty, `process_acc` equals the outcome (1 or 0) and
+    /// `verified_correct` is the right answer stated consistently (under [`Rule::Strict`],
+    /// with no conflicting or unreadable answer); every reward falls back to the outcome
+    /// (see [`Reward`](super::Reward)).
+    pub outcome_only: bool,
+    /// One status per gold node, in gold order (empty when `outcome_only`).
     pub nodes: Vec<NodeStatus>,
     /// Byte ranges (into the completion) of the names of defined nodes absent from the gold
     /// graph.
@@ -131,10 +140,11 @@ pub struct Verdict {
     pub answer: Option<Num>,
     /// Whether `answer` equals the gold answer.
     pub answer_correct: bool,
-    /// Mean over gold nodes of [`NodeStatus::is_correct`] under `rule`.
+    /// Mean over gold nodes of [`NodeStatus::is_correct`] under `rule` (the outcome when
+    /// `outcome_only`).
     pub process_acc: f64,
     /// `process_acc == 1` and `answer_correct`, plus, under [`Rule::Strict`], no extra node
-    /// and no issue.
+    /// and no issue (`answer_correct` and, under Strict, no issue when `outcome_only`).
     pub verified_correct: bool,
 }
 

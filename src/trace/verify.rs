@@ -1,5 +1,6 @@
 //! Verification: compare the predicted graph read from a completion with the gold graph.
 
+use super::format::TraceFormat;
 use super::num::{Lin, Num};
 use super::read::{Reader, EXTRA, MAX_GOLD_NODES};
 use super::verdict::{Issue, IssueKind, NodeStatus, Rule, Verdict};
@@ -7,7 +8,9 @@ use crate::composer::Mode;
 use crate::graph::{GoldGraph, NodeKind};
 
 /// Reusable verifier: holds the scratch space, so verifying many completions allocates
-/// nothing once warm. One per thread.
+/// nothing once warm. One per thread. It reads completions in one [`TraceFormat`] (`full`
+/// unless made with [`Verifier::for_format`]): the format of the dataset the model learnt
+/// from, which its manifest records.
 #[derive(Debug)]
 pub struct Verifier {
     reader: Reader,
@@ -20,27 +23,43 @@ impl Default for Verifier {
     }
 }
 
-/// Verify one completion (see [`Verifier::verify`]); allocates a fresh verifier.
+/// Verify one `full`-format completion (see [`Verifier::verify`]); allocates a fresh verifier.
 pub fn verify(gold: &GoldGraph, completion: &str, rule: Rule) -> Verdict {
     Verifier::new().verify(gold, completion, rule).clone()
 }
 
 impl Verifier {
+    /// A verifier of `full`-format traces.
     pub fn new() -> Verifier {
+        Verifier::for_format(TraceFormat::Full)
+    }
+
+    /// A verifier of traces in `format`.
+    pub fn for_format(format: TraceFormat) -> Verifier {
+        let mut reader = Reader::new();
+        reader.format = format;
         Verifier {
-            reader: Reader::new(),
+            reader,
             verdict: Verdict::default(),
         }
+    }
+
+    /// The format this verifier reads.
+    pub fn format(&self) -> TraceFormat {
+        self.reader.format
     }
 
     /// Read `completion` (a bare trace, a model completion, or prompt plus completion) and
     /// judge it against `gold` under `rule`. The verdict borrows this verifier's buffers.
     ///
     /// A gold graph with more than 127 nodes cannot be verified: every node is reported
-    /// missing.
+    /// missing. In the `answer_only` format only the answer is judged, and the verdict says
+    /// so ([`Verdict::outcome_only`]).
     pub fn verify(&mut self, gold: &GoldGraph, completion: &str, rule: Rule) -> &Verdict {
+        let outcome_only = !self.reader.format.has_process();
         let v = &mut self.verdict;
         v.rule = rule;
+        v.outcome_only = outcome_only;
         v.nodes.clear();
         v.extra.clear();
         v.issues.clear();
@@ -74,6 +93,20 @@ impl Verifier {
                 at: 0,
             });
         }
+        v.answer_correct = v.answer == Some(Num::int(gold.answer));
+        if outcome_only {
+            // No process to check: keep only what bears on the answer, and let the process
+            // score be the outcome, so no reward pretends a process was checked.
+            let answer_issues = r.issues.iter().filter(|i| i.kind == IssueKind::BadAnswer);
+            v.issues.extend(answer_issues);
+            v.process_acc = if v.answer_correct { 1.0 } else { 0.0 };
+            v.verified_correct = v.answer_correct
+                && match rule {
+                    Rule::Strict => v.issues.is_empty(),
+                    Rule::Interplay => true,
+                };
+            return v;
+        }
         if gold.mode == Mode::Reverse && !r.equation_seen {
             v.issues.push(Issue {
                 kind: IssueKind::MissingEquation,
@@ -81,7 +114,6 @@ impl Verifier {
             });
         }
         v.issues.extend_from_slice(&r.issues);
-        v.answer_correct = v.answer == Some(Num::int(gold.answer));
 
         let x = (gold.mode == Mode::Reverse)
             .then(|| gold.nodes.get(gold.asked).map(|n| Num::int(n.value)))

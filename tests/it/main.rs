@@ -10,6 +10,8 @@ mod cuda;
 mod dataset;
 mod engine;
 mod family;
+mod format_mutations;
+mod formats;
 #[cfg(feature = "train")]
 mod fused;
 mod fuzz;

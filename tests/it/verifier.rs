@@ -1,5 +1,7 @@
 //! Verifier integration tests: a mutation suite on hand-written gold traces (SPEC §3 format),
 //! rewards, and a fuzz/property test (no panics; every digit change rejected under Strict).
+//! The same mutation kinds on the `terse` and `long` trace formats are in `format_mutations`,
+//! which shares this file's gold graphs and traces.
 
 use dagmath::composer::Mode;
 use dagmath::graph::{GoldGraph, GoldNode, NodeKind};
@@ -17,7 +19,7 @@ fn node(name: &str, value: i64, parents: &[usize], kind: NodeKind) -> GoldNode {
 }
 
 /// The SPEC §3 forward example.
-fn fwd_gold() -> GoldGraph {
+pub fn fwd_gold() -> GoldGraph {
     GoldGraph {
         mode: Mode::Forward,
         nodes: vec![
@@ -52,10 +54,10 @@ fn fwd_gold() -> GoldGraph {
     }
 }
 
-const FWD: &str = "Define adult owl in Jefferson Circus as K; so K = 2. Define adult parrot in Jefferson Circus as t; Q = K = 2; so t = 3 * Q = 3 * 2 = 6. Define total number of adult animals in Jefferson Circus as U; so U = K + t = 2 + 6 = 8. Define adult owl in Hamilton Farm as z; O = U + K = 8 + 2 = 10; A = O + t = 10 + 6 = 16; so z = 4 + A = 4 + 16 = 20. Define total number of adult animals in Hamilton Farm as B; so B = z = 20. Answer: 20.";
+pub const FWD: &str = "Define adult owl in Jefferson Circus as K; so K = 2. Define adult parrot in Jefferson Circus as t; Q = K = 2; so t = 3 * Q = 3 * 2 = 6. Define total number of adult animals in Jefferson Circus as U; so U = K + t = 2 + 6 = 8. Define adult owl in Hamilton Farm as z; O = U + K = 8 + 2 = 10; A = O + t = 10 + 6 = 16; so z = 4 + A = 4 + 16 = 20. Define total number of adult animals in Hamilton Farm as B; so B = z = 20. Answer: 20.";
 
 /// A reverse-mode problem: the fox count (3) is hidden; the Maple Creek total (11) is stated.
-fn rev_gold() -> GoldGraph {
+pub fn rev_gold() -> GoldGraph {
     GoldGraph {
         mode: Mode::Reverse,
         nodes: vec![
@@ -74,7 +76,7 @@ fn rev_gold() -> GoldGraph {
     }
 }
 
-const REV: &str = "The question is difficult, so we use equations to solve it. Define adult wolf in Maple Creek as K; so K = 2. Define adult fox in Maple Creek as x; we don't know its value yet but will find it out later. Define adult bear in Maple Creek as R; J = x; so R = 3 + J = 3 + x = x + 3. Define total number of adult animals in Maple Creek as P; T = K + x = 2 + x = x + 2; so P = T + R = (x + 2) + (x + 3) = 2*x + 5. We know P = 11, so we have 2*x + 5 = 11 and we solve it through the following steps: Simplifying the equation: 2*x + 5 = 11. Move all terms to one side: 2*x - 6 = 0. Isolate the term with x: 2*x = 6. Divide both sides by 2: x = 6 / 2. Solution: x = 3. Answer: 3.";
+pub const REV: &str = "The question is difficult, so we use equations to solve it. Define adult wolf in Maple Creek as K; so K = 2. Define adult fox in Maple Creek as x; we don't know its value yet but will find it out later. Define adult bear in Maple Creek as R; J = x; so R = 3 + J = 3 + x = x + 3. Define total number of adult animals in Maple Creek as P; T = K + x = 2 + x = x + 2; so P = T + R = (x + 2) + (x + 3) = 2*x + 5. We know P = 11, so we have 2*x + 5 = 11 and we solve it through the following steps: Simplifying the equation: 2*x + 5 = 11. Move all terms to one side: 2*x - 6 = 0. Isolate the term with x: 2*x = 6. Divide both sides by 2: x = 6 / 2. Solution: x = 3. Answer: 3.";
 
 fn strict(g: &GoldGraph, t: &str) -> Verdict {
     verify(g, t, Rule::Strict)
@@ -89,7 +91,7 @@ fn has(v: &Verdict, k: IssueKind) -> bool {
 }
 
 /// Model-facing completion: the trace without its final "Answer: N." plus the tags.
-fn completion(trace: &str, answer: i64) -> String {
+pub fn completion(trace: &str, answer: i64) -> String {
     let body = trace
         .strip_suffix(&format!(" Answer: {answer}."))
         .expect("trace ends with its answer");
@@ -97,7 +99,7 @@ fn completion(trace: &str, answer: i64) -> String {
 }
 
 /// Rename every standalone letter token through `map` (the same tokenisation as the reader).
-fn rename(t: &str, map: impl Fn(u8) -> u8) -> String {
+pub fn rename(t: &str, map: impl Fn(u8) -> u8) -> String {
     let b = t.as_bytes();
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
     let mut out = b.to_vec();
@@ -440,7 +442,7 @@ fn rewards_follow_their_formulas() {
 }
 
 /// Randomly mangle a trace at the token level.
-fn mangle(rng: &mut ChaCha8Rng, t: &str) -> String {
+pub fn mangle(rng: &mut ChaCha8Rng, t: &str) -> String {
     let mut toks: Vec<&str> = t.split(' ').collect();
     for _ in 0..rng.random_range(1..4) {
         if toks.is_empty() {

@@ -240,7 +240,7 @@ fn write_split(
         Budget::Tokens(n) => {
             run.obs.split_sizing(&split.name, n);
             Some(size_cells(
-                run.recipe.seed,
+                run.recipe,
                 split,
                 shares,
                 run.templates,

@@ -84,7 +84,7 @@ pub(super) fn cell_manifests(
 /// overshoots its budget by less than one row. Candidates are composed, rendered and tokenized
 /// in parallel windows whose size depends only on the counts so far, never on threads.
 pub(super) fn size_cells(
-    recipe_seed: u64,
+    recipe: &Recipe,
     split: &SplitSpec,
     shares: &[Share],
     templates: &TemplateSet,
@@ -96,7 +96,7 @@ pub(super) fn size_cells(
     for share in shares {
         let t = templates.get(&share.template).expect("validated");
         let base = cell_seed_base(
-            recipe_seed,
+            recipe.seed,
             &split.name,
             &t.id,
             share.op,
@@ -126,7 +126,7 @@ pub(super) fn size_cells(
                 + window)
                 .into_par_iter()
                 .map_init(
-                    || (Vec::new(), Rendered::default()),
+                    || (Vec::new(), Rendered::in_format(recipe.trace_format)),
                     |(buf, r), i| {
                         let p = compose_noisy(
                             t,

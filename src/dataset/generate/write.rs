@@ -23,6 +23,7 @@ use crate::dataset::shard::{
 use crate::render::Rendered;
 use crate::template::Template;
 use crate::tokenizer::{Tokenizer, TokenizerError};
+use crate::trace::TraceFormat;
 
 /// Rows selected, rendered and written per step (fixed, so output does not depend on threads).
 const CHUNK_ROWS: usize = 1024;
@@ -153,7 +154,10 @@ fn select_and_write(
             let parts: Vec<(Option<RecordBatch>, Vec<u64>)> = chunk
                 .rows
                 .par_chunks(PART_ROWS)
-                .map(|part| prepare_part(part, &sp.spec.name, &run.tok, encode))
+                .map(|part| {
+                    let format = run.recipe.trace_format;
+                    prepare_part(part, &sp.spec.name, &run.tok, format, encode)
+                })
                 .collect::<Result<_, TokenizerError>>()?;
             let mut row = 0;
             for (batch, tokens) in parts {
@@ -204,14 +208,16 @@ fn encode_shard(
     Err(w.abandon())
 }
 
-/// Render and count one part of a chunk and, if `encode`, build its Arrow batch.
+/// Render (traces in `format`) and count one part of a chunk and, if `encode`, build its
+/// Arrow batch.
 fn prepare_part(
     part: &[(&Template, Problem, ProblemId)],
     split: &str,
     tok: &Tokenizer,
+    format: TraceFormat,
     encode: bool,
 ) -> Result<(Option<RecordBatch>, Vec<u64>), TokenizerError> {
-    let mut r = Rendered::default();
+    let mut r = Rendered::in_format(format);
     let mut b = BatchBuilder::with_rows(if encode { part.len() } else { 0 });
     let mut tokens = Vec::with_capacity(part.len());
     for (t, p, id) in part {

@@ -4,6 +4,7 @@
 //! name = "quickstart"
 //! seed = 1234
 //! shard_size = 1000
+//! # trace_format = "full"                        # full (default) | terse | answer_only | long
 //!
 //! [[splits]]
 //! name = "train"
@@ -38,6 +39,14 @@
 //! split by less than one row per cell. A row costs `prompt + completion` under the domain
 //! tokenizer (the one `dagmath tokenizer` writes) plus one EOS. The resolved rows and tokens of
 //! every cell are recorded in the manifest.
+//!
+//! `trace_format` picks how the gold traces are written (the `solution` and `completion`
+//! columns; the prompt is the same in every format): `full` (SPEC §3, the default), `terse`
+//! (the arithmetic without the `Define … as X;` prose), `long` (each step followed by a check
+//! sentence) or `answer_only` (no trace; only the outcome can be verified). It is recorded in
+//! the manifest, and `audit`, `eval` and the RL pool read completions in it (see
+//! [`TraceFormat`]). Left out of the resolved recipe when `full`, so older recipes keep
+//! their hash.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,6 +56,7 @@ use sha2::{Digest, Sha256};
 
 use crate::composer::{Mode, Noise};
 use crate::template::TemplateSet;
+use crate::trace::TraceFormat;
 pub use mix::{parse_op_range, OpRangeError};
 use mix::{resolve_component, OpsValue, RawComponent};
 
@@ -65,6 +75,10 @@ pub struct Recipe {
     pub seed: u64,
     pub shard_size: u64,
     pub row_group_size: usize,
+    /// How the gold traces are written (`full` when absent; skipped then, so the hash of a
+    /// recipe without the key is unchanged).
+    #[serde(default, skip_serializing_if = "TraceFormat::is_full")]
+    pub trace_format: TraceFormat,
     pub splits: Vec<SplitSpec>,
 }
 
@@ -173,6 +187,8 @@ struct RawRecipe {
     seed: u64,
     shard_size: Option<u64>,
     row_group_size: Option<usize>,
+    // Kept raw so a bad value is reported with the key's name, not as a type error.
+    trace_format: Option<toml::Value>,
     splits: Vec<RawSplit>,
 }
 
@@ -256,6 +272,23 @@ impl Recipe {
                 "must be at least 1".into(),
             ));
         }
+        let trace_format = match &raw.trace_format {
+            None => TraceFormat::Full,
+            Some(toml::Value::String(s)) => {
+                s.parse().map_err(|e: crate::trace::UnknownTraceFormat| {
+                    invalid("trace_format".into(), e.to_string())
+                })?
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "trace_format".into(),
+                    format!(
+                        "{other} is a {}, not a format name (full, terse, answer_only or long)",
+                        other.type_str()
+                    ),
+                ))
+            }
+        };
         if raw.splits.is_empty() {
             return Err(invalid(
                 "splits".into(),
@@ -371,6 +404,7 @@ impl Recipe {
             seed: raw.seed,
             shard_size,
             row_group_size,
+            trace_format,
             splits,
         })
     }
@@ -464,6 +498,39 @@ op_weights = { "2-4" = 0.2, "5-7" = 0.3, "8-10" = 0.5 }
         assert!(e.contains("r.toml") && e.contains("line 1"), "{e}");
         let e = parse(&format!("{base}colour = 3\n")).unwrap_err();
         assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn trace_format_is_a_named_key_and_full_keeps_the_hash() {
+        let base = "seed = 1\n[[splits]]\nname = \"train\"\nsize = 10\nops = \"2-10\"\n";
+        let r = parse(base).unwrap();
+        assert_eq!(r.trace_format, TraceFormat::Full);
+        let full = parse(&format!("trace_format = \"full\"\n{base}")).unwrap();
+        assert_eq!(
+            full.hash(),
+            r.hash(),
+            "the default format leaves the hash alone"
+        );
+        assert!(!serde_json::to_string(&full)
+            .unwrap()
+            .contains("trace_format"));
+        for f in TraceFormat::ALL {
+            let t = parse(&format!("trace_format = \"{f}\"\n{base}")).unwrap();
+            assert_eq!(t.trace_format, f);
+            if f != TraceFormat::Full {
+                assert_ne!(t.hash(), r.hash(), "{f}");
+                let json = serde_json::to_string(&t).unwrap();
+                assert!(json.contains(&format!(r#""trace_format":"{f}""#)), "{json}");
+                assert_eq!(serde_json::from_str::<Recipe>(&json).unwrap(), t);
+            }
+        }
+        for (bad, needle) in [("\"verbose\"", "`verbose`"), ("3", "integer")] {
+            let e = parse(&format!("trace_format = {bad}\n{base}")).unwrap_err();
+            assert!(
+                e.contains("key `trace_format`") && e.contains(needle),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::passk::{By, Counts, PassAtK, PassRow};
 use crate::dataset::predictions::Prediction;
 use crate::dataset::verdicts::SampleVerdict;
 use crate::graph::{GoldGraph, GoldItem, GoldKeys};
-use crate::trace::{IssueKind, NodeStatus, Rewards, Rule, Verdict, Verifier};
+use crate::trace::{IssueKind, NodeStatus, Rewards, Rule, TraceFormat, Verdict, Verifier};
 
 /// Why an audit stopped; each variant names the file, folder or id at fault.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,10 @@ pub struct AuditConfig {
     pub rule: Rule,
     /// Weight of the outcome in the mixed and penalty rewards (0.2 = the paper's 0.2/0.8).
     pub alpha: f64,
+    /// The format completions are read in: the gold dataset's (its manifest's
+    /// `trace_format`), which [`stream::audit_files`] sets from the gold it reads; `full` for
+    /// reference-format gold.
+    pub format: TraceFormat,
 }
 
 impl Default for AuditConfig {
@@ -63,6 +67,7 @@ impl Default for AuditConfig {
         AuditConfig {
             rule: Rule::Strict,
             alpha: 0.2,
+            format: TraceFormat::Full,
         }
     }
 }
@@ -162,9 +167,10 @@ pub fn verify_jobs<'g>(
 ) -> Vec<SampleVerdict> {
     jobs.par_iter()
         .with_min_len(64)
-        .map_init(Verifier::new, |ver, j| {
-            verify_job(ver, graph(j.gold), j, cfg)
-        })
+        .map_init(
+            || Verifier::for_format(cfg.format),
+            |ver, j| verify_job(ver, graph(j.gold), j, cfg),
+        )
         .collect()
 }
 
@@ -204,6 +210,14 @@ pub struct Taxonomy {
 pub struct Summary {
     pub rule: String,
     pub alpha: f64,
+    /// The format the completions were read in (absent when `full`, so default summaries keep
+    /// their bytes).
+    #[serde(skip_serializing_if = "TraceFormat::is_full")]
+    pub trace_format: TraceFormat,
+    /// `answer_only`: no process was checked, only answers; `mean_process_acc` and the process,
+    /// mixed, strict and penalty rewards equal the outcome (absent when false).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub outcome_only: bool,
     pub problems: usize,
     pub samples: usize,
     /// Samples per problem: the fewest and the most.
@@ -399,6 +413,8 @@ impl Tally {
         Summary {
             rule: format!("{:?}", cfg.rule).to_lowercase(),
             alpha: cfg.alpha,
+            trace_format: cfg.format,
+            outcome_only: !cfg.format.has_process(),
             problems,
             samples,
             samples_per_problem: range,

@@ -20,7 +20,7 @@ use crate::dataset::reference::read_reference_jsonl;
 use crate::dataset::shard::{write_atomic, TableWriter};
 use crate::dataset::verdicts::{self, SampleVerdict};
 use crate::graph::{GoldGraph, GoldItem, GoldKeys, KeyRef, KeyTable};
-use crate::trace::Verifier;
+use crate::trace::{TraceFormat, Verifier};
 
 /// What to audit.
 #[derive(Debug, Clone, Copy)]
@@ -47,12 +47,13 @@ pub fn audit_files(
             path: out.to_path_buf(),
         });
     }
-    let cfg = req.cfg;
     let mut preds = match req.predictions {
         Some(p) => Preds::File(PredictionStream::open(p)?),
         None => Preds::Own(Vec::new().into_iter()),
     };
-    let (gold, own) = load_gold(req)?;
+    let (gold, own, format) = load_gold(req)?;
+    // Completions are read in the gold's trace format.
+    let cfg = AuditConfig { format, ..req.cfg };
     if req.predictions.is_none() {
         preds = Preds::Own(own.into_iter());
     }
@@ -224,7 +225,7 @@ impl Gold {
                 .par_iter()
                 .with_min_len(64)
                 .map_init(
-                    || (Verifier::new(), empty_graph()),
+                    || (Verifier::for_format(cfg.format), empty_graph()),
                     |(ver, graph), &j| {
                         let job = &jobs[j as usize];
                         let (s, rg, row) = at[job.gold];
@@ -271,8 +272,9 @@ impl GoldKeys for Gold {
     }
 }
 
-/// Gold, plus (without predictions) the gold's own completions as predictions.
-fn load_gold(a: &Request<'_>) -> Result<(Gold, Vec<Prediction>), AuditError> {
+/// Gold, plus (without predictions) the gold's own completions as predictions, and the gold's
+/// trace format (a dataset's manifest's; reference-format gold is `full`).
+fn load_gold(a: &Request<'_>) -> Result<(Gold, Vec<Prediction>, TraceFormat), AuditError> {
     let mut own = Vec::new();
     let mut items = Vec::new();
     let mut add = |item: GoldItem, completion: String| {
@@ -285,8 +287,9 @@ fn load_gold(a: &Request<'_>) -> Result<(Gold, Vec<Prediction>), AuditError> {
         }
         items.push(item);
     };
-    if a.gold.is_dir() {
+    let format = if a.gold.is_dir() {
         let ds = Dataset::open(a.gold).map_err(AuditError::from)?;
+        let format = ds.manifest.trace_format;
         let paths: Vec<PathBuf> = ds
             .manifest
             .splits
@@ -305,7 +308,7 @@ fn load_gold(a: &Request<'_>) -> Result<(Gold, Vec<Prediction>), AuditError> {
                 })
                 .map_err(AuditError::from)?;
             }
-            return Ok((Gold::Shards { keys, at, paths }, own));
+            return Ok((Gold::Shards { keys, at, paths }, own, format));
         }
         for path in &paths {
             for_each_gold_row(path, true, |r| {
@@ -320,6 +323,7 @@ fn load_gold(a: &Request<'_>) -> Result<(Gold, Vec<Prediction>), AuditError> {
             })
             .map_err(AuditError::from)?;
         }
+        format
     } else {
         // The reference's gold solution is the bare trace.
         for r in read_reference_jsonl(a.gold).map_err(AuditError::from)? {
@@ -332,8 +336,9 @@ fn load_gold(a: &Request<'_>) -> Result<(Gold, Vec<Prediction>), AuditError> {
             };
             add(item, r.solution);
         }
-    }
-    Ok((Gold::Items(items), own))
+        TraceFormat::Full
+    };
+    Ok((Gold::Items(items), own, format))
 }
 
 /// Where the predictions come from: a file, streamed, or the gold's own completions.

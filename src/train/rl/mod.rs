@@ -197,7 +197,7 @@ pub fn train_rl<B: TrainBackend>(
     let tok = Tokenizer::from_file(&loaded.tokenizer)?;
     let carried = Carried::new(&loaded.model, &tok)?;
     let (pad, eos) = (carried.pad, carried.eos);
-    let pool = load_pool(&cfg.data, &tok)?;
+    let (pool, trace_format) = load_pool(&cfg.data, &tok)?;
     let model_cfg = loaded.model.clone();
     let model: Qwen2<B> = weights::to_model(&model_cfg, &loaded.weights, device)?;
     let mut ref_synced = resumed.as_ref().and_then(|s| s.rl.reference_synced);
@@ -272,7 +272,7 @@ pub fn train_rl<B: TrainBackend>(
     let fwd_per_token = 2.0 * model_cfg.n_params() as f64;
     let total = cfg.rl.steps;
     let cap = cfg.flops_cap();
-    let mut verifier = Verifier::new();
+    let mut verifier = Verifier::for_format(trace_format);
     let mut outcome = RlOutcome {
         metrics: Vec::new(),
     };

@@ -10,6 +10,7 @@ use crate::composer::seed::{derive, str_key};
 use crate::dataset::reader::{read_rows, Dataset, ReadError};
 use crate::graph::GoldItem;
 use crate::tokenizer::{Tokenizer, TokenizerError};
+use crate::trace::TraceFormat;
 use crate::train::config::PoolConfig;
 
 /// Why the pool cannot be loaded.
@@ -48,8 +49,12 @@ pub struct PoolItem {
     pub prompt: Vec<u32>,
 }
 
-/// Loads the pool's problems and encodes their prompts.
-pub fn load_pool(c: &PoolConfig, tok: &Tokenizer) -> Result<Vec<PoolItem>, PoolError> {
+/// Loads the pool's problems and encodes their prompts; also returns the dataset's trace
+/// format (its manifest's), which rollouts are verified in.
+pub fn load_pool(
+    c: &PoolConfig,
+    tok: &Tokenizer,
+) -> Result<(Vec<PoolItem>, TraceFormat), PoolError> {
     let ds = Dataset::open(&c.dir)?;
     let mut out = Vec::new();
     for split in &c.splits {
@@ -77,7 +82,7 @@ pub fn load_pool(c: &PoolConfig, tok: &Tokenizer) -> Result<Vec<PoolItem>, PoolE
             dir: c.dir.clone(),
         });
     }
-    Ok(out)
+    Ok((out, ds.manifest.trace_format))
 }
 
 /// Position in the pool: the epoch's shuffled order is a function of (seed, epoch).

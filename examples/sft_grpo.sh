@@ -52,14 +52,19 @@ $D train sft --config "$OUT/sft.toml" --from "$BASE" --force
 $D train rl --config "$OUT/rl-sft.toml" --from "$OUT/sft" --force
 $D train rl --config "$OUT/rl-base.toml" --from "$BASE" --force
 
+# Each step sees prompts_per_step × group_size rollouts, so one step's rates are noisy: the
+# table gives the mean over the first and the last 10 steps (fewer when the run is shorter).
 python3 - "$OUT" <<'PY'
 import json, sys
 out = sys.argv[1]
-print(f"{'GRPO from':<10} {'steps':>5}  {'pass first':>10} {'pass last':>9}  "
-      f"{'answer first':>12} {'answer last':>11}")
+print(f"{'GRPO from':<10} {'steps':>5}  {'pass first10':>12} {'pass last10':>11}  "
+      f"{'answer first10':>14} {'answer last10':>13}  {'length first10':>15} {'last10':>6}")
 for run, name in (("rl-sft", "SFT"), ("rl-base", "base")):
     rows = [json.loads(l) for l in open(f"{out}/{run}/metrics.jsonl") if '"phase":"rl"' in l]
-    a, b = rows[0], rows[-1]
-    print(f"{name:<10} {len(rows):>5}  {a['pass_rate']:>10.3f} {b['pass_rate']:>9.3f}  "
-          f"{a['answer_rate']:>12.3f} {b['answer_rate']:>11.3f}")
+    k = min(10, len(rows))
+    m = lambda key, part: sum(r[key] for r in part) / len(part)
+    a, b = rows[:k], rows[-k:]
+    print(f"{name:<10} {len(rows):>5}  {m('pass_rate', a):>12.3f} {m('pass_rate', b):>11.3f}  "
+          f"{m('answer_rate', a):>14.3f} {m('answer_rate', b):>13.3f}  "
+          f"{m('response_length', a):>15.1f} {m('response_length', b):>6.1f}")
 PY

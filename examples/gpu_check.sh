@@ -83,8 +83,9 @@ else
 fi
 
 # $IT is one path or a cargo command line.
+# "cuda" matches the cuda module and every test named for CUDA (sft::the_masked_loss_on_cuda_…).
 # shellcheck disable=SC2086
-step 240 cuda_tests $IT cuda:: --test-threads 1 --nocapture
+step 240 cuda_tests $IT cuda --test-threads 1 --nocapture
 grep -E "^test |diff|loss|skipped|test result|panicked" "$OUT/cuda_tests.txt"
 
 step 180 bench_train $BT --presets tiny --rounds 1 --steps 3

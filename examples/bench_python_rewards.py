@@ -10,8 +10,8 @@ The completions are the gold completions of N generated op-N problems (zoo, forw
 50/50), every fourth with a wrong answer; the gold is each row's `graph` as pyarrow returns it.
 Timed: `rewards()` with 1 thread and with every core, the golds passed raw (converted from
 Python dicts on every call) and prepared once with `dagmath.gold`. The reference scores each
-completion with `compute_score_with_step_process` (the 0.2/0.8 mixed reward, re-parsing the
-gold trace per call, as its verl reward does), on the first --ref-n completions, one core.
+completion with `compute_score_with_step_process` (its verl reward, re-parsing the gold trace
+per call as it does there; dagmath computes the same formula, `kind="penalty"`), on the first --ref-n completions, one core.
 Figures are completions per second, median of --trials runs.
 """
 
@@ -25,6 +25,11 @@ import time
 from pathlib import Path
 
 import dagmath
+
+# The reference's verl reward (`compute_score_with_step_process`) is 0 for a wrong answer, else
+# 0.2·outcome + 0.8·max(0, 1 − penalties/|V|): dagmath's `penalty` reward, so both sides
+# compute the same figure.
+KIND = "penalty"
 
 
 def timed(f, trials):
@@ -81,16 +86,16 @@ def main():
     prep_t = time.perf_counter()
     golds = [dagmath.gold(g) for g in graphs]
     prep = time.perf_counter() - prep_t
-    r1 = dagmath.rewards(texts, graphs, threads=1)
-    assert r1 == dagmath.rewards(texts, golds), "prepared golds score the same"
+    r1 = dagmath.rewards(texts, graphs, kind=KIND, threads=1)
+    assert r1 == dagmath.rewards(texts, golds, kind=KIND), "prepared golds score the same"
     res = {}
     for label, g in [("raw graphs", graphs), ("prepared golds", golds)]:
         for threads in [1, None]:
-            s = timed(lambda: dagmath.rewards(texts, g, threads=threads), args.trials)
+            s = timed(lambda: dagmath.rewards(texts, g, kind=KIND, threads=threads), args.trials)
             res[(label, threads)] = n / s
             print(f"  dagmath.rewards, {label:14}, {'1 thread' if threads else 'all cores':9}: {n / s:12,.0f} completions/s")
     print(f"  (dagmath.gold on {n} graphs, once: {prep:.2f}s, {n / prep:,.0f}/s)")
-    print(f"  mean mixed reward {sum(r1) / n:.4f}")
+    print(f"  mean {KIND} reward {sum(r1) / n:.4f}")
 
     score = load_reference(args.reference) if args.reference else None
     if score is None:
@@ -101,7 +106,8 @@ def main():
     t = time.perf_counter()
     ref = [score(texts[i], gt[i])["score"] for i in range(m)]
     ref_rate = m / (time.perf_counter() - t)
-    print(f"  reference compute_score_with_step_process, 1 core: {ref_rate:12,.0f} completions/s ({m} completions, mean reward {sum(ref) / m:.4f})")
+    print(f"  reference compute_score_with_step_process, 1 core: {ref_rate:12,.0f} completions/s ({m} completions)")
+    print(f"  mean reward on those {m}: reference {sum(ref) / m:.4f}, dagmath {sum(r1[:m]) / m:.4f}")
     for label in ["raw graphs", "prepared golds"]:
         print(f"  per core ({label}): dagmath is {res[(label, 1)] / ref_rate:,.0f}x the reference; all cores {res[(label, None)] / ref_rate:,.0f}x")
 

@@ -103,7 +103,7 @@ def main():
     scored = []
 
     def reward(prompts, completions, graph, id, **kw):
-        r = dagmath_trl.reward(prompts, completions, graph, **kw)
+        r = dagmath_trl.reward(prompts, completions, graph, id=id, **kw)
         scored.append((list(id), list(completions), list(r)))
         return r
 

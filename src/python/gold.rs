@@ -151,38 +151,85 @@ struct RawNode {
     kind: String,
 }
 
-/// A list of node dicts.
+/// A list of node dicts. The hot path of `rewards` on raw graphs: keys are interned once
+/// and names compared as borrowed text, so a node costs four dict lookups and one copy of
+/// its name.
 fn from_nodes(list: &Bound<'_, PyAny>) -> Result<GoldGraph, InputError> {
     if let Ok(d) = list.cast::<PyDict>() {
         return from_columns(d);
     }
+    let py = list.py();
+    let keys = [
+        pyo3::intern!(py, "name"),
+        pyo3::intern!(py, "value"),
+        pyo3::intern!(py, "parents"),
+        pyo3::intern!(py, "kind"),
+    ];
     let iter = list.try_iter().map_err(|_| InputError::GoldShape {
         value: short_repr(list),
     })?;
-    let mut raw = Vec::new();
+    let mut nodes: Vec<GoldNode> = Vec::new();
+    let mut unknown = None;
     for (i, n) in iter.enumerate() {
-        let n = n.map_err(|e| InputError::GoldNode {
-            node: i,
-            problem: e.to_string(),
-        })?;
-        let d = n.cast::<PyDict>().map_err(|_| InputError::GoldNode {
-            node: i,
-            problem: format!("{} is not a dict", short_repr(&n)),
-        })?;
-        let field = |k: &'static str| -> Result<Bound<'_, PyAny>, InputError> {
-            item(d, k)?.ok_or_else(|| InputError::GoldNode {
-                node: i,
-                problem: format!("no `{k}` in {}", short_repr(&n)),
-            })
+        let bad = |problem: String| InputError::GoldNode { node: i, problem };
+        let n = n.map_err(|e| bad(e.to_string()))?;
+        let d = n
+            .cast::<PyDict>()
+            .map_err(|_| bad(format!("{} is not a dict", short_repr(&n))))?;
+        let mut fields = keys.iter().map(|k| {
+            d.get_item(k)
+                .ok()
+                .flatten()
+                .ok_or_else(|| bad(format!("no `{}` in {}", k, short_repr(&n))))
+        });
+        let (name, value, parents, kind) = (
+            fields.next().expect("four keys")?,
+            fields.next().expect("four keys")?,
+            fields.next().expect("four keys")?,
+            fields.next().expect("four keys")?,
+        );
+        let text = |v: &Bound<'_, PyAny>, field: &str| -> Result<String, InputError> {
+            v.cast::<PyString>()
+                .ok()
+                .and_then(|s| s.to_cow().ok().map(|c| c.into_owned()))
+                .ok_or_else(|| bad(format!("`{field}` is {}", short_repr(v))))
         };
-        raw.push(RawNode {
-            name: typed(i, "name", &field("name")?)?,
-            value: typed(i, "value", &field("value")?)?,
-            parents: typed(i, "parents", &field("parents")?)?,
-            kind: typed(i, "kind", &field("kind")?)?,
+        let name = text(&name, "name")?;
+        let kind_text = text(&kind, "kind")?;
+        let kind = NodeKind::parse(&kind_text).ok_or_else(|| {
+            bad(format!(
+                "kind '{kind_text}' is not one of constant, instance, total, unknown"
+            ))
+        })?;
+        if kind == NodeKind::Unknown {
+            unknown = Some(i);
+        }
+        let value: i64 = value
+            .extract()
+            .map_err(|_| bad(format!("`value` is {}", short_repr(&value))))?;
+        let mut ps = Vec::new();
+        let not_list = || bad(format!("`parents` is {}", short_repr(&parents)));
+        for p in parents.try_iter().map_err(|_| not_list())? {
+            let p = p.map_err(|_| not_list())?;
+            let p = p
+                .cast::<PyString>()
+                .ok()
+                .and_then(|s| s.to_cow().ok())
+                .ok_or_else(not_list)?;
+            let j = nodes
+                .iter()
+                .position(|e| e.name == *p)
+                .ok_or_else(|| bad(format!("parent '{p}' of '{name}' is not an earlier node")))?;
+            ps.push(j);
+        }
+        nodes.push(GoldNode {
+            name,
+            value,
+            parents: ps,
+            kind,
         });
     }
-    build(raw)
+    finish(nodes, unknown)
 }
 
 /// The dict-of-lists form: `{"name": [...], "value": [...], "parents": [[...]], "kind": [...]}`.
@@ -278,8 +325,24 @@ fn build(raw: Vec<RawNode>) -> Result<GoldGraph, InputError> {
             kind,
         });
     }
+    finish(nodes, (mode == Mode::Reverse).then_some(asked))
+}
+
+/// The graph of `nodes`: reverse mode asking for the `unknown` node if there is one, else
+/// forward mode asking for the last node; the answer is the asked node's value.
+fn finish(nodes: Vec<GoldNode>, unknown: Option<usize>) -> Result<GoldGraph, InputError> {
+    let Some(last) = nodes.len().checked_sub(1) else {
+        return Err(InputError::Gold {
+            problem: "empty graph (no nodes)".into(),
+        });
+    };
+    let asked = unknown.unwrap_or(last);
     Ok(GoldGraph {
-        mode,
+        mode: if unknown.is_some() {
+            Mode::Reverse
+        } else {
+            Mode::Forward
+        },
         answer: nodes[asked].value,
         asked,
         nodes,

@@ -25,6 +25,10 @@ def test_trl_reward_in_grpo_calling_convention():
     assert trl.reward(prompts=None, completions=chat, **kw) == got
     strict = trl.make_reward(kind="strict")
     assert strict(prompts=None, completions=completions, **kw) == [1.0, 1.0, 0.0, 0.0]
+    # Without ids (no cache), and a second call served from the cache, score the same.
+    no_ids = {k: v for k, v in kw.items() if k != "id"}
+    assert trl.reward(prompts=None, completions=completions, **no_ids) == got
+    assert strict(prompts=None, completions=completions, **kw) == [1.0, 1.0, 0.0, 0.0]
 
 
 def test_trl_reward_refuses_bad_setups():
@@ -34,6 +38,8 @@ def test_trl_reward_refuses_bad_setups():
         trl.make_reward()(prompts=["p"], completions=["c"], answer=[1])
     with pytest.raises(ValueError, match="neither a str"):
         trl.reward(["p"], [42], [rows()[0]["graph"]])
+    with pytest.raises(ValueError, match="int 7"):
+        trl.reward(["p"], ["c"], [7], id=["x"])
 
 
 def test_verl_compute_score_and_parquet(dataset, tmp_path):

@@ -12,12 +12,17 @@ dagmath dataset (or RL pool) has a ``graph`` column, so::
 
 Completions may be strings (standard format) or chat message lists (conversational format:
 the last message's ``content`` is scored). :func:`make_reward` builds one with another reward
-kind, outcome weight or rule.
+kind, outcome weight or rule. When the dataset has an ``id`` column (dagmath's do), each
+problem's gold is converted once and kept, keyed by id.
 """
 
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import dagmath
+
+# Golds read once per problem id: a GRPO run scores every problem many times (its group, then
+# every epoch), and a prepared gold verifies about three times faster than a raw graph.
+_CACHE_LIMIT = 1 << 17
 
 
 def completion_text(completion: Any) -> str:
@@ -41,6 +46,19 @@ def make_reward(
     ``strict`` or ``penalty``; ``column`` names the dataset column holding the gold (its
     ``graph``, or reference-format records)."""
     dagmath.rewards([], [], kind=kind, alpha=alpha, rule=rule)  # refuse bad options now
+    cache: Dict[str, dagmath.Gold] = {}
+
+    def prepared(ids: Sequence[Any], golds: Sequence[Any]) -> List[Any]:
+        """The golds, read once per problem id (ids are canonical: one id, one graph)."""
+        out = []
+        for i, g in zip(ids, golds):
+            p = cache.get(i)
+            if p is None:
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                p = cache[i] = dagmath.gold(g)
+            out.append(p)
+        return out
 
     def reward_fn(
         prompts: Optional[Sequence[Any]] = None,
@@ -54,6 +72,9 @@ def make_reward(
                 f"{sorted(k for k in kw if k not in ('trainer_state', 'log_extra', 'log_metric'))}"
             )
         texts = [completion_text(c) for c in (completions or [])]
+        ids = kw.get("id")
+        if ids is not None and len(ids) == len(golds):
+            golds = prepared(ids, golds)
         return dagmath.rewards(texts, golds, kind=kind, alpha=alpha, rule=rule)
 
     reward_fn.__name__ = f"dagmath_{kind}"
@@ -65,8 +86,9 @@ _default = make_reward()
 
 def reward(prompts: Sequence[Any], completions: Sequence[Any], graph: Sequence[Any], **kw: Any) -> List[float]:
     """The mixed reward (0.2·outcome + 0.8·ProcessAcc, rule ``strict``) of each completion
-    against its row's ``graph``, in TRL's reward-function calling convention."""
-    return _default(prompts, completions, graph=graph)
+    against its row's ``graph``, in TRL's reward-function calling convention. With an ``id``
+    column (dagmath datasets have one) each problem's gold is read once and kept."""
+    return _default(prompts, completions, graph=graph, **kw)
 
 
 reward.__name__ = "dagmath_mixed"

@@ -15,12 +15,23 @@ graph as JSON. :func:`compute_score_batched` follows verl's ``BatchRewardManager
 and scores a whole batch in parallel.
 """
 
+import functools
 import glob
 import json
 import os
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import dagmath
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _gold_of_json(text: str) -> "dagmath.Gold":
+    """A JSON ground truth read once (verl scores each prompt's group against one string)."""
+    return dagmath.gold(text)
+
+
+def _gold(g: Any) -> Any:
+    return _gold_of_json(g) if isinstance(g, str) else g
 
 
 def compute_score(
@@ -35,7 +46,7 @@ def compute_score(
 ) -> float:
     """The reward of one response: ``ground_truth`` is a gold in any form :func:`dagmath.gold`
     reads (the JSON graph :func:`to_verl_rows` writes, a graph, a row, a reference record)."""
-    return dagmath.rewards([solution_str], [ground_truth], kind=kind, alpha=alpha, rule=rule)[0]
+    return dagmath.rewards([solution_str], [_gold(ground_truth)], kind=kind, alpha=alpha, rule=rule)[0]
 
 
 def compute_score_batched(
@@ -49,7 +60,8 @@ def compute_score_batched(
     **_: Any,
 ) -> List[float]:
     """:func:`compute_score` over a batch, in parallel with the GIL released."""
-    return dagmath.rewards(list(solution_strs), list(ground_truths), kind=kind, alpha=alpha, rule=rule)
+    golds = [_gold(g) for g in ground_truths]
+    return dagmath.rewards(list(solution_strs), golds, kind=kind, alpha=alpha, rule=rule)
 
 
 def to_verl_rows(

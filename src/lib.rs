@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! cli (binary)  clap, indicatif, anyhow, stdout: parse flags, call the library, print
+//! python        feature `python`: the PyO3 module (verify, rewards, pass@k, compose, generate)
 //!   │
 //! train         pre-/mid-training and GRPO                                  ┐
 //! eval::run, eval::report, eval::plot   sampling a model, REPORT.md, plots  │ feature `train`
@@ -39,6 +40,8 @@ pub mod limits;
 pub mod model;
 #[cfg(feature = "train")]
 pub mod plot;
+#[cfg(feature = "python")]
+mod python;
 pub mod render;
 pub mod template;
 pub mod tokenizer;

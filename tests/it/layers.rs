@@ -29,6 +29,9 @@ const DATA_SIDE_FORBIDDEN: [&str; 12] = [
     "crate::engine",
     "crate::train",
 ];
+/// The Python module (`src/python`, feature `python`) is a top layer like the CLI: nothing in
+/// the library uses it, nor pyo3.
+const PYTHON_FORBIDDEN: [&str; 2] = ["pyo3", "crate::python"];
 const MODEL: &str = "src/model";
 const MODEL_FORBIDDEN: [&str; 5] = ["crate::dataset", "crate::cli", "clap", "indicatif", "arrow"];
 
@@ -312,6 +315,25 @@ fn data_side_and_model_respect_the_layers() {
     assert!(
         bad.is_empty(),
         "layering broken (see the layer list in src/lib.rs):\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn only_the_python_layer_uses_pyo3() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut below: Vec<String> = std::fs::read_dir(root.join("src"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "python")
+        .map(|n| format!("src/{n}"))
+        .collect();
+    below.sort();
+    let below: Vec<&str> = below.iter().map(String::as_str).collect();
+    let bad = violations(root, &below, &PYTHON_FORBIDDEN);
+    assert!(
+        bad.is_empty(),
+        "pyo3 outside src/python:\n{}",
         bad.join("\n")
     );
 }

@@ -72,7 +72,9 @@ impl Default for AuditConfig {
     }
 }
 
-fn flatten(gold: usize, sample: u32, v: &Verdict, alpha: f64) -> SampleVerdict {
+/// The flat row of verdict `v` (sample `sample` of gold item `gold`) that verdicts.parquet
+/// stores, with rewards weighted by `alpha`.
+pub fn flatten(gold: usize, sample: u32, v: &Verdict, alpha: f64) -> SampleVerdict {
     let count = |f: &dyn Fn(NodeStatus) -> bool| v.nodes.iter().filter(|&&s| f(s)).count() as u32;
     let arithmetic = v
         .issues

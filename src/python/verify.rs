@@ -1,0 +1,149 @@
+//! `verify` (one completion, the full verdict) and `rewards` (a batch, one float each): the
+//! batch converts its inputs under the GIL, then releases it and verifies on rayon's workers
+//! with one reusable [`Verifier`] per worker, as `dagmath audit` does.
+//!
+//! Options are keyword arguments parsed by `options`, so a new one (a trace format) is one
+//! more keyword with a default that keeps today's verdicts.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use rayon::prelude::*;
+
+use super::error::{short_repr, InputError};
+use super::gold::extract;
+use super::options::{check_threads, parse_reward, parse_rule, pool};
+use super::verdict::PyVerdict;
+use crate::graph::GoldGraph;
+use crate::trace::{Reward, Rule, Verifier};
+
+/// Verify one completion against its gold graph.
+#[pyfunction]
+#[pyo3(signature = (completion, gold, rule = "strict"))]
+pub fn verify(
+    py: Python<'_>,
+    completion: &Bound<'_, PyAny>,
+    gold: &Bound<'_, PyAny>,
+    rule: &str,
+) -> PyResult<PyVerdict> {
+    let rule = parse_rule(rule)?;
+    let text = completion_text(completion, None)?;
+    let gold = extract(gold)?;
+    let verdict = py.detach(|| crate::trace::verify(&gold, &text, rule));
+    Ok(PyVerdict { verdict, gold })
+}
+
+/// A completion as text; anything but a `str` is refused, naming its index in a batch.
+fn completion_text(
+    obj: &Bound<'_, PyAny>,
+    index: Option<usize>,
+) -> Result<PyBackedStr, InputError> {
+    obj.extract::<PyBackedStr>().map_err(|_| InputError::Value {
+        arg: "completion",
+        value: match index {
+            Some(i) => format!("[{i}] {}", short_repr(obj)),
+            None => short_repr(obj),
+        },
+        problem: "is not a str",
+    })
+}
+
+/// Golds of a batch: consecutive items that are the same Python object (a GRPO group's
+/// completions share their problem) are converted once.
+fn golds(golds: &Bound<'_, PyAny>, n: usize) -> Result<Vec<Arc<GoldGraph>>, InputError> {
+    let items: Vec<Bound<'_, PyAny>> =
+        golds
+            .try_iter()
+            .and_then(|it| it.collect())
+            .map_err(|_| InputError::Value {
+                arg: "golds",
+                value: short_repr(golds),
+                problem: "is not a sequence of golds",
+            })?;
+    if items.len() != n {
+        return Err(InputError::Lengths {
+            what: "completions",
+            n,
+            other: "golds",
+            m: items.len(),
+        });
+    }
+    let mut out: Vec<Arc<GoldGraph>> = Vec::with_capacity(n);
+    for (i, g) in items.iter().enumerate() {
+        if i > 0 && g.is(&items[i - 1]) {
+            let prev = out[i - 1].clone();
+            out.push(prev);
+            continue;
+        }
+        out.push(extract(g).map_err(|e| InputError::Gold {
+            problem: format!("golds[{i}]: {e}"),
+        })?);
+    }
+    Ok(out)
+}
+
+/// Score every completion against its gold (same length); the result is in input order,
+/// whatever the number of threads.
+#[pyfunction]
+#[pyo3(signature = (completions, golds, kind = "mixed", alpha = 0.2, rule = "strict", threads = None))]
+pub fn rewards(
+    py: Python<'_>,
+    completions: &Bound<'_, PyAny>,
+    golds: &Bound<'_, PyAny>,
+    kind: &str,
+    alpha: f64,
+    rule: &str,
+    threads: Option<i64>,
+) -> PyResult<Vec<f64>> {
+    let reward = parse_reward(kind, alpha)?;
+    let rule = parse_rule(rule)?;
+    let threads = check_threads(threads)?;
+    if completions.is_instance_of::<pyo3::types::PyString>() {
+        return Err(InputError::Value {
+            arg: "completions",
+            value: short_repr(completions),
+            problem: "is one str; pass a list of completions",
+        }
+        .into());
+    }
+    let texts: Vec<PyBackedStr> = completions
+        .try_iter()
+        .map_err(|_| InputError::Value {
+            arg: "completions",
+            value: short_repr(completions),
+            problem: "is not a sequence of str",
+        })?
+        .enumerate()
+        .map(|(i, c)| {
+            let c = c.map_err(|e| InputError::Library(e.to_string()))?;
+            completion_text(&c, Some(i))
+        })
+        .collect::<Result<_, _>>()?;
+    let graphs = self::golds(golds, texts.len())?;
+    let out = py.detach(|| {
+        let run = || score_all(&texts, &graphs, reward, rule);
+        if threads == 0 {
+            Ok(run())
+        } else {
+            pool(threads).map(|p| p.install(run))
+        }
+    })?;
+    Ok(out)
+}
+
+fn score_all(
+    texts: &[PyBackedStr],
+    graphs: &[Arc<GoldGraph>],
+    reward: Reward,
+    rule: Rule,
+) -> Vec<f64> {
+    texts
+        .par_iter()
+        .zip(graphs.par_iter())
+        .with_min_len(64)
+        .map_init(Verifier::new, |ver, (t, g)| {
+            reward.score(ver.verify(g, t, rule))
+        })
+        .collect()
+}

@@ -51,7 +51,9 @@ def find_cli(given):
 def keep_tags(src, dst):
     """A copy of the Hugging Face folder whose tag tokens (`<solution>`, `<answer>`, ...) are
     not marked special: TRL decodes completions with `skip_special_tokens=True`, which would
-    drop `<answer> N </answer>` and leave the verifier no answer to read."""
+    drop `<answer> N </answer>` and leave the verifier no answer to read. Tokenizers dagmath
+    writes now mark only [PAD], [EOS] and [UNK] special, so this changes nothing for them; it
+    serves checkpoints written before that (their tokenizer.json travels with them)."""
     shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(src, dst)
     tj = dst / "tokenizer.json"

@@ -88,8 +88,12 @@ fn document(pieces: &BTreeSet<String>) -> serde_json::Value {
         .chain(std::iter::once(&UNK))
         .enumerate()
         .map(|(i, t)| {
+            // Only [PAD], [EOS] and [UNK] are special: Hugging Face decoders drop special
+            // tokens under `skip_special_tokens=True` (TRL decodes completions that way), and
+            // the verifier needs the `<answer>` tags. The tags stay added tokens, never split.
+            let special = t.starts_with('[');
             json!({"id": i, "content": t, "single_word": false, "lstrip": false, "rstrip": false,
-                   "normalized": false, "special": true})
+                   "normalized": false, "special": special})
         })
         .collect();
     let mut vocab = serde_json::Map::new();
@@ -277,6 +281,16 @@ mod tests {
         let ids = tok.encode("so K = 120.").unwrap();
         let pieces: Vec<String> = ids.iter().map(|&i| tok.decode(&[i]).unwrap()).collect();
         assert_eq!(pieces, ["so", " K", " =", " 1", "2", "0", "."]);
+    }
+
+    #[test]
+    fn exported_tags_survive_skip_special_tokens_decoding() {
+        // TRL decodes completions with skip_special_tokens=True: the answer tags must stay.
+        let tok = Tokenizer::domain(&TemplateSet::builtin());
+        let ids = tok.encode(" </solution> <answer> 12 </answer>[EOS]").unwrap();
+        let kept = tok.inner.decode(&ids, true).unwrap();
+        assert!(kept.contains("<answer>") && kept.contains("</answer>"), "{kept}");
+        assert!(!kept.contains("[EOS]"), "{kept}");
     }
 
     #[test]

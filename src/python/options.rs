@@ -1,8 +1,9 @@
-//! The string and number options of the Python functions (`rule`, `kind`, `alpha`, `threads`),
+//! The string and number options of the Python functions (`rule`, `kind`, `alpha`, `format`,
+//! `threads`),
 //! checked before any work starts; each refusal names the option and the value.
 
 use super::error::InputError;
-use crate::trace::{Reward, Rule};
+use crate::trace::{Reward, Rule, TraceFormat};
 
 /// `rule="strict"` or `"interplay"`.
 pub fn parse_rule(s: &str) -> Result<Rule, InputError> {
@@ -15,6 +16,16 @@ pub fn parse_rule(s: &str) -> Result<Rule, InputError> {
             known: "'strict', 'interplay'",
         }),
     }
+}
+
+/// `format="full"`, `"terse"`, `"long"` or `"answer_only"`: the trace format the completions
+/// are written in (a dataset's `manifest.json` records its own).
+pub fn parse_format(s: &str) -> Result<TraceFormat, InputError> {
+    s.parse().map_err(|_| InputError::Choice {
+        arg: "format",
+        value: format!("'{s}'"),
+        known: "'full', 'terse', 'long', 'answer_only'",
+    })
 }
 
 pub fn rule_name(r: Rule) -> &'static str {

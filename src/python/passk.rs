@@ -115,7 +115,7 @@ pub fn summarize<'py>(
         }
         .into());
     };
-    let rule = first.verdict.rule;
+    let (rule, format) = (first.verdict.rule, first.format);
     let mut table = KeyTable::default();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut samples: HashMap<usize, u32> = HashMap::new();
@@ -126,6 +126,14 @@ pub fn summarize<'py>(
                 arg: "verdicts",
                 value: format!("[{i}] rule '{}'", rule_name(v.verdict.rule)),
                 problem: "differs from the first verdict's rule",
+            }
+            .into());
+        }
+        if v.format != format {
+            return Err(InputError::Value {
+                arg: "verdicts",
+                value: format!("[{i}] format '{}'", v.format),
+                problem: "differs from the first verdict's trace format",
             }
             .into());
         }
@@ -142,7 +150,15 @@ pub fn summarize<'py>(
         tally.add(&flatten(g, *s, &v.verdict, alpha));
         *s += 1;
     }
-    let summary = tally.summary(&table, AuditConfig { rule, alpha }, ks.as_deref());
+    let summary = tally.summary(
+        &table,
+        AuditConfig {
+            rule,
+            alpha,
+            format,
+        },
+        ks.as_deref(),
+    );
     let json = serde_json::to_string(&summary)
         .map_err(|e| InputError::Library(format!("summary: {e}")))?;
     py.import("json")?.call_method1("loads", (json,))

@@ -36,6 +36,7 @@ fn kind_name(k: IssueKind) -> (&'static str, Option<char>) {
         IssueKind::EquationMismatch => ("equation_mismatch", None),
         IssueKind::Unsolved => ("unsolved", None),
         IssueKind::ExtraUnknown => ("extra_unknown", None),
+        IssueKind::CheckMismatch => ("check_mismatch", None),
     }
 }
 
@@ -86,6 +87,8 @@ fn status_name(s: NodeStatus) -> &'static str {
 pub struct PyVerdict {
     pub verdict: TraceVerdict,
     pub gold: Arc<GoldGraph>,
+    /// The trace format the completion was read in (`summarize` reports it).
+    pub format: crate::trace::TraceFormat,
 }
 
 #[pymethods]
@@ -94,6 +97,13 @@ impl PyVerdict {
     #[getter]
     fn verified_correct(&self) -> bool {
         self.verdict.verified_correct
+    }
+
+    /// Only the outcome was scored (`format="answer_only"`: no trace to check); ProcessAcc and
+    /// the process-based rewards then equal the outcome.
+    #[getter]
+    fn outcome_only(&self) -> bool {
+        self.verdict.outcome_only
     }
 
     /// The final answer equals the gold answer.

@@ -2,8 +2,9 @@
 //! batch converts its inputs under the GIL, then releases it and verifies on rayon's workers
 //! with one reusable [`Verifier`] per worker, as `dagmath audit` does.
 //!
-//! Options are keyword arguments parsed by `options`, so a new one (a trace format) is one
-//! more keyword with a default that keeps today's verdicts.
+//! Options are keyword arguments parsed by `options`; `format` names the trace format the
+//! completions are written in (`full` by default, as `dagmath audit` reads a dataset's own
+//! from its manifest); `answer_only` verdicts score the outcome only and say so.
 
 use std::sync::Arc;
 
@@ -13,25 +14,35 @@ use rayon::prelude::*;
 
 use super::error::{short_repr, InputError};
 use super::gold::extract;
-use super::options::{check_threads, parse_reward, parse_rule, pool};
+use super::options::{check_threads, parse_format, parse_reward, parse_rule, pool};
 use super::verdict::PyVerdict;
 use crate::graph::GoldGraph;
-use crate::trace::{Reward, Rule, Verifier};
+use crate::trace::{Reward, Rule, TraceFormat, Verifier};
 
 /// Verify one completion against its gold graph.
 #[pyfunction]
-#[pyo3(signature = (completion, gold, rule = "strict"))]
+#[pyo3(signature = (completion, gold, rule = "strict", format = "full"))]
 pub fn verify(
     py: Python<'_>,
     completion: &Bound<'_, PyAny>,
     gold: &Bound<'_, PyAny>,
     rule: &str,
+    format: &str,
 ) -> PyResult<PyVerdict> {
     let rule = parse_rule(rule)?;
+    let format = parse_format(format)?;
     let text = completion_text(completion, None)?;
     let gold = extract(gold)?;
-    let verdict = py.detach(|| crate::trace::verify(&gold, &text, rule));
-    Ok(PyVerdict { verdict, gold })
+    let verdict = py.detach(|| {
+        Verifier::for_format(format)
+            .verify(&gold, &text, rule)
+            .clone()
+    });
+    Ok(PyVerdict {
+        verdict,
+        gold,
+        format,
+    })
 }
 
 /// A completion as text; anything but a `str` is refused, naming its index in a batch.
@@ -86,7 +97,8 @@ fn golds(golds: &Bound<'_, PyAny>, n: usize) -> Result<Vec<Arc<GoldGraph>>, Inpu
 /// Score every completion against its gold (same length); the result is in input order,
 /// whatever the number of threads.
 #[pyfunction]
-#[pyo3(signature = (completions, golds, kind = "mixed", alpha = 0.2, rule = "strict", threads = None))]
+#[pyo3(signature = (completions, golds, kind = "mixed", alpha = 0.2, rule = "strict", threads = None, format = "full"))]
+#[allow(clippy::too_many_arguments)]
 pub fn rewards(
     py: Python<'_>,
     completions: &Bound<'_, PyAny>,
@@ -95,9 +107,11 @@ pub fn rewards(
     alpha: f64,
     rule: &str,
     threads: Option<i64>,
+    format: &str,
 ) -> PyResult<Vec<f64>> {
     let reward = parse_reward(kind, alpha)?;
     let rule = parse_rule(rule)?;
+    let format = parse_format(format)?;
     let threads = check_threads(threads)?;
     if completions.is_instance_of::<pyo3::types::PyString>() {
         return Err(InputError::Value {
@@ -122,7 +136,7 @@ pub fn rewards(
         .collect::<Result<_, _>>()?;
     let graphs = self::golds(golds, texts.len())?;
     let out = py.detach(|| {
-        let run = || score_all(&texts, &graphs, reward, rule);
+        let run = || score_all(&texts, &graphs, reward, rule, format);
         if threads == 0 {
             Ok(run())
         } else {
@@ -137,13 +151,15 @@ fn score_all(
     graphs: &[Arc<GoldGraph>],
     reward: Reward,
     rule: Rule,
+    format: TraceFormat,
 ) -> Vec<f64> {
     texts
         .par_iter()
         .zip(graphs.par_iter())
         .with_min_len(64)
-        .map_init(Verifier::new, |ver, (t, g)| {
-            reward.score(ver.verify(g, t, rule))
-        })
+        .map_init(
+            || Verifier::for_format(format),
+            |ver, (t, g)| reward.score(ver.verify(g, t, rule)),
+        )
         .collect()
 }

@@ -287,9 +287,14 @@ mod tests {
     fn exported_tags_survive_skip_special_tokens_decoding() {
         // TRL decodes completions with skip_special_tokens=True: the answer tags must stay.
         let tok = Tokenizer::domain(&TemplateSet::builtin());
-        let ids = tok.encode(" </solution> <answer> 12 </answer>[EOS]").unwrap();
+        let ids = tok
+            .encode(" </solution> <answer> 12 </answer>[EOS]")
+            .unwrap();
         let kept = tok.inner.decode(&ids, true).unwrap();
-        assert!(kept.contains("<answer>") && kept.contains("</answer>"), "{kept}");
+        assert!(
+            kept.contains("<answer>") && kept.contains("</answer>"),
+            "{kept}"
+        );
         assert!(!kept.contains("[EOS]"), "{kept}");
     }
 

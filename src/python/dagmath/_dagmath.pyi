@@ -7,6 +7,7 @@ __version__: str
 
 Rule = Literal["strict", "interplay"]
 RewardKind = Literal["outcome", "process", "mixed", "strict", "penalty"]
+TraceFormat = Literal["full", "terse", "long", "answer_only"]
 NodeStatus = Literal[
     "correct", "flawed", "wrong_value", "wrong_parents", "wrong_value_and_parents", "missing"
 ]
@@ -35,7 +36,8 @@ class Issue:
         """``wrong_result``, ``wrong_substitution``, ``undefined_letter``, ``redefined_letter``,
         ``duplicate_name``, ``unassigned``, ``malformed``, ``bad_arithmetic``,
         ``answer_conflict``, ``bad_answer``, ``missing_equation``, ``wrong_known``,
-        ``equation_mismatch``, ``unsolved`` or ``extra_unknown``."""
+        ``equation_mismatch``, ``unsolved``, ``extra_unknown`` or ``check_mismatch`` (a
+        ``long`` trace's check contradicting its step)."""
     @property
     def letter(self) -> Optional[str]:
         """The letter of ``undefined_letter`` / ``redefined_letter``."""
@@ -48,6 +50,10 @@ class Issue:
 class Verdict:
     """The verdict of one completion against its gold graph."""
 
+    @property
+    def outcome_only(self) -> bool:
+        """Only the outcome was scored (``format="answer_only"``): ProcessAcc and the
+        process-based rewards then equal the outcome."""
     @property
     def verified_correct(self) -> bool:
         """Every gold node correct, the right answer, and (rule ``strict``) no extra node and
@@ -82,8 +88,12 @@ class Verdict:
 def gold(obj: GoldLike) -> Gold:
     """Read a gold graph once; raises ValueError naming what is wrong with ``obj``."""
 
-def verify(completion: str, gold: GoldLike, rule: Rule = "strict") -> Verdict:
-    """Verify one completion against its gold graph."""
+def verify(
+    completion: str, gold: GoldLike, rule: Rule = "strict", format: TraceFormat = "full"
+) -> Verdict:
+    """Verify one completion against its gold graph. ``format`` is the trace format the
+    completion is written in (a dataset's ``manifest.json`` records its ``trace_format``;
+    ``answer_only`` scores the outcome only and says so in ``Verdict.outcome_only``)."""
 
 def rewards(
     completions: Sequence[str],
@@ -92,6 +102,7 @@ def rewards(
     alpha: float = 0.2,
     rule: Rule = "strict",
     threads: Optional[int] = None,
+    format: TraceFormat = "full",
 ) -> list[float]:
     """One reward per completion (``golds[i]`` is the gold of ``completions[i]``), computed in
     parallel with the GIL released; ``threads=None`` uses every core. ``mixed`` is

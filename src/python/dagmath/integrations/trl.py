@@ -39,13 +39,18 @@ def completion_text(completion: Any) -> str:
 
 
 def make_reward(
-    kind: str = "mixed", alpha: float = 0.2, rule: str = "strict", column: str = "graph"
+    kind: str = "mixed",
+    alpha: float = 0.2,
+    rule: str = "strict",
+    column: str = "graph",
+    format: str = "full",
 ) -> Callable[..., List[float]]:
     """A TRL reward function scoring with :func:`dagmath.rewards`: ``kind`` is ``outcome``,
     ``process``, ``mixed`` (``alpha·outcome + (1 − alpha)·ProcessAcc``, the default),
     ``strict`` or ``penalty``; ``column`` names the dataset column holding the gold (its
-    ``graph``, or reference-format records)."""
-    dagmath.rewards([], [], kind=kind, alpha=alpha, rule=rule)  # refuse bad options now
+    ``graph``, or reference-format records); ``format`` is the trace format the model writes
+    (the training dataset's ``trace_format``: ``full``, ``terse``, ``long``, ``answer_only``)."""
+    dagmath.rewards([], [], kind=kind, alpha=alpha, rule=rule, format=format)  # refuse bad options now
     cache: Dict[str, dagmath.Gold] = {}
 
     def prepared(ids: Sequence[Any], golds: Sequence[Any]) -> List[Any]:
@@ -75,7 +80,7 @@ def make_reward(
         ids = kw.get("id")
         if ids is not None and len(ids) == len(golds):
             golds = prepared(ids, golds)
-        return dagmath.rewards(texts, golds, kind=kind, alpha=alpha, rule=rule)
+        return dagmath.rewards(texts, golds, kind=kind, alpha=alpha, rule=rule, format=format)
 
     reward_fn.__name__ = f"dagmath_{kind}"
     return reward_fn

@@ -42,11 +42,23 @@ def compute_score(
     kind: str = "mixed",
     alpha: float = 0.2,
     rule: str = "strict",
+    format: Optional[str] = None,
     **_: Any,
 ) -> float:
     """The reward of one response: ``ground_truth`` is a gold in any form :func:`dagmath.gold`
-    reads (the JSON graph :func:`to_verl_rows` writes, a graph, a row, a reference record)."""
-    return dagmath.rewards([solution_str], [_gold(ground_truth)], kind=kind, alpha=alpha, rule=rule)[0]
+    reads (the JSON graph :func:`to_verl_rows` writes, a graph, a row, a reference record).
+    The trace format is ``format``, else ``extra_info["trace_format"]`` (which
+    :func:`to_verl_parquet` copies from the dataset's manifest), else ``full``."""
+    fmt = format or _format_of(extra_info)
+    return dagmath.rewards(
+        [solution_str], [_gold(ground_truth)], kind=kind, alpha=alpha, rule=rule, format=fmt
+    )[0]
+
+
+def _format_of(extra_info: Any) -> str:
+    if isinstance(extra_info, dict):
+        return extra_info.get("trace_format") or "full"
+    return "full"
 
 
 def compute_score_batched(
@@ -57,21 +69,37 @@ def compute_score_batched(
     kind: str = "mixed",
     alpha: float = 0.2,
     rule: str = "strict",
+    format: Optional[str] = None,
     **_: Any,
 ) -> List[float]:
-    """:func:`compute_score` over a batch, in parallel with the GIL released."""
+    """:func:`compute_score` over a batch, in parallel with the GIL released (one call per
+    trace format present)."""
     golds = [_gold(g) for g in ground_truths]
-    return dagmath.rewards(list(solution_strs), golds, kind=kind, alpha=alpha, rule=rule)
+    texts = list(solution_strs)
+    infos = list(extra_infos) if extra_infos is not None else [None] * len(texts)
+    formats = [format or _format_of(e) for e in infos]
+    out = [0.0] * len(texts)
+    for fmt in sorted(set(formats)):
+        idx = [i for i, f in enumerate(formats) if f == fmt]
+        scores = dagmath.rewards(
+            [texts[i] for i in idx], [golds[i] for i in idx],
+            kind=kind, alpha=alpha, rule=rule, format=fmt,
+        )
+        for i, r in zip(idx, scores):
+            out[i] = r
+    return out
 
 
 def to_verl_rows(
     rows: Iterable[Dict[str, Any]],
     data_source: str = "dagmath",
     system_prompt: Optional[str] = None,
+    trace_format: str = "full",
 ) -> List[Dict[str, Any]]:
     """dagmath dataset rows (dicts with the shard columns) as verl RL rows: ``prompt`` as chat
     messages, ``ability``, ``reward_model`` = ``{style: "rule", ground_truth: <graph JSON>}``,
-    ``data_source`` and ``extra_info`` (split, index, id, op, template, mode, answer)."""
+    ``data_source`` and ``extra_info`` (split, index, id, op, template, mode, answer, and the
+    dataset's ``trace_format``, which :func:`compute_score` verifies in)."""
     out = []
     for i, r in enumerate(rows):
         graph = r.get("graph")
@@ -94,6 +122,7 @@ def to_verl_rows(
                     "template": r.get("template", ""),
                     "mode": r.get("mode", ""),
                     "answer": int(r.get("answer", 0)),
+                    "trace_format": trace_format,
                 },
             }
         )
@@ -119,7 +148,13 @@ def to_verl_parquet(
     rows: List[Dict[str, Any]] = []
     for f in files:
         rows.extend(pq.read_table(f).to_pylist())
-    table = pa.Table.from_pylist(to_verl_rows(rows, data_source, system_prompt))
+    # The dataset's trace format (manifests written before formats existed mean `full`).
+    fmt = "full"
+    manifest = os.path.join(dataset, "manifest.json")
+    if os.path.exists(manifest):
+        with open(manifest, encoding="utf-8") as m:
+            fmt = json.load(m).get("trace_format") or "full"
+    table = pa.Table.from_pylist(to_verl_rows(rows, data_source, system_prompt, fmt))
     tmp = out + ".tmp"
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, out)

@@ -9,7 +9,8 @@ reference is reported missing and only dagmath is timed.
 The completions are the gold completions of N generated op-N problems (zoo, forward/reverse
 50/50), every fourth with a wrong answer; the gold is each row's `graph` as pyarrow returns it.
 Timed: `rewards()` with 1 thread and with every core, the golds passed raw (converted from
-Python dicts on every call) and prepared once with `dagmath.gold`. The reference scores each
+Python dicts on every call), prepared once with `dagmath.gold`, and as the dataset's Arrow
+`graph` column (`table.column("graph")`, decoded by the workers with the GIL released). The reference scores each
 completion with `compute_score_with_step_process` (its verl reward, re-parsing the gold trace
 per call as it does there; dagmath computes the same formula, `kind="penalty"`), on the first --ref-n completions, one core.
 Figures are completions per second, median of --trials runs.
@@ -70,9 +71,14 @@ def main():
             f"modes = {{ forward = 0.5, reverse = 0.5 }}\n"
         )
         dagmath.generate(str(recipe), f"{d}/out")
-        rows = []
-        for f in sorted(Path(f"{d}/out/data").glob("*.parquet")):
-            rows.extend(pq.read_table(f, columns=["completion", "graph", "answer", "solution"]).to_pylist())
+        import pyarrow as pa
+
+        table = pa.concat_tables(
+            pq.read_table(f, columns=["completion", "graph", "answer", "solution"])
+            for f in sorted(Path(f"{d}/out/data").glob("*.parquet"))
+        )
+        rows = table.to_pylist()
+        column = table.column("graph")
     texts = [
         r["completion"] if i % 4 else r["completion"].replace(f"<answer> {r['answer']} ", f"<answer> {r['answer'] + 1} ")
         for i, r in enumerate(rows)
@@ -88,8 +94,10 @@ def main():
     prep = time.perf_counter() - prep_t
     r1 = dagmath.rewards(texts, graphs, kind=KIND, threads=1)
     assert r1 == dagmath.rewards(texts, golds, kind=KIND), "prepared golds score the same"
+    assert r1 == dagmath.rewards(texts, column, kind=KIND), "the Arrow column scores the same"
     res = {}
-    for label, g in [("raw graphs", graphs), ("prepared golds", golds)]:
+    forms = [("raw graphs", graphs), ("prepared golds", golds), ("Arrow column", column)]
+    for label, g in forms:
         for threads in [1, None]:
             s = timed(lambda: dagmath.rewards(texts, g, kind=KIND, threads=threads), args.trials)
             res[(label, threads)] = n / s
@@ -108,7 +116,7 @@ def main():
     ref_rate = m / (time.perf_counter() - t)
     print(f"  reference compute_score_with_step_process, 1 core: {ref_rate:12,.0f} completions/s ({m} completions)")
     print(f"  mean reward on those {m}: reference {sum(ref) / m:.4f}, dagmath {sum(r1[:m]) / m:.4f}")
-    for label in ["raw graphs", "prepared golds"]:
+    for label, _ in forms:
         print(f"  per core ({label}): dagmath is {res[(label, 1)] / ref_rate:,.0f}x the reference; all cores {res[(label, None)] / ref_rate:,.0f}x")
 
 

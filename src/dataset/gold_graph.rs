@@ -99,7 +99,7 @@ impl GraphColumn {
 
     /// Decode row `r` into `g`, reusing its nodes' buffers: a graph read per verified sample
     /// then costs no allocation once `g` has grown to the largest graph.
-    fn decode_into(
+    pub(crate) fn decode_into(
         &self,
         r: usize,
         mode: Mode,

@@ -13,6 +13,7 @@
 //! Bad input raises `ValueError` naming the value (`error.rs`); the Python package around
 //! this native module (`src/python/dagmath/`) adds the type stubs and the TRL / verl adapters.
 
+mod arrow;
 mod data;
 mod error;
 mod gold;

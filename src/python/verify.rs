@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use rayon::prelude::*;
 
+use super::arrow::ArrowGolds;
 use super::error::{short_repr, InputError};
 use super::gold::extract;
 use super::options::{check_threads, parse_format, parse_reward, parse_rule, pool};
@@ -134,6 +135,28 @@ pub fn rewards(
             completion_text(&c, Some(i))
         })
         .collect::<Result<_, _>>()?;
+    // The `graph` column straight from Arrow: decoded by the workers, GIL released.
+    if let Some(arrow) = ArrowGolds::from_py(golds) {
+        let arrow = arrow?;
+        if arrow.len() != texts.len() {
+            return Err(InputError::Lengths {
+                what: "completions",
+                n: texts.len(),
+                other: "golds",
+                m: arrow.len(),
+            }
+            .into());
+        }
+        let out = py.detach(|| {
+            let run = || score_arrow(&texts, &arrow, reward, rule, format);
+            if threads == 0 {
+                Ok(run())
+            } else {
+                pool(threads).map(|p| p.install(run))
+            }
+        })?;
+        return Ok(out?);
+    }
     let graphs = self::golds(golds, texts.len())?;
     let out = py.detach(|| {
         let run = || score_all(&texts, &graphs, reward, rule, format);
@@ -144,6 +167,44 @@ pub fn rewards(
         }
     })?;
     Ok(out)
+}
+
+/// [`score_all`] with golds decoded from Arrow, each worker into one reused graph; a bad
+/// graph is an error naming its index (the first, whatever the thread count).
+fn score_arrow(
+    texts: &[PyBackedStr],
+    golds: &ArrowGolds,
+    reward: Reward,
+    rule: Rule,
+    format: TraceFormat,
+) -> Result<Vec<f64>, InputError> {
+    let scored: Vec<Result<f64, (usize, String)>> = (0..texts.len())
+        .into_par_iter()
+        .with_min_len(64)
+        .map_init(
+            || {
+                let g = GoldGraph {
+                    mode: crate::composer::Mode::Forward,
+                    nodes: Vec::new(),
+                    asked: 0,
+                    answer: 0,
+                };
+                (Verifier::for_format(format), g)
+            },
+            |(ver, g), i| {
+                golds.decode_into(i, g).map_err(|e| (i, e.to_string()))?;
+                Ok(reward.score(ver.verify(g, &texts[i], rule)))
+            },
+        )
+        .collect();
+    scored
+        .into_iter()
+        .map(|r| {
+            r.map_err(|(i, problem)| InputError::Gold {
+                problem: format!("golds[{i}]: {problem}"),
+            })
+        })
+        .collect()
 }
 
 fn score_all(

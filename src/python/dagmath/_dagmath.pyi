@@ -97,7 +97,7 @@ def verify(
 
 def rewards(
     completions: Sequence[str],
-    golds: Sequence[GoldLike],
+    golds: Union[Sequence[GoldLike], Any],
     kind: RewardKind = "mixed",
     alpha: float = 0.2,
     rule: Rule = "strict",
@@ -109,7 +109,10 @@ def rewards(
     ``alpha·outcome + (1 − alpha)·ProcessAcc``; ``strict`` is 1 only if verified correct;
     ``penalty`` is the reference's penalty-count reward. Golds given raw are converted under
     the GIL on every call (consecutive repeats of one object once); :func:`gold` converts a
-    pool once, and a batch of prepared golds is verified about three times faster."""
+    pool once, and a batch of prepared golds is verified about three times faster. ``golds``
+    may also be the dataset's ``graph`` column as a pyarrow ``Array`` or ``ChunkedArray``
+    (``table.column("graph")``): it is read through the Arrow C data interface without a
+    copy, and each worker decodes its rows' graphs with the GIL released (the fastest form)."""
 
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k of one problem with ``n`` samples, ``c`` correct (Chen et al. 2021)."""

@@ -137,12 +137,16 @@ def main():
         if "rewards/dagmath_mixed/mean" in h:
             print(f"  step {h.get('step')}: reward mean {h['rewards/dagmath_mixed/mean']:.4f}  loss {h.get('loss', float('nan')):.4f}")
 
-    # TRL keeps the last generation batch in its completions log: it must be what we recorded.
+    # TRL's own completions log (its last generation batches, rewards held as float32): each
+    # logged completion must be one we recorded, with its reward to float32 rounding.
     logs = getattr(trainer, "_logs", None)
+    logged = []
     if logs is not None and logs.get("completion"):
-        last_c = list(logs["completion"])
-        last_r = list(logs["rewards"]["dagmath_mixed"])
-        assert last_c == scored[-1][1] and last_r == scored[-1][2], "TRL's log differs from the reward calls"
+        logged = list(zip(logs["completion"], logs["rewards"]["dagmath_mixed"]))
+        recorded = {c: r for _, cs, rs in scored for c, r in zip(cs, rs)}
+        for c, r in logged:
+            assert c in recorded, f"TRL logged a completion no reward call saw: {c[:80]!r}"
+            assert abs(float(r) - recorded[c]) <= 1e-6, f"TRL logged {float(r)} for a completion scored {recorded[c]}"
 
     preds = out / "predictions.jsonl"
     flat = [(i, c, r) for ids, cs, rs in scored for i, c, r in zip(ids, cs, rs)]
@@ -161,7 +165,8 @@ def main():
     n = len(flat)
     verified = sum(v["verified_correct"] for v in verdicts.values())
     print(f"completions scored by TRL: {n} ({verified} verified correct, mean reward {sum(r for *_, r in flat) / max(n, 1):.4f})")
-    print(f"reward equality (TRL logged vs dagmath audit, per completion): {equal}/{n} equal, max |diff| = {worst}")
+    print(f"TRL's completions log: {len(logged)} completions, each the reward its call returned (float32)")
+    print(f"reward equality (TRL's reward calls vs dagmath audit, per completion): {equal}/{n} equal, max |diff| = {worst}")
     if equal != n:
         sys.exit(1)
 

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use dagmath::composer::Noise;
 use dagmath::dataset::recipe::RecipeError;
 use dagmath::dataset::recipe::{parse_op_range, Budget};
-use dagmath::dataset::{generate, GenerateError, GenerateOptions, Observer, Recipe};
+use dagmath::dataset::{generate, GenerateOptions, Observer, Recipe};
 use dagmath::template::TemplateSet;
 use dagmath::trace::TraceFormat;
 
@@ -264,18 +264,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
             .collect(),
         sizing: Default::default(),
     };
-    let manifest = generate(&recipe, &templates, &opts, &observer).map_err(|e| match e {
-        GenerateError::NotEmpty(_)
-        | GenerateError::OtherRecipe { .. }
-        | GenerateError::NothingToResume { .. }
-        | GenerateError::Compose { .. }
-        | GenerateError::Exhausted { .. }
-        | GenerateError::TooManyThreads { .. }
-        | GenerateError::Locked(_)
-        | GenerateError::NotAFolder(_)
-        | GenerateError::Foreign { .. }
-        | GenerateError::Corrupted { .. } => CliError::usage(e),
-        e => CliError::from(e),
+    let manifest = generate(&recipe, &templates, &opts, &observer).map_err(|e| {
+        if e.is_users() {
+            CliError::usage(e)
+        } else {
+            CliError::from(e)
+        }
     })?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();

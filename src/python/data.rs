@@ -11,7 +11,7 @@ use super::error::InputError;
 use super::gold::graph_to_py;
 use super::options::check_threads;
 use crate::composer::{compose_noisy, problem_id, Mode, Noise};
-use crate::dataset::{generate as generate_dataset, GenerateError, GenerateOptions, Quiet, Recipe};
+use crate::dataset::{generate as generate_dataset, GenerateOptions, Quiet, Recipe};
 use crate::graph::GoldGraph;
 use crate::render::Rendered;
 use crate::template::TemplateSet;
@@ -113,19 +113,11 @@ pub fn generate<'py>(
     let manifest = py
         .detach(|| generate_dataset(&r, &set, &opts, &Quiet))
         .map_err(|e| -> PyErr {
-            match e {
-                // What the caller named is at fault (the CLI's exit 2).
-                GenerateError::NotEmpty(_)
-                | GenerateError::OtherRecipe { .. }
-                | GenerateError::NothingToResume { .. }
-                | GenerateError::Compose { .. }
-                | GenerateError::Exhausted { .. }
-                | GenerateError::TooManyThreads { .. }
-                | GenerateError::Locked(_)
-                | GenerateError::NotAFolder(_)
-                | GenerateError::Foreign { .. }
-                | GenerateError::Corrupted { .. } => InputError::Library(e.to_string()).into(),
-                e => PyOSError::new_err(e.to_string()),
+            // What the caller named is at fault: ValueError (the CLI's exit 2).
+            if e.is_users() {
+                InputError::Library(e.to_string()).into()
+            } else {
+                PyOSError::new_err(e.to_string())
             }
         })?;
     let json = serde_json::to_string(&manifest)

@@ -101,6 +101,26 @@ pub enum GenerateError {
     },
 }
 
+impl GenerateError {
+    /// Whether what the caller named is at fault (the folder, recipe or flags: the CLI's exit
+    /// 2, Python's `ValueError`) rather than the system (I/O: exit 1, `OSError`).
+    pub fn is_users(&self) -> bool {
+        matches!(
+            self,
+            GenerateError::NotEmpty(_)
+                | GenerateError::OtherRecipe { .. }
+                | GenerateError::NothingToResume { .. }
+                | GenerateError::Compose { .. }
+                | GenerateError::Exhausted { .. }
+                | GenerateError::TooManyThreads { .. }
+                | GenerateError::Locked(_)
+                | GenerateError::NotAFolder(_)
+                | GenerateError::Foreign { .. }
+                | GenerateError::Corrupted { .. }
+        )
+    }
+}
+
 /// How to run a generation.
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {

@@ -412,3 +412,28 @@ fn logits_match_transformers_when_python_is_available() {
     eprintln!("hf_check: {stdout}{}", String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success(), "{stdout}");
 }
+
+#[test]
+fn shipped_training_configs_parse_and_validate() {
+    // Every config in examples/configs is a pre-/mid-training/SFT config or an RL config
+    // (RL configs have an [rl] table); each must load and validate as shipped.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        if text.lines().any(|l| l.trim() == "[rl]") {
+            let c = dagmath::train::rl::RlConfig::from_file(&p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            c.validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        } else {
+            TrainConfig::from_file(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        }
+        n += 1;
+    }
+    assert!(n >= 12, "{n} configs");
+}

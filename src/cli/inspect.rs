@@ -25,11 +25,12 @@ pub fn run(a: Args) -> Result<(), CliError> {
     let ds = Dataset::open(&a.dir).map_err(CliError::usage)?;
     let m = &ds.manifest;
     println!(
-        "{}: dagmath {}, recipe sha256 {}, seed {}",
+        "{}: dagmath {}, recipe sha256 {}, seed {}, trace format {}",
         a.dir.display(),
         m.dagmath_version,
         &m.recipe_sha256[..16.min(m.recipe_sha256.len())],
-        m.seed
+        m.seed,
+        m.trace_format
     );
     for s in &m.splits {
         let budget = match s.token_budget {

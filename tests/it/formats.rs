@@ -273,6 +273,18 @@ fn a_terse_dataset_records_its_format_keeps_its_prompts_and_audits_at_100_percen
         TraceFormat::Full
     );
 
+    // `inspect` says which format a dataset is written in.
+    let shown = dagmath(&["inspect", terse.to_str().unwrap()]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("trace format terse"),
+        "{shown}"
+    );
+
     // Same problems and prompts; only the completions differ.
     let rows = Dataset::open(&terse).unwrap().read_split("train").unwrap();
     let full_rows = Dataset::open(&full).unwrap().read_split("train").unwrap();

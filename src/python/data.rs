@@ -27,9 +27,9 @@ fn templates(dir: Option<PathBuf>) -> Result<TemplateSet, InputError> {
 }
 
 /// Compose the problem of template `template`, op count `op` and mode `mode` for `seed`, and
-/// return it as one dataset row.
+/// return it as one dataset row, its solution and completion in trace format `format`.
 #[pyfunction]
-#[pyo3(signature = (op, template = "zoo", mode = "forward", seed = 0, distractors = "reference", split = "", templates = None))]
+#[pyo3(signature = (op, template = "zoo", mode = "forward", seed = 0, distractors = "reference", split = "", templates = None, format = "full"))]
 #[allow(clippy::too_many_arguments)]
 pub fn compose<'py>(
     py: Python<'py>,
@@ -40,7 +40,9 @@ pub fn compose<'py>(
     distractors: &str,
     split: &str,
     templates: Option<PathBuf>,
+    format: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let format = super::options::parse_format(format)?;
     let set = self::templates(templates)?;
     let t = set.get(template).ok_or_else(|| InputError::Choice {
         arg: "template",
@@ -63,7 +65,7 @@ pub fn compose<'py>(
         .check(t, op)
         .map_err(|e| InputError::Library(format!("distractors: {e}")))?;
     let p = compose_noisy(t, op, m, noise, seed).map_err(|e| InputError::Library(e.to_string()))?;
-    let r = Rendered::of(t, &p);
+    let r = Rendered::of_format(t, &p, format);
     let id = problem_id(&t.id, &p, &mut Vec::new());
     let row = PyDict::new(py);
     row.set_item("id", id.to_hex())?;

@@ -67,3 +67,16 @@ def test_a_bad_format_names_the_value():
         dagmath.verify("x", [], format="tiny")
     with pytest.raises(ValueError, match="format.*'tiny'"):
         dagmath.rewards([], [], format="tiny")
+
+
+@pytest.mark.parametrize("fmt", ["full", "terse", "long", "answer_only"])
+def test_compose_writes_each_format_and_its_gold_verifies(fmt):
+    for mode in ["forward", "reverse"]:
+        row = dagmath.compose(op=8, template="zoo", mode=mode, seed=3, format=fmt)
+        full = dagmath.compose(op=8, template="zoo", mode=mode, seed=3)
+        assert (row["id"], row["prompt"]) == (full["id"], full["prompt"])
+        assert (row["completion"] == full["completion"]) == (fmt == "full")
+        v = dagmath.verify(row["completion"], row["graph"], format=fmt)
+        assert v.verified_correct and v.outcome_only == (fmt == "answer_only")
+    with pytest.raises(ValueError, match="format.*'tiny'"):
+        dagmath.compose(op=3, format="tiny")

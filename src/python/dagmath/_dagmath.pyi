@@ -137,10 +137,12 @@ def compose(
     distractors: str = "reference",
     split: str = "",
     templates: Optional[Union[str, PathLike[str]]] = None,
+    format: TraceFormat = "full",
 ) -> dict[str, Any]:
     """One problem as a dataset row (the columns of a dagmath shard: id, split, op, template,
     mode, problem, question, solution, answer, prompt, completion, graph, n_nodes,
-    n_distractors, depth). Same arguments, same row."""
+    n_distractors, depth), its solution and completion written in trace format ``format``.
+    Same arguments, same row."""
 
 def generate(
     recipe: Union[str, PathLike[str]],

@@ -15,6 +15,23 @@ use dagmath::graph::GoldGraph;
 use dagmath::render::Rendered;
 use dagmath::template::TemplateSet;
 
+/// Generates the recipe `text` (TOML) into `dir/data` on one thread: the dataset fixture the
+/// training tests (`train`, `sft`, `rl`) share.
+#[cfg(feature = "train")]
+pub fn generate_into(dir: &Path, text: &str) -> PathBuf {
+    let out = dir.join("data");
+    let set = TemplateSet::builtin();
+    let recipe = Recipe::from_toml(Path::new("fixture.toml"), text, &set).unwrap();
+    let opts = GenerateOptions {
+        out: out.clone(),
+        threads: 1,
+        resume: false,
+        force: false,
+    };
+    generate(&recipe, &set, &opts, &Quiet).unwrap();
+    out
+}
+
 pub const RECIPE: &str = r#"
 name = "it"
 seed = 99

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
-use dagmath::dataset::{generate, GenerateOptions, Quiet};
 use dagmath::engine::{GenConfig, Sampling, Stops};
 use dagmath::model::{hf, weights, ModelConfig};
 use dagmath::template::TemplateSet;
@@ -390,18 +389,7 @@ modes = { forward = 0.5, reverse = 0.5 }
 "#;
 
 fn dataset(dir: &Path) -> PathBuf {
-    let out = dir.join("data");
-    let recipe =
-        dagmath::dataset::Recipe::from_toml(Path::new("rl-it.toml"), DATA, &TemplateSet::builtin())
-            .unwrap();
-    let opts = GenerateOptions {
-        out: out.clone(),
-        threads: 1,
-        resume: false,
-        force: false,
-    };
-    generate(&recipe, &TemplateSet::builtin(), &opts, &Quiet).unwrap();
-    out
+    crate::dataset::generate_into(dir, DATA)
 }
 
 #[test]

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
-use dagmath::dataset::{generate, GenerateOptions, Quiet};
 use dagmath::model::{fused, weights, ModelConfig, Qwen2};
 use dagmath::template::TemplateSet;
 use dagmath::tokenizer::Tokenizer;
@@ -50,17 +49,7 @@ modes = { forward = 1.0 }
 "#;
 
 fn dataset(dir: &Path) -> PathBuf {
-    let out = dir.join("data");
-    let set = TemplateSet::builtin();
-    let recipe = dagmath::dataset::Recipe::from_toml(Path::new("sft-it.toml"), DATA, &set).unwrap();
-    let opts = GenerateOptions {
-        out: out.clone(),
-        threads: 1,
-        resume: false,
-        force: false,
-    };
-    generate(&recipe, &set, &opts, &Quiet).unwrap();
-    out
+    crate::dataset::generate_into(dir, DATA)
 }
 
 /// A pre-/mid-training config (`[model]` only when `model`), with `extra` appended.

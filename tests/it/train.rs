@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Int, Tensor, TensorData};
-use dagmath::dataset::{generate, GenerateOptions, Quiet};
 use dagmath::model::{hf, weights, ModelConfig, Qwen2};
 use dagmath::template::TemplateSet;
 use dagmath::tokenizer::Tokenizer;
@@ -136,21 +135,7 @@ modes = { forward = 1.0 }
 "#;
 
 fn dataset(dir: &Path) -> PathBuf {
-    let out = dir.join("data");
-    let recipe = dagmath::dataset::Recipe::from_toml(
-        Path::new("train-it.toml"),
-        DATA,
-        &TemplateSet::builtin(),
-    )
-    .unwrap();
-    let opts = GenerateOptions {
-        out: out.clone(),
-        threads: 1,
-        resume: false,
-        force: false,
-    };
-    generate(&recipe, &TemplateSet::builtin(), &opts, &Quiet).unwrap();
-    out
+    crate::dataset::generate_into(dir, DATA)
 }
 
 fn config(data: &Path, out: &Path, tokens: u64, extra: &str) -> TrainConfig {

@@ -115,13 +115,9 @@ fn import(obj: &Bound<'_, PyAny>) -> PyResult<arrow::array::ArrayRef> {
     // released, and the schema is only read while its capsule is alive.
     let data = unsafe {
         let ffi_array = FFI_ArrowArray::from_raw(array_ptr.as_ptr().cast::<FFI_ArrowArray>());
-        let ffi_schema = &*array_schema(schema_ptr.as_ptr());
+        let ffi_schema = &*schema_ptr.as_ptr().cast::<FFI_ArrowSchema>();
         from_ffi(ffi_array, ffi_schema)
     }
     .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
     Ok(make_array(data))
-}
-
-fn array_schema(p: *mut std::ffi::c_void) -> *const FFI_ArrowSchema {
-    p.cast::<FFI_ArrowSchema>()
 }

@@ -17,6 +17,7 @@ use super::error::{short_repr, InputError};
 use super::gold::extract;
 use super::options::{check_threads, parse_format, parse_reward, parse_rule, pool};
 use super::verdict::PyVerdict;
+use crate::dataset::gold_graph::GraphError;
 use crate::graph::GoldGraph;
 use crate::trace::{Reward, Rule, TraceFormat, Verifier};
 
@@ -61,9 +62,43 @@ fn completion_text(
     })
 }
 
-/// Golds of a batch: consecutive items that are the same Python object (a GRPO group's
-/// completions share their problem) are converted once.
-fn golds(golds: &Bound<'_, PyAny>, n: usize) -> Result<Vec<Arc<GoldGraph>>, InputError> {
+/// A batch's golds: graphs converted from Python objects, or the `graph` column read from
+/// Arrow and decoded row by row by the workers.
+enum Golds {
+    Objects(Vec<Arc<GoldGraph>>),
+    Arrow(ArrowGolds),
+}
+
+impl Golds {
+    /// Gold `i`: the converted graph, or row `i` decoded into `buf`.
+    fn get<'a>(&'a self, i: usize, buf: &'a mut GoldGraph) -> Result<&'a GoldGraph, GraphError> {
+        match self {
+            Golds::Objects(v) => Ok(&v[i]),
+            Golds::Arrow(a) => {
+                a.decode_into(i, buf)?;
+                Ok(buf)
+            }
+        }
+    }
+}
+
+/// Golds of a batch of `n` completions: an Arrow column as it is, else a sequence of Python
+/// values, where consecutive items that are the same object (a GRPO group's completions share
+/// their problem) are converted once.
+fn golds(golds: &Bound<'_, PyAny>, n: usize) -> Result<Golds, InputError> {
+    let lengths = |m: usize| InputError::Lengths {
+        what: "completions",
+        n,
+        other: "golds",
+        m,
+    };
+    if let Some(arrow) = ArrowGolds::from_py(golds) {
+        let arrow = arrow?;
+        if arrow.len() != n {
+            return Err(lengths(arrow.len()));
+        }
+        return Ok(Golds::Arrow(arrow));
+    }
     let items: Vec<Bound<'_, PyAny>> =
         golds
             .try_iter()
@@ -74,12 +109,7 @@ fn golds(golds: &Bound<'_, PyAny>, n: usize) -> Result<Vec<Arc<GoldGraph>>, Inpu
                 problem: "is not a sequence of golds",
             })?;
     if items.len() != n {
-        return Err(InputError::Lengths {
-            what: "completions",
-            n,
-            other: "golds",
-            m: items.len(),
-        });
+        return Err(lengths(items.len()));
     }
     let mut out: Vec<Arc<GoldGraph>> = Vec::with_capacity(n);
     for (i, g) in items.iter().enumerate() {
@@ -92,7 +122,7 @@ fn golds(golds: &Bound<'_, PyAny>, n: usize) -> Result<Vec<Arc<GoldGraph>>, Inpu
             problem: format!("golds[{i}]: {e}"),
         })?);
     }
-    Ok(out)
+    Ok(Golds::Objects(out))
 }
 
 /// Score every completion against its gold (same length); the result is in input order,
@@ -135,45 +165,24 @@ pub fn rewards(
             completion_text(&c, Some(i))
         })
         .collect::<Result<_, _>>()?;
-    // The `graph` column straight from Arrow: decoded by the workers, GIL released.
-    if let Some(arrow) = ArrowGolds::from_py(golds) {
-        let arrow = arrow?;
-        if arrow.len() != texts.len() {
-            return Err(InputError::Lengths {
-                what: "completions",
-                n: texts.len(),
-                other: "golds",
-                m: arrow.len(),
-            }
-            .into());
-        }
-        let out = py.detach(|| {
-            let run = || score_arrow(&texts, &arrow, reward, rule, format);
-            if threads == 0 {
-                Ok(run())
-            } else {
-                pool(threads).map(|p| p.install(run))
-            }
-        })?;
-        return Ok(out?);
-    }
-    let graphs = self::golds(golds, texts.len())?;
+    let golds = self::golds(golds, texts.len())?;
     let out = py.detach(|| {
-        let run = || score_all(&texts, &graphs, reward, rule, format);
+        let run = || score_all(&texts, &golds, reward, rule, format);
         if threads == 0 {
             Ok(run())
         } else {
             pool(threads).map(|p| p.install(run))
         }
     })?;
-    Ok(out)
+    Ok(out?)
 }
 
-/// [`score_all`] with golds decoded from Arrow, each worker into one reused graph; a bad
-/// graph is an error naming its index (the first, whatever the thread count).
-fn score_arrow(
+/// Every completion's reward, in input order whatever the thread count, each worker with one
+/// reusable verifier and graph buffer; a gold that cannot be decoded is an error naming its
+/// index (the first such, whatever the thread count).
+fn score_all(
     texts: &[PyBackedStr],
-    golds: &ArrowGolds,
+    golds: &Golds,
     reward: Reward,
     rule: Rule,
     format: TraceFormat,
@@ -183,16 +192,16 @@ fn score_arrow(
         .with_min_len(64)
         .map_init(
             || {
-                let g = GoldGraph {
+                let buf = GoldGraph {
                     mode: crate::composer::Mode::Forward,
                     nodes: Vec::new(),
                     asked: 0,
                     answer: 0,
                 };
-                (Verifier::for_format(format), g)
+                (Verifier::for_format(format), buf)
             },
-            |(ver, g), i| {
-                golds.decode_into(i, g).map_err(|e| (i, e.to_string()))?;
+            |(ver, buf), i| {
+                let g = golds.get(i, buf).map_err(|e| (i, e.to_string()))?;
                 Ok(reward.score(ver.verify(g, &texts[i], rule)))
             },
         )
@@ -204,23 +213,5 @@ fn score_arrow(
                 problem: format!("golds[{i}]: {problem}"),
             })
         })
-        .collect()
-}
-
-fn score_all(
-    texts: &[PyBackedStr],
-    graphs: &[Arc<GoldGraph>],
-    reward: Reward,
-    rule: Rule,
-    format: TraceFormat,
-) -> Vec<f64> {
-    texts
-        .par_iter()
-        .zip(graphs.par_iter())
-        .with_min_len(64)
-        .map_init(
-            || Verifier::for_format(format),
-            |ver, (t, g)| reward.score(ver.verify(g, t, rule)),
-        )
         .collect()
 }

@@ -181,10 +181,6 @@ pub fn train<B: TrainBackend>(
         sft,
     )?;
     let eval_set = held_out(cfg, &tokenizer, sft)?;
-    let eval_ids: Vec<Vec<u32>> = match sft {
-        None => eval_set.iter().map(|s| s.ids.clone()).collect(),
-        Some(_) => Vec::new(),
-    };
     let mut model: Qwen2<B> = weights::to_model(&model_cfg, &init_weights, device)?;
     drop(init_weights);
     let mut optim = AdamW::<B>::new(cfg.optim.clone());
@@ -249,7 +245,7 @@ pub fn train<B: TrainBackend>(
             let every = cfg.eval.every;
             if !eval_set.is_empty() && (last || (every > 0 && step % every == 0)) {
                 let l = match sft {
-                    None => eval_loss(&model.valid(), &eval_ids, bs, seq, device),
+                    None => eval_loss(&model.valid(), &eval_set, bs, seq, device),
                     Some(_) => weighted_eval_loss(&model.valid(), &eval_set, bs, pad),
                 };
                 outcome.eval_loss = Some(l);
@@ -521,7 +517,7 @@ pub fn autodiff_loss_and_grads<B: AutodiffBackend>(
 /// Mean next-token loss over held-out sequences (in batches of `batch`).
 pub fn eval_loss<B: Backend>(
     model: &Qwen2<B>,
-    seqs: &[Vec<u32>],
+    seqs: &[Sequence],
     batch: usize,
     seq: usize,
     device: &B::Device,
@@ -531,11 +527,11 @@ pub fn eval_loss<B: Backend>(
         let b = chunk.len();
         let x: Vec<i64> = chunk
             .iter()
-            .flat_map(|s| s[..seq].iter().map(|&t| t as i64))
+            .flat_map(|s| s.ids[..seq].iter().map(|&t| t as i64))
             .collect();
         let y: Vec<i64> = chunk
             .iter()
-            .flat_map(|s| s[1..].iter().map(|&t| t as i64))
+            .flat_map(|s| s.ids[1..].iter().map(|&t| t as i64))
             .collect();
         let x = Tensor::<B, 2, Int>::from_data(TensorData::new(x, [b, seq]), device);
         let y = Tensor::<B, 2, Int>::from_data(TensorData::new(y, [b, seq]), device);

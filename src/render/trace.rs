@@ -301,40 +301,11 @@ pub fn write_trace_as(out: &mut String, t: &Template, p: &Problem, f: TraceForma
             "trace value disagrees with the graph"
         );
     }
-    if let Some(h) = p.hidden.filter(|_| terse) {
-        // The same equation, one clause per line and no labels.
-        let (fin, n, hv) = (
-            p.final_node(),
-            p.nodes[p.final_node()].value,
-            p.nodes[h].value,
-        );
-        let e = value[fin];
-        out.push_str(" We know ");
-        out.push(letter[fin] as char);
-        out.push_str(" = ");
-        push_int(out, n);
-        out.push_str(", so we have ");
-        push_lin(out, e);
-        out.push_str(" = ");
-        push_int(out, n);
-        out.push_str("; ");
-        push_lin(out, Lin { a: e.a, b: e.b - n });
-        out.push_str(" = 0; ");
-        push_int(out, e.a);
-        out.push_str("*x = ");
-        push_int(out, n - e.b);
-        out.push_str("; x = ");
-        push_int(out, n - e.b);
-        out.push_str(" / ");
-        push_int(out, e.a);
-        out.push_str("; x = ");
-        push_int(out, hv);
-        out.push('.');
-    } else if let Some(h) = p.hidden {
+    if let Some(h) = p.hidden {
+        // The equation, solved step by step; terse keeps the clauses and drops the labels
+        // (and the restated equation).
         let fin = p.final_node();
-        let f = value[fin];
-        let n = p.nodes[fin].value;
-        let hv = p.nodes[h].value;
+        let (f, n, hv) = (value[fin], p.nodes[fin].value, p.nodes[h].value);
         debug_assert!(f.a != 0 && f.a * hv + f.b == n && n <= MAX_VALUE);
         out.push_str(" We know ");
         out.push(letter[fin] as char);
@@ -344,23 +315,37 @@ pub fn write_trace_as(out: &mut String, t: &Template, p: &Problem, f: TraceForma
         push_lin(out, f);
         out.push_str(" = ");
         push_int(out, n);
-        out.push_str(" and we solve it through the following steps: Simplifying the equation: ");
-        push_lin(out, f);
-        out.push_str(" = ");
-        push_int(out, n);
-        out.push_str(". Move all terms to one side: ");
+        if terse {
+            out.push_str("; ");
+        } else {
+            out.push_str(
+                " and we solve it through the following steps: Simplifying the equation: ",
+            );
+            push_lin(out, f);
+            out.push_str(" = ");
+            push_int(out, n);
+            out.push_str(". Move all terms to one side: ");
+        }
         push_lin(out, Lin { a: f.a, b: f.b - n });
-        out.push_str(" = 0. Isolate the term with x: ");
+        out.push_str(if terse {
+            " = 0; "
+        } else {
+            " = 0. Isolate the term with x: "
+        });
         push_int(out, f.a);
         out.push_str("*x = ");
         push_int(out, n - f.b);
-        out.push_str(". Divide both sides by ");
-        push_int(out, f.a);
-        out.push_str(": x = ");
+        if terse {
+            out.push_str("; x = ");
+        } else {
+            out.push_str(". Divide both sides by ");
+            push_int(out, f.a);
+            out.push_str(": x = ");
+        }
         push_int(out, n - f.b);
         out.push_str(" / ");
         push_int(out, f.a);
-        out.push_str(". Solution: x = ");
+        out.push_str(if terse { "; x = " } else { ". Solution: x = " });
         push_int(out, hv);
         out.push('.');
     }

@@ -238,7 +238,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
         return Err(CliError::usage(anyhow!("--samples must be ≥ 1")));
     }
     let (loaded, tok) = load_checkpoint(&a.checkpoint)?;
-    let problems = run::load_problems(&a.data, &a.splits, a.limit).map_err(run_error)?;
+    let (problems, format) = run::load_problems(&a.data, &a.splits, a.limit).map_err(run_error)?;
     prepare_out(&a.out, a.force, &["summary.json"])?;
     let started = std::time::Instant::now();
     let job = run::SampleJob::new(&loaded, &tok, &problems, a.samples, &gen);
@@ -264,7 +264,7 @@ pub fn run(a: Args) -> Result<(), CliError> {
             RuleArg::Interplay => Rule::Interplay,
         },
         alpha: 0.2,
-        format: run::trace_format(&a.data).map_err(run_error)?,
+        format,
     };
     let (gold, verdicts) = verify(&problems, &sampled, cfg).map_err(CliError::from)?;
     // summary.json has pass@k for every k ≤ N; the printout and the per-op plot use powers of two.

@@ -87,14 +87,14 @@ pub fn run(a: Args) -> Result<(), CliError> {
         a.splits.clone()
     };
     let (loaded, tok) = load_checkpoint(&a.checkpoint)?;
-    let problems = load_problems(&a.pool, &splits, a.limit).map_err(run_error)?;
+    let (problems, format) = load_problems(&a.pool, &splits, a.limit).map_err(run_error)?;
     prepare_out(&a.out, a.force, &["manifest.json", selection::FILE])?;
     let job = dagmath::eval::run::SampleJob::new(&loaded, &tok, &problems, a.samples, &gen);
     let sampled = sample_all(&job, a.gen.device)?;
     let cfg = AuditConfig {
         rule: Rule::Strict,
         alpha: 0.2,
-        format: ds.manifest.trace_format,
+        format,
     };
     let (_, verdicts) = verify(&problems, &sampled, cfg).map_err(CliError::from)?;
     let mut passes = vec![0u32; problems.len()];

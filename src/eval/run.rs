@@ -74,12 +74,13 @@ pub struct Sampled {
 }
 
 /// The problems of `splits`, at most `limit` per split, taken round-robin over ops in stored
-/// order (so a limit keeps every op represented).
+/// order (so a limit keeps every op represented), and the trace format their completions are
+/// read in: the one the gold traces were written in (the manifest's `trace_format`).
 pub fn load_problems(
     data: &Path,
     splits: &[String],
     limit: Option<usize>,
-) -> Result<Vec<EvalProblem>, RunError> {
+) -> Result<(Vec<EvalProblem>, TraceFormat), RunError> {
     let ds = Dataset::open(data)?;
     let mut out = Vec::new();
     for split in splits {
@@ -123,13 +124,7 @@ pub fn load_problems(
             dir: data.to_path_buf(),
         });
     }
-    Ok(out)
-}
-
-/// The trace format the completions of `data`'s problems are read in: the one its gold traces
-/// were written in (its manifest's `trace_format`; `full` when absent).
-pub fn trace_format(data: &Path) -> Result<TraceFormat, RunError> {
-    Ok(Dataset::open(data)?.manifest.trace_format)
+    Ok((out, ds.manifest.trace_format))
 }
 
 /// Loads the weights and tokenizer of the checkpoint (or Hugging Face) folder `dir`.

@@ -298,7 +298,8 @@ fn a_terse_dataset_records_its_format_keeps_its_prompts_and_audits_at_100_percen
     // Evaluation and the RL pool read the format from the manifest.
     #[cfg(feature = "train")]
     for (dir, f) in [(&terse, TraceFormat::Terse), (&full, TraceFormat::Full)] {
-        assert_eq!(dagmath::eval::run::trace_format(dir).unwrap(), f);
+        let (_, format) = dagmath::eval::run::load_problems(dir, &["train".into()], None).unwrap();
+        assert_eq!(format, f);
         let pool = dagmath::train::config::PoolConfig {
             dir: dir.to_path_buf(),
             splits: vec!["train".into()],
